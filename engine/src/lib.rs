@@ -1,0 +1,7 @@
+//! swing-engine: the pure core (load, validate, compile, diff, render) and the orchestration
+//! (plan files, apply). See `docs/architecture.md` for the code map.
+//!
+//! Must not: know clap or the terminal, decide exit codes, or import a concrete provider or
+//! the simulator — providers are reached only through the traits in [`provider`].
+
+pub mod provider;

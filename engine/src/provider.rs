@@ -1,0 +1,253 @@
+//! The provider contract: the small traits every provider implements, and the vocabulary
+//! types they speak (observations, actions, errors).
+//!
+//! Owns: what the engine may ask of the world. Three resource kinds exist — an appliance,
+//! a DNS record, a NAT rule — plus the operator bridge that carries out steps no vendor API
+//! covers. Each provider can *observe* current state, *perform* an action, and the engine
+//! *verifies* a postcondition by observing again (verification never trusts the action's
+//! own report).
+//!
+//! Must not: import any concrete provider, the simulator, the terminal, or resolve secrets
+//! itself (providers get resolved [`swing_schema::SecretValue`]s from the engine's wiring).
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+/// Why a provider call failed, and whether trying again can help.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+#[non_exhaustive]
+pub struct ProviderError {
+    pub kind: ErrorKind,
+    /// What happened, for a person; never contains a secret.
+    pub message: String,
+}
+
+/// Classes of provider failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// Network trouble, timeouts, 5xx, connection refused: retry may help.
+    Transient,
+    /// Credentials refused (OAuth 401, TSIG BADSIG/BADKEY, NOTAUTH).
+    Auth,
+    /// TLS verification failed (untrusted chain, expired, hostname mismatch).
+    Tls,
+    /// The server refused the request (REFUSED, 403, an `<error>` from the command API).
+    Refused,
+    /// A precondition of the action did not hold (e.g. DNS compare-and-swap found another value).
+    Conflict,
+    /// The request or configuration is wrong; retrying the same call cannot help.
+    Invalid,
+    /// The action ran and failed on the other side (e.g. an install that failed).
+    Failed,
+    /// Something needed is missing (table, chain, record, command).
+    NotFound,
+}
+
+impl ProviderError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        ProviderError { kind, message: message.into() }
+    }
+    /// Whether the engine may retry the same call (only ever for idempotent calls).
+    pub fn retryable(&self) -> bool {
+        matches!(self.kind, ErrorKind::Transient)
+    }
+}
+
+pub type ProviderResult<T> = Result<T, ProviderError>;
+
+/// Failover role as the command API reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailoverRole {
+    None,
+    Primary,
+    Backup,
+}
+
+/// The served TLS certificate as seen by a verifying client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateInfo {
+    /// SHA-256 of the leaf certificate (DER), lowercase hex.
+    pub leaf_sha256: String,
+    /// `notAfter`, RFC 3339.
+    pub not_after: String,
+    /// Subject alternative names (DNS names and IPs as text).
+    pub sans: Vec<String>,
+    /// Whether the chain verified against the configured roots.
+    pub trusted: bool,
+}
+
+/// Jump Client population, from the configuration API.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct JumpClientSummary {
+    pub total: u64,
+    /// Online (recently connected) and not `needs_update`.
+    pub upgraded_online: u64,
+    pub needs_update: u64,
+}
+
+impl JumpClientSummary {
+    /// Fraction of Jump Clients online and upgraded (1.0 when there are none).
+    pub fn ratio(&self) -> f64 {
+        if self.total == 0 { 1.0 } else { self.upgraded_online as f64 / self.total as f64 }
+    }
+}
+
+/// What an appliance looks like right now. `reachable = false` means nothing else is known.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApplianceObservation {
+    pub reachable: bool,
+    /// The appliance id (GUID) from `check_health`.
+    pub appliance_id: Option<String>,
+    pub hostname: Option<String>,
+    /// Version as reported (e.g. `25.1.3`; the build suffix removed).
+    pub version: Option<String>,
+    /// `check_health` success = 1.
+    pub healthy: bool,
+    pub error_message: Option<String>,
+    pub role: FailoverRole,
+    pub shared_ips: Vec<String>,
+    /// `last_data_sync_time` as UNIX seconds.
+    pub last_sync_unix: Option<i64>,
+    pub last_sync_status: Option<String>,
+    /// Appliance clock minus engine clock, seconds (from the HTTP `Date` header).
+    pub clock_skew_s: Option<i64>,
+    pub certificate: Option<CertificateInfo>,
+    pub jump_clients: Option<JumpClientSummary>,
+}
+
+impl ApplianceObservation {
+    /// The observation of an appliance that did not answer.
+    pub fn unreachable() -> Self {
+        ApplianceObservation {
+            reachable: false,
+            appliance_id: None,
+            hostname: None,
+            version: None,
+            healthy: false,
+            error_message: None,
+            role: FailoverRole::None,
+            shared_ips: Vec::new(),
+            last_sync_unix: None,
+            last_sync_status: None,
+            clock_skew_s: None,
+            certificate: None,
+            jump_clients: None,
+        }
+    }
+}
+
+/// A configuration backup written to disk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupInfo {
+    pub path: PathBuf,
+    pub sha256: String,
+    pub bytes: u64,
+}
+
+/// The vendor APIs of one appliance (check_health, set_failover_role, backup, config API).
+#[async_trait]
+pub trait ApplianceProvider: Send + Sync {
+    /// Health, version, role, shared IPs, sync, clock, certificate, Jump Clients.
+    async fn observe(&self) -> ProviderResult<ApplianceObservation>;
+    /// Download a (password-protected) configuration backup into `dir`, mode 0600, atomically.
+    async fn backup(&self, dir: &std::path::Path, file_stem: &str) -> ProviderResult<BackupInfo>;
+    /// `set_failover_role` through the command API.
+    async fn set_failover_role(&self, role: FailoverRole, data_sync_first: bool) -> ProviderResult<()>;
+}
+
+/// A step no vendor API covers, described for whoever carries it out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum OperatorAction {
+    /// Install these packages in order on the appliance.
+    Install { packages: Vec<String>, version: String },
+    /// Enable or disable a shared IP.
+    SharedIp { address: String, enabled: bool },
+    /// "Sync Now" on the primary.
+    SyncNow,
+    /// "Break Failover Relationship".
+    BreakFailover,
+    /// Confirm both appliances hold the same inter-appliance key.
+    ConfirmKeys,
+    /// Establish the relationship with this appliance as primary and `backup_address` as backup.
+    EstablishFailover { backup_address: String, peer_port: u16 },
+    /// Export certificate + key + chain.
+    ExportCertificate,
+    /// Import the exported certificate.
+    ImportCertificate { from_appliance: String },
+    /// Choose the imported certificate as default.
+    DefaultCertificate,
+    /// Back up the Vault encryption key.
+    VaultKey,
+    /// Set the Jump Client upgrade throttle.
+    ClientThrottle { max_concurrent_upgrades: u32 },
+    /// Client follow-up work (integration clients, installers).
+    ClientFollowup,
+    /// Restore a configuration backup.
+    RestoreBackup { backup_path: PathBuf },
+    /// Factory reset and shut down.
+    FactoryReset,
+}
+
+/// One operator step handed to the bridge.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OperatorTask {
+    /// Step id from `procedures.md`.
+    pub step_id: String,
+    /// The appliance (plan name) the action is performed on.
+    pub appliance: String,
+    pub action: OperatorAction,
+    /// Exact instructions for a person (vendor UI path and labels).
+    pub instructions: Vec<String>,
+}
+
+/// Carries out operator steps without a person (`operator: sim`, `operator: exec`).
+/// `operator: prompt` has no bridge: the engine pauses and a person confirms.
+#[async_trait]
+pub trait OperatorBridge: Send + Sync {
+    async fn perform(&self, task: &OperatorTask) -> ProviderResult<()>;
+}
+
+/// A DNS record as the authoritative server reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsObservation {
+    pub record: String,
+    pub addresses: Vec<IpAddr>,
+    pub ttl: u32,
+}
+
+/// A DNS provider (RFC 2136 or exec).
+#[async_trait]
+pub trait DnsProvider: Send + Sync {
+    async fn observe(&self, record: &str) -> ProviderResult<DnsObservation>;
+    /// Rewrite the record's rrset with the same addresses and a new TTL (compare-and-swap).
+    async fn set_ttl(&self, record: &str, expect: &DnsObservation, ttl: u32) -> ProviderResult<()>;
+    /// Atomically replace `from` with `to`; fails with `Conflict` if the record is not `from`.
+    async fn swing(&self, record: &str, from: IpAddr, to: IpAddr, ttl: u32) -> ProviderResult<()>;
+}
+
+/// A DNAT rule as the NAT gateway reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NatObservation {
+    pub public: SocketAddr,
+    /// Where the rule sends traffic; `None` when no rule matches `public`.
+    pub target: Option<SocketAddr>,
+    /// Comment of the rule (`swing:<plan>` once swing wrote it).
+    pub comment: Option<String>,
+}
+
+/// A NAT provider (nftables or exec).
+#[async_trait]
+pub trait NatProvider: Send + Sync {
+    async fn observe(&self, public: SocketAddr) -> ProviderResult<NatObservation>;
+    /// Point the rule matching `public` at `to`, in one transaction; `Conflict` if it is not at `from`.
+    async fn swing(&self, public: SocketAddr, from: SocketAddr, to: SocketAddr) -> ProviderResult<()>;
+}

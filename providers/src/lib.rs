@@ -1,0 +1,1 @@
+//! swing-providers: concrete providers (placeholder until issue D lands).

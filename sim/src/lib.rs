@@ -1,0 +1,1 @@
+//! swing-sim: appliance simulator (placeholder until issue C lands).
