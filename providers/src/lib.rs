@@ -1,1 +1,7 @@
-//! swing-providers: concrete providers (placeholder until issue D lands).
+//! swing-providers: the concrete providers behind the engine's traits
+//! (`swing_engine::provider`): `beyondtrust` (appliance vendor APIs and operator bridges),
+//! `rfc2136` (DNS dynamic update) with an embedded authoritative server, `nftables` (NAT),
+//! and `exec` (a site's own command speaking JSON over stdio).
+//!
+//! Must not: depend on the simulator (`swing-sim` is a dev-dependency for tests only), decide
+//! exit codes, or print to the terminal.
