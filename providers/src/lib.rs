@@ -5,3 +5,11 @@
 //!
 //! Must not: depend on the simulator (`swing-sim` is a dev-dependency for tests only), decide
 //! exit codes, or print to the terminal.
+
+pub mod beyondtrust;
+pub mod conformance;
+pub mod dns_server;
+pub mod exec;
+pub mod nftables;
+pub mod operator;
+pub mod rfc2136;

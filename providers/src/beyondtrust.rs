@@ -1,0 +1,1 @@
+//! (beyondtrust: not yet implemented — see docs/architecture.md)

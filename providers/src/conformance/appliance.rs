@@ -1,0 +1,1 @@
+//! Conformance checks for the appliance provider trait (not yet written).

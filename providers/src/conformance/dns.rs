@@ -1,0 +1,1 @@
+//! Conformance checks for the dns provider trait (not yet written).

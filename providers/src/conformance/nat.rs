@@ -1,0 +1,1 @@
+//! Conformance checks for the nat provider trait (not yet written).

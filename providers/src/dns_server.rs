@@ -1,0 +1,1 @@
+//! (dns_server: not yet implemented — see docs/architecture.md)

@@ -1,0 +1,1 @@
+//! (exec: not yet implemented — see docs/architecture.md)

@@ -1,0 +1,1 @@
+//! (nftables: not yet implemented — see docs/architecture.md)

@@ -1,0 +1,1 @@
+//! (operator: not yet implemented — see docs/architecture.md)

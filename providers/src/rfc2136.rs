@@ -1,0 +1,1 @@
+//! (rfc2136: not yet implemented — see docs/architecture.md)
