@@ -51,6 +51,8 @@ pub enum ConntrackFlush {
 pub struct MatchedRule {
     /// nftables rule handle.
     pub handle: u64,
+    /// 0-based position of the rule in its chain when it was listed.
+    pub index: usize,
     /// Where the `dnat` statement sends traffic.
     pub target: SocketAddr,
     /// The rule's comment, if any.
@@ -316,8 +318,9 @@ impl NftablesNat {
     pub async fn find_rules(&self, public: SocketAddr) -> ProviderResult<Vec<MatchedRule>> {
         let rules = self.list_rules().await?;
         let mut found = Vec::new();
-        for rule in rules {
-            if let Some(m) = match_rule(&rule, public)? {
+        for (index, rule) in rules.iter().enumerate() {
+            if let Some(mut m) = match_rule(rule, public)? {
+                m.index = index;
                 found.push(m);
             }
         }
@@ -345,12 +348,16 @@ impl NftablesNat {
 
     /// The batch that swings `rule` to `to`: add the rewritten rule right after the old one,
     /// then delete the old one — one nft transaction.
+    ///
+    /// The position is given as `index` (after the rule at that 0-based position): nft
+    /// releases such as 1.0.6 (Debian 12) ignore `handle` as a position in JSON `add rule` and
+    /// append at the chain's end instead.
     pub fn swing_batch(&self, rule: &MatchedRule, to: SocketAddr) -> Value {
         let expr: Vec<Value> = rule.expr.iter().map(|e| retarget(e, to)).collect();
         json!({ "nftables": [
             { "add": { "rule": {
                 "family": self.family, "table": self.table, "chain": self.chain,
-                "handle": rule.handle, "expr": expr, "comment": self.comment,
+                "index": rule.index, "expr": expr, "comment": self.comment,
             } } },
             { "delete": { "rule": {
                 "family": self.family, "table": self.table, "chain": self.chain, "handle": rule.handle,
@@ -501,6 +508,7 @@ fn match_rule(
     };
     Ok(Some(MatchedRule {
         handle,
+        index: 0,
         target: SocketAddr::new(addr, port),
         comment: rule
             .get("comment")
@@ -701,7 +709,8 @@ mod tests {
         let cmds = b["nftables"].as_array().unwrap();
         assert_eq!(cmds.len(), 2);
         let add = &cmds[0]["add"]["rule"];
-        assert_eq!(add["handle"], 7);
+        assert_eq!(add["index"], 0);
+        assert!(add.get("handle").is_none());
         assert_eq!(add["comment"], "swing:demo");
         assert_eq!(
             add["expr"][2],
