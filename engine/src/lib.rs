@@ -5,3 +5,4 @@
 //! the simulator — providers are reached only through the traits in [`provider`].
 
 pub mod provider;
+pub mod apply;

@@ -1,0 +1,431 @@
+//! The apply journal: an append-only JSON Lines file per change, one record per event
+//! (run started, step started, action sent, step succeeded/failed/waiting/skipped,
+//! confirmations, run finished), each fsync'd before the engine goes on.
+//!
+//! Owns: the record format, the file (mode 0600 under the state directory), reading it back
+//! tolerantly (a torn last line after `kill -9` is ignored, never fatal) and folding the
+//! records into the [`ResumeState`] `--resume` continues from.
+//!
+//! Must not: hold or write a secret (records are built from typed fields only: step ids,
+//! observation values, error messages that providers already keep secret-free), decide what
+//! to run next (that is the walker's job) or rewrite earlier records.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+/// Errors reading or writing the journal.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum JournalError {
+    #[error("cannot write the apply journal {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot read the apply journal {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the apply journal {path} is damaged at line {line}: {message}")]
+    Damaged {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+}
+
+/// What happened, as recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Entry {
+    /// An apply (or a resume) began.
+    RunStarted {
+        /// Digest of the plan being applied; a resume must apply the same plan.
+        plan_digest: String,
+        resume: bool,
+        pid: u32,
+        host: String,
+        /// The plan or saved-plan path, so `--resume` can find it again.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        source: Option<String>,
+    },
+    /// The walker took the step up.
+    StepStarted { step: String },
+    /// The action is about to be sent (after this, a non-idempotent step is never re-sent).
+    ActionSent { step: String },
+    /// The action call returned successfully.
+    ActionDone {
+        step: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        artifacts: Vec<Artifact>,
+    },
+    /// The postcondition holds.
+    StepSucceeded {
+        step: String,
+        #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+        observed: serde_json::Value,
+    },
+    /// The step failed.
+    StepFailed {
+        step: String,
+        message: String,
+        /// The step must not be retried automatically (a failed install).
+        no_retry: bool,
+    },
+    /// The step waits for a person or a window.
+    StepWaiting { step: String, reason: String },
+    /// A person confirmed the step (`--confirm STEP` or the prompt).
+    StepConfirmed { step: String },
+    /// Not run because a step it depends on failed.
+    StepSkipped { step: String, because: String },
+    /// The run ended: `done`, `paused`, `failed`.
+    RunFinished { outcome: String },
+}
+
+/// A file an action wrote (a backup), with its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Artifact {
+    pub path: PathBuf,
+    pub sha256: String,
+    pub bytes: u64,
+}
+
+/// One line of the journal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// RFC 3339, UTC, with milliseconds.
+    pub ts: String,
+    /// UNIX milliseconds (for durations without parsing `ts`).
+    pub ts_ms: i64,
+    #[serde(flatten)]
+    pub entry: Entry,
+}
+
+/// Milliseconds since the UNIX epoch (0 if the clock is before it).
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// RFC 3339 UTC text of UNIX milliseconds.
+pub fn rfc3339_ms(ms: i64) -> String {
+    chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_else(|| ms.to_string())
+}
+
+/// An open journal. Appends are serialized and fsync'd; safe to share between tasks.
+#[derive(Debug)]
+pub struct Journal {
+    path: PathBuf,
+    file: Mutex<File>,
+}
+
+impl Journal {
+    /// The journal file of a change inside a state directory.
+    pub fn path_for(state_dir: &Path, change: &str) -> PathBuf {
+        state_dir.join(format!("{change}.journal.jsonl"))
+    }
+
+    /// Opens (creating, mode 0600) the journal for appending.
+    pub fn open(path: &Path) -> Result<Journal, JournalError> {
+        let err = |source| JournalError::Write {
+            path: path.to_owned(),
+            source,
+        };
+        if let Some(dir) = path.parent() {
+            create_state_dir(dir).map_err(err)?;
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(err)?;
+        Ok(Journal {
+            path: path.to_owned(),
+            file: Mutex::new(file),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one record and fsyncs it before returning.
+    pub fn append(&self, entry: Entry) -> Result<Record, JournalError> {
+        let ts_ms = now_ms();
+        let record = Record {
+            ts: rfc3339_ms(ts_ms),
+            ts_ms,
+            entry,
+        };
+        let mut line = serde_json::to_vec(&record).map_err(|e| JournalError::Write {
+            path: self.path.clone(),
+            source: std::io::Error::other(e),
+        })?;
+        line.push(b'\n');
+        let err = |source| JournalError::Write {
+            path: self.path.clone(),
+            source,
+        };
+        // A poisoned lock only means another task panicked mid-append; the file is still ours.
+        let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        file.write_all(&line).map_err(err)?;
+        file.sync_data().map_err(err)?;
+        Ok(record)
+    }
+
+    /// Reads every record. A torn final line (the process was killed mid-write) is ignored;
+    /// damage anywhere else is an error. A missing file reads as empty.
+    pub fn read(path: &Path) -> Result<Vec<Record>, JournalError> {
+        let file = match File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => {
+                return Err(JournalError::Read {
+                    path: path.to_owned(),
+                    source,
+                });
+            }
+        };
+        let lines: Vec<String> = BufReader::new(file)
+            .lines()
+            .collect::<Result<_, _>>()
+            .map_err(|source| JournalError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
+        let mut out = Vec::with_capacity(lines.len());
+        let last = lines.len();
+        for (i, line) in lines.iter().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            match serde_json::from_str::<Record>(line) {
+                Ok(r) => out.push(r),
+                Err(_) if i + 1 == last => break,
+                Err(e) => {
+                    return Err(JournalError::Damaged {
+                        path: path.to_owned(),
+                        line: i + 1,
+                        message: e.to_string(),
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Creates the state directory (and parents), restricting a newly made directory to 0700.
+pub fn create_state_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.as_os_str().is_empty() || dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+/// What the journal says about one step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Prior {
+    /// Started; `action_sent` says whether its action may have reached the world.
+    InFlight {
+        action_sent: bool,
+    },
+    Succeeded,
+    Failed {
+        message: String,
+        no_retry: bool,
+        action_sent: bool,
+    },
+}
+
+/// The journal folded into what `--resume` needs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResumeState {
+    pub steps: BTreeMap<String, Prior>,
+    /// Steps a person confirmed in an earlier run.
+    pub confirmed: std::collections::BTreeSet<String>,
+    /// Digest of the plan the journal's runs applied (the latest one).
+    pub plan_digest: Option<String>,
+    /// The last run ended with `done`.
+    pub finished: bool,
+    /// Whether any record exists.
+    pub any: bool,
+}
+
+impl ResumeState {
+    /// Folds records, oldest first.
+    pub fn from_records(records: &[Record]) -> ResumeState {
+        let mut st = ResumeState {
+            any: !records.is_empty(),
+            ..ResumeState::default()
+        };
+        for r in records {
+            match &r.entry {
+                Entry::RunStarted { plan_digest, .. } => {
+                    st.plan_digest = Some(plan_digest.clone());
+                    st.finished = false;
+                }
+                Entry::StepStarted { step } => {
+                    let sent = matches!(
+                        st.steps.get(step),
+                        Some(Prior::InFlight { action_sent: true })
+                            | Some(Prior::Failed {
+                                action_sent: true,
+                                ..
+                            })
+                    );
+                    st.steps
+                        .insert(step.clone(), Prior::InFlight { action_sent: sent });
+                }
+                Entry::ActionSent { step } | Entry::ActionDone { step, .. } => {
+                    st.steps
+                        .insert(step.clone(), Prior::InFlight { action_sent: true });
+                }
+                Entry::StepSucceeded { step, .. } => {
+                    st.steps.insert(step.clone(), Prior::Succeeded);
+                }
+                Entry::StepFailed {
+                    step,
+                    message,
+                    no_retry,
+                } => {
+                    let sent = matches!(
+                        st.steps.get(step),
+                        Some(Prior::InFlight { action_sent: true })
+                            | Some(Prior::Failed {
+                                action_sent: true,
+                                ..
+                            })
+                    );
+                    st.steps.insert(
+                        step.clone(),
+                        Prior::Failed {
+                            message: message.clone(),
+                            no_retry: *no_retry,
+                            action_sent: sent,
+                        },
+                    );
+                }
+                Entry::StepConfirmed { step } => {
+                    st.confirmed.insert(step.clone());
+                }
+                Entry::RunFinished { outcome } => st.finished = outcome == "done",
+                Entry::StepWaiting { .. } | Entry::StepSkipped { .. } => {}
+            }
+        }
+        st
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn appends_reads_and_folds() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = Journal::path_for(&dir.path().join(".swing"), "chg");
+        let j = Journal::open(&path).unwrap();
+        j.append(Entry::RunStarted {
+            plan_digest: "d1".into(),
+            resume: false,
+            pid: 1,
+            host: "h".into(),
+            source: None,
+        })
+        .unwrap();
+        j.append(Entry::StepStarted {
+            step: "a.health".into(),
+        })
+        .unwrap();
+        j.append(Entry::StepSucceeded {
+            step: "a.health".into(),
+            observed: serde_json::json!({"v": 1}),
+        })
+        .unwrap();
+        j.append(Entry::StepStarted {
+            step: "b.install".into(),
+        })
+        .unwrap();
+        j.append(Entry::ActionSent {
+            step: "b.install".into(),
+        })
+        .unwrap();
+        j.append(Entry::StepConfirmed {
+            step: "b.verify-manual".into(),
+        })
+        .unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let recs = Journal::read(&path).unwrap();
+        assert_eq!(recs.len(), 6);
+        let st = ResumeState::from_records(&recs);
+        assert_eq!(st.steps["a.health"], Prior::Succeeded);
+        assert_eq!(st.steps["b.install"], Prior::InFlight { action_sent: true });
+        assert!(st.confirmed.contains("b.verify-manual"));
+        assert_eq!(st.plan_digest.as_deref(), Some("d1"));
+        assert!(!st.finished);
+    }
+
+    #[test]
+    fn restarted_step_keeps_action_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.jsonl");
+        let j = Journal::open(&path).unwrap();
+        j.append(Entry::StepStarted { step: "x".into() }).unwrap();
+        j.append(Entry::ActionSent { step: "x".into() }).unwrap();
+        j.append(Entry::StepStarted { step: "x".into() }).unwrap();
+        let st = ResumeState::from_records(&Journal::read(&path).unwrap());
+        assert_eq!(st.steps["x"], Prior::InFlight { action_sent: true });
+    }
+
+    #[test]
+    fn torn_last_line_is_ignored_but_middle_damage_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.jsonl");
+        let j = Journal::open(&path).unwrap();
+        j.append(Entry::StepStarted { step: "x".into() }).unwrap();
+        drop(j);
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"{\"ts\":\"2026-").unwrap();
+        drop(f);
+        assert_eq!(Journal::read(&path).unwrap().len(), 1);
+
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"\n{\"ts\":\"x\",\"ts_ms\":1,\"event\":\"step-started\",\"step\":\"y\"}\n")
+            .unwrap();
+        drop(f);
+        assert!(matches!(
+            Journal::read(&path),
+            Err(JournalError::Damaged { line: 2, .. })
+        ));
+    }
+
+    #[test]
+    fn missing_journal_is_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let recs = Journal::read(&dir.path().join("none.jsonl")).unwrap();
+        assert!(recs.is_empty());
+        assert!(!ResumeState::from_records(&recs).any);
+    }
+}

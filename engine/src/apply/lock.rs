@@ -1,0 +1,374 @@
+//! The site lock: one apply per site at a time.
+//!
+//! A lock file `<state>/<site>.lock` (mode 0600) names the holder (change, pid, host, start
+//! time, heartbeat). While held, the process also keeps an OS advisory lock (`flock`) on it,
+//! so a holder that died (even by `kill -9`) releases it at once; the heartbeat covers state
+//! directories shared between hosts, where `flock` may not reach. A second apply gets
+//! [`LockError::Held`] naming the holder (the CLI maps it to exit 4).
+//!
+//! Owns: taking, heart-beating, releasing and force-removing the lock. Must not: decide exit
+//! codes or print (a taken-over stale lock is reported in [`LockGuard::took_over`]).
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::journal::{create_state_dir, now_ms, rfc3339_ms};
+
+/// Who holds the lock, as written in the lock file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockHolder {
+    /// The change (plan `name`) being applied.
+    pub holder: String,
+    pub pid: u32,
+    pub host: String,
+    /// RFC 3339.
+    pub started: String,
+    /// RFC 3339 of the last heartbeat.
+    pub heartbeat: String,
+    /// UNIX ms of the last heartbeat.
+    pub heartbeat_ms: i64,
+}
+
+impl std::fmt::Display for LockHolder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "change {} (pid {} on {}, started {}, last heartbeat {})",
+            self.holder, self.pid, self.host, self.started, self.heartbeat
+        )
+    }
+}
+
+/// Why the lock could not be taken.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LockError {
+    #[error("another apply holds the lock {path}: {holder}")]
+    Held {
+        path: PathBuf,
+        holder: Box<LockHolder>,
+    },
+    #[error("another apply holds the lock {path} (holder unreadable)")]
+    HeldUnknown { path: PathBuf },
+    #[error("cannot use the lock file {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Lock settings.
+#[derive(Debug, Clone, Copy)]
+pub struct LockOptions {
+    /// How often the holder refreshes its heartbeat.
+    pub heartbeat_every: Duration,
+    /// A holder on another host whose heartbeat is older than this is considered dead.
+    pub stale_after: Duration,
+}
+
+impl Default for LockOptions {
+    fn default() -> Self {
+        LockOptions {
+            heartbeat_every: Duration::from_secs(10),
+            stale_after: Duration::from_secs(120),
+        }
+    }
+}
+
+/// The lock file of a site inside a state directory.
+pub fn lock_path(state_dir: &Path, site: &str) -> PathBuf {
+    state_dir.join(format!("{site}.lock"))
+}
+
+/// This machine's host name (best effort).
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown-host".to_owned())
+}
+
+/// A held lock. Dropping it stops the heartbeat and removes the lock file.
+#[derive(Debug)]
+pub struct LockGuard {
+    path: PathBuf,
+    file: Arc<std::sync::Mutex<File>>,
+    holder: LockHolder,
+    /// The previous holder, when a dead holder's lock was taken over.
+    pub took_over: Option<LockHolder>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl LockGuard {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+    pub fn holder(&self) -> &LockHolder {
+        &self.holder
+    }
+
+    /// Refreshes the heartbeat now.
+    pub fn beat(&self) -> Result<(), LockError> {
+        beat(&self.path, &self.file, &self.holder)
+    }
+
+    /// Starts a background task refreshing the heartbeat (needs a tokio runtime).
+    pub fn start_heartbeat(&mut self, every: Duration) {
+        let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
+        let (path, file, holder) = (self.path.clone(), self.file.clone(), self.holder.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = &mut rx => break,
+                    _ = tokio::time::sleep(every) => {
+                        // A failed heartbeat only makes the lock look stale sooner to other hosts.
+                        let _ = beat(&path, &file, &holder);
+                    }
+                }
+            }
+        });
+        self.stop = Some(tx);
+    }
+}
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        // Remove the file only if it is still ours (`unlock --force` may have replaced it).
+        use std::os::unix::fs::MetadataExt;
+        let ours = self.file.lock().ok().and_then(|f| f.metadata().ok());
+        let on_disk = std::fs::metadata(&self.path).ok();
+        if let (Some(a), Some(b)) = (ours, on_disk)
+            && a.dev() == b.dev()
+            && a.ino() == b.ino()
+        {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+fn beat(path: &Path, file: &std::sync::Mutex<File>, holder: &LockHolder) -> Result<(), LockError> {
+    let mut h = holder.clone();
+    h.heartbeat_ms = now_ms();
+    h.heartbeat = rfc3339_ms(h.heartbeat_ms);
+    let mut f = file.lock().unwrap_or_else(|p| p.into_inner());
+    write_holder(&mut f, &h).map_err(|source| LockError::Io {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+fn write_holder(f: &mut File, h: &LockHolder) -> std::io::Result<()> {
+    let text = serde_json::to_vec_pretty(h).map_err(std::io::Error::other)?;
+    f.set_len(0)?;
+    f.seek(SeekFrom::Start(0))?;
+    f.write_all(&text)?;
+    f.write_all(b"\n")?;
+    f.sync_data()
+}
+
+fn read_holder(f: &mut File) -> Option<LockHolder> {
+    let mut s = String::new();
+    f.seek(SeekFrom::Start(0)).ok()?;
+    f.read_to_string(&mut s).ok()?;
+    serde_json::from_str(&s).ok()
+}
+
+/// Reads the lock file's holder without taking the lock (for messages and `unlock`).
+pub fn read_lock(path: &Path) -> Option<LockHolder> {
+    let mut f = File::open(path).ok()?;
+    read_holder(&mut f)
+}
+
+/// Takes the site lock for `change`, or says who holds it.
+pub fn acquire(path: &Path, change: &str, opts: LockOptions) -> Result<LockGuard, LockError> {
+    let io = |source| LockError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        create_state_dir(dir).map_err(io)?;
+    }
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            return Err(match read_holder(&mut file) {
+                Some(h) => LockError::Held {
+                    path: path.to_owned(),
+                    holder: Box::new(h),
+                },
+                None => LockError::HeldUnknown {
+                    path: path.to_owned(),
+                },
+            });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+    }
+    let host = host_name();
+    let previous = read_holder(&mut file);
+    if let Some(prev) = &previous {
+        // flock does not reach other hosts on a shared directory: trust a fresh heartbeat.
+        let age_ms = now_ms().saturating_sub(prev.heartbeat_ms);
+        let fresh = u128::try_from(age_ms.max(0)).unwrap_or(0) < opts.stale_after.as_millis();
+        if prev.host != host && fresh {
+            return Err(LockError::Held {
+                path: path.to_owned(),
+                holder: Box::new(prev.clone()),
+            });
+        }
+    }
+    let now = now_ms();
+    let holder = LockHolder {
+        holder: change.to_owned(),
+        pid: std::process::id(),
+        host,
+        started: rfc3339_ms(now),
+        heartbeat: rfc3339_ms(now),
+        heartbeat_ms: now,
+    };
+    write_holder(&mut file, &holder).map_err(io)?;
+    Ok(LockGuard {
+        path: path.to_owned(),
+        file: Arc::new(std::sync::Mutex::new(file)),
+        holder,
+        took_over: previous,
+        stop: None,
+    })
+}
+
+/// `swing unlock --force`: removes the lock file whoever holds it. Returns the holder it
+/// named, so the caller can warn about it.
+pub fn force_unlock(path: &Path) -> Result<Option<LockHolder>, LockError> {
+    let holder = read_lock(path);
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(holder),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(LockError::Io {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn second_acquire_is_refused_naming_the_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = lock_path(dir.path(), "access.example.com");
+        let g = acquire(&path, "chg-one", LockOptions::default()).unwrap();
+        assert!(g.took_over.is_none());
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        match acquire(&path, "chg-two", LockOptions::default()) {
+            Err(LockError::Held { holder, .. }) => {
+                assert_eq!(holder.holder, "chg-one");
+                assert_eq!(holder.pid, std::process::id());
+            }
+            other => panic!("expected Held, got {other:?}"),
+        }
+        drop(g);
+        assert!(!path.exists());
+        let g2 = acquire(&path, "chg-two", LockOptions::default()).unwrap();
+        assert_eq!(read_lock(&path).unwrap().holder, "chg-two");
+        drop(g2);
+    }
+
+    #[test]
+    fn dead_local_holder_is_taken_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = lock_path(dir.path(), "site");
+        // A lock file left behind by a killed process: content, but no flock.
+        let dead = LockHolder {
+            holder: "old".into(),
+            pid: 999_999,
+            host: host_name(),
+            started: "2026-01-01T00:00:00Z".into(),
+            heartbeat: "2026-01-01T00:00:00Z".into(),
+            heartbeat_ms: now_ms(),
+        };
+        std::fs::write(&path, serde_json::to_vec(&dead).unwrap()).unwrap();
+        let g = acquire(&path, "new", LockOptions::default()).unwrap();
+        assert_eq!(g.took_over.as_ref().map(|h| h.holder.as_str()), Some("old"));
+    }
+
+    #[test]
+    fn fresh_holder_on_another_host_is_respected_stale_one_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = lock_path(dir.path(), "site");
+        let mut other = LockHolder {
+            holder: "remote".into(),
+            pid: 1,
+            host: format!("{}-elsewhere", host_name()),
+            started: "x".into(),
+            heartbeat: "x".into(),
+            heartbeat_ms: now_ms(),
+        };
+        std::fs::write(&path, serde_json::to_vec(&other).unwrap()).unwrap();
+        assert!(matches!(
+            acquire(&path, "me", LockOptions::default()),
+            Err(LockError::Held { .. })
+        ));
+        other.heartbeat_ms = now_ms() - 10 * 60 * 1000;
+        std::fs::write(&path, serde_json::to_vec(&other).unwrap()).unwrap();
+        let g = acquire(&path, "me", LockOptions::default()).unwrap();
+        assert_eq!(g.took_over.as_ref().unwrap().holder, "remote");
+    }
+
+    #[test]
+    fn force_unlock_removes_and_names_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = lock_path(dir.path(), "site");
+        let g = acquire(&path, "held", LockOptions::default()).unwrap();
+        let h = force_unlock(&path).unwrap();
+        assert_eq!(h.unwrap().holder, "held");
+        assert!(!path.exists());
+        // A new apply can take the site now.
+        let g2 = acquire(&path, "next", LockOptions::default()).unwrap();
+        drop(g);
+        drop(g2);
+        assert_eq!(force_unlock(&path).unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn heartbeat_advances() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = lock_path(dir.path(), "site");
+        let mut g = acquire(&path, "hb", LockOptions::default()).unwrap();
+        let first = read_lock(&path).unwrap().heartbeat_ms;
+        g.start_heartbeat(Duration::from_millis(20));
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let now = read_lock(&path).map(|h| h.heartbeat_ms).unwrap_or(first);
+            if now > first {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "heartbeat never advanced"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}

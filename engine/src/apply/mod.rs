@@ -1,0 +1,174 @@
+//! Apply: run a compiled plan against the world, resumably.
+//!
+//! [`run`] takes the site lock, opens the change's journal under the state directory,
+//! refuses to start over an unfinished earlier apply unless resuming (and refuses to resume
+//! a different plan), then hands the steps to the [`walker`].
+//!
+//! Owns: the order of those checks and the state-directory layout (`<state>/<site>.lock`,
+//! `<state>/<change>.journal.jsonl`, finished journals kept as
+//! `<change>.journal.<unix-ms>.jsonl`). Must not: know what a step does (a
+//! [`walker::StepExecutor`] does), print, or decide exit codes (the CLI maps
+//! [`ApplyError::Locked`] to 4 and a paused outcome to 3).
+
+pub mod events;
+pub mod journal;
+pub mod lock;
+pub mod walker;
+pub mod window;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use events::{ApplyEvent, ApplyReport, StepReport};
+pub use journal::{Artifact, Entry, Journal, JournalError, Prior, Record, ResumeState};
+pub use lock::{LockError, LockGuard, LockHolder, LockOptions, force_unlock, lock_path};
+pub use walker::{
+    Check, Clock, EventSink, Failure, Outcome, PollPolicy, Prompter, StepError, StepExecutor,
+    StepKind, StepSpec, SystemClock, WaitReason, Waiting, WalkError, WalkOptions, WalkResult, walk,
+};
+
+/// What to apply and how.
+#[derive(Clone)]
+pub struct ApplyRequest {
+    /// Default: `.swing/` next to the plan.
+    pub state_dir: PathBuf,
+    /// The change name (plan `name`).
+    pub change: String,
+    /// The site (plan `site`): one apply per site at a time.
+    pub site: String,
+    /// Digest of the plan; a resume must apply the same plan.
+    pub plan_digest: String,
+    /// Where the plan came from (recorded so `--resume` can find it again).
+    pub source: Option<String>,
+    pub resume: bool,
+    pub lock: LockOptions,
+    pub walk: WalkOptions,
+}
+
+/// Why an apply did not run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApplyError {
+    #[error(transparent)]
+    Locked(#[from] LockError),
+    #[error(
+        "an earlier apply of {change} stopped before finishing (journal {journal}); continue it with `swing apply --resume`"
+    )]
+    Unfinished { change: String, journal: PathBuf },
+    #[error(
+        "cannot resume: the journal {journal} belongs to a different plan (digest {journal_digest}, this plan {plan_digest}); finish or abandon that apply first"
+    )]
+    DifferentPlan {
+        journal: PathBuf,
+        journal_digest: String,
+        plan_digest: String,
+    },
+    #[error("nothing to resume: no unfinished apply of {change} in {state_dir}")]
+    NothingToResume { change: String, state_dir: PathBuf },
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error(transparent)]
+    Walk(#[from] WalkError),
+}
+
+/// The default state directory for a plan file: `.swing/` next to it.
+pub fn default_state_dir(plan_path: &Path) -> PathBuf {
+    plan_path
+        .parent()
+        .unwrap_or_else(|| Path::new("."))
+        .join(".swing")
+}
+
+/// Runs (or resumes) an apply.
+pub async fn run(
+    req: &ApplyRequest,
+    steps: &[StepSpec],
+    exec: Arc<dyn StepExecutor>,
+) -> Result<WalkResult, ApplyError> {
+    let mut guard = lock::acquire(&lock_path(&req.state_dir, &req.site), &req.change, req.lock)?;
+    guard.start_heartbeat(req.lock.heartbeat_every);
+    let jpath = Journal::path_for(&req.state_dir, &req.change);
+    let records = Journal::read(&jpath)?;
+    let mut prior = ResumeState::from_records(&records);
+    if req.resume {
+        if !prior.any || prior.finished {
+            return Err(ApplyError::NothingToResume {
+                change: req.change.clone(),
+                state_dir: req.state_dir.clone(),
+            });
+        }
+        if let Some(d) = &prior.plan_digest
+            && d != &req.plan_digest
+        {
+            return Err(ApplyError::DifferentPlan {
+                journal: jpath,
+                journal_digest: d.clone(),
+                plan_digest: req.plan_digest.clone(),
+            });
+        }
+    } else if prior.any {
+        if !prior.finished {
+            return Err(ApplyError::Unfinished {
+                change: req.change.clone(),
+                journal: jpath,
+            });
+        }
+        // A finished journal is kept for the record; this apply starts a new one.
+        let kept = req.state_dir.join(format!(
+            "{}.journal.{}.jsonl",
+            req.change,
+            journal::now_ms()
+        ));
+        std::fs::rename(&jpath, &kept)
+            .map_err(|source| JournalError::Write { path: kept, source })?;
+        prior = ResumeState::default();
+    }
+    let journal = Arc::new(Journal::open(&jpath)?);
+    journal.append(Entry::RunStarted {
+        plan_digest: req.plan_digest.clone(),
+        resume: req.resume,
+        pid: std::process::id(),
+        host: lock::host_name(),
+        source: req.source.clone(),
+    })?;
+    let result = walk(steps, exec, journal, &prior, &req.walk).await?;
+    drop(guard);
+    Ok(result)
+}
+
+/// The unfinished journals in a state directory: `(change, source)` of each, for
+/// `swing apply --resume` without a plan argument.
+pub fn unfinished(state_dir: &Path) -> Result<Vec<(String, Option<String>)>, JournalError> {
+    let mut out = Vec::new();
+    let rd = match std::fs::read_dir(state_dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(source) => {
+            return Err(JournalError::Read {
+                path: state_dir.to_owned(),
+                source,
+            });
+        }
+    };
+    let mut names: Vec<String> = rd
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+        .filter_map(|n| n.strip_suffix(".journal.jsonl").map(str::to_owned))
+        .collect();
+    names.sort();
+    for change in names {
+        let records = Journal::read(&Journal::path_for(state_dir, &change))?;
+        let st = ResumeState::from_records(&records);
+        if st.any && !st.finished {
+            let source = records.iter().rev().find_map(|r| match &r.entry {
+                Entry::RunStarted { source, .. } => Some(source.clone()),
+                _ => None,
+            });
+            out.push((change, source.flatten()));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,788 @@
+//! The generic DAG walker of an apply (tokio).
+//!
+//! Runs steps whose dependencies succeeded, at most `parallelism` at a time: precondition →
+//! act → verify the postcondition by polling with backoff until a timeout. On a failure it
+//! stops scheduling, lets running steps finish, skips everything downstream and reports the
+//! root cause once. Gates and steps that need a person pause unless confirmed (`--confirm`,
+//! an earlier confirmation in the journal, or a prompt); window-bound steps wait for their
+//! window. Every transition is journaled (fsync'd) before the walker goes on, and an earlier
+//! journal is honoured: completed steps are not run again, an in-flight non-idempotent step
+//! is only re-observed, a failed install is never retried.
+//!
+//! Owns: scheduling, the per-step protocol, the journal records of steps. Must not: know what
+//! a step does (that is the [`StepExecutor`]'s job), read the clock directly (a [`Clock`] is
+//! passed), print, or decide exit codes.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use swing_schema::Window;
+use tokio::task::JoinSet;
+
+use super::events::{ApplyEvent, ApplyReport, build_report};
+use super::journal::{Artifact, Entry, Journal, JournalError, Prior, ResumeState};
+use super::window::{WindowState, window_state};
+use crate::provider::ProviderError;
+
+/// Step kinds of `procedures.md`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StepKind {
+    Auto,
+    Operator,
+    Wait,
+    Gate,
+}
+
+impl StepKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepKind::Auto => "auto",
+            StepKind::Operator => "operator",
+            StepKind::Wait => "wait",
+            StepKind::Gate => "gate",
+        }
+    }
+}
+
+/// What the walker needs to know about a step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepSpec {
+    /// Step id from `procedures.md` (`b.install`, `switch.to-b`, …).
+    pub id: String,
+    pub title: String,
+    pub kind: StepKind,
+    pub depends_on: Vec<String>,
+    /// The maintenance window the step must start in.
+    pub window: Option<String>,
+    /// Whether acting twice is harmless. A non-idempotent step whose action may have been
+    /// sent is never sent again; it is only re-observed.
+    pub idempotent: bool,
+    /// A person must confirm it (every gate; operator steps without an automation bridge).
+    pub needs_person: bool,
+    /// Exact instructions for the person.
+    pub instructions: Vec<String>,
+    pub downtime: bool,
+    pub unprotected: bool,
+    /// How long the postcondition may take to hold after acting.
+    pub verify_timeout: Duration,
+    /// A failure must not be retried automatically (an install).
+    pub no_retry: bool,
+    /// What to tell the user when the step fails (the guide's advice, the abort path).
+    pub failure_advice: Vec<String>,
+}
+
+impl StepSpec {
+    /// A step with neutral defaults (tests and adapters fill in the rest).
+    pub fn new(id: impl Into<String>, kind: StepKind, depends_on: &[&str]) -> StepSpec {
+        let id = id.into();
+        StepSpec {
+            title: id.clone(),
+            id,
+            kind,
+            depends_on: depends_on.iter().map(|s| (*s).to_owned()).collect(),
+            window: None,
+            idempotent: true,
+            needs_person: kind == StepKind::Gate,
+            instructions: Vec::new(),
+            downtime: false,
+            unprotected: false,
+            verify_timeout: Duration::from_secs(60),
+            no_retry: false,
+            failure_advice: Vec::new(),
+        }
+    }
+}
+
+/// Result of observing a step's postcondition.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Check {
+    /// It holds; the observed values are journaled.
+    Holds(serde_json::Value),
+    /// Not yet, and why (shown while polling).
+    NotYet(String),
+}
+
+/// A step could not be performed or verified.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct StepError {
+    pub message: String,
+    /// Trying again may help (network trouble).
+    pub retryable: bool,
+}
+
+impl StepError {
+    pub fn fatal(message: impl Into<String>) -> Self {
+        StepError {
+            message: message.into(),
+            retryable: false,
+        }
+    }
+}
+
+impl From<ProviderError> for StepError {
+    fn from(e: ProviderError) -> Self {
+        StepError {
+            retryable: e.retryable(),
+            message: e.message,
+        }
+    }
+}
+
+/// Performs and observes steps. The walker never calls `act` for gates or for steps a
+/// person performs (`needs_person`); it always calls `verify`.
+#[async_trait]
+pub trait StepExecutor: Send + Sync {
+    /// Checks what must hold before acting (e.g. the appliance answers, has the role the plan
+    /// expects). Not called when only re-observing.
+    async fn precondition(&self, _step: &StepSpec) -> Result<(), StepError> {
+        Ok(())
+    }
+    /// Performs the step; returns files it wrote (backups).
+    async fn act(&self, step: &StepSpec) -> Result<Vec<Artifact>, StepError>;
+    /// Observes the postcondition.
+    async fn verify(&self, step: &StepSpec) -> Result<Check, StepError>;
+}
+
+/// Asks a person to confirm a step (a TTY prompt). `false` = not now (apply pauses).
+#[async_trait]
+pub trait Prompter: Send + Sync {
+    async fn confirm(&self, step: &StepSpec) -> bool;
+}
+
+/// The engine's clock, replaceable in tests.
+pub trait Clock: Send + Sync {
+    /// UNIX milliseconds.
+    fn now_ms(&self) -> i64;
+}
+
+/// The system clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        super::journal::now_ms()
+    }
+}
+
+/// Backoff of postcondition polling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PollPolicy {
+    pub initial: Duration,
+    pub max: Duration,
+    /// Attempts for a retryable action error of an idempotent step.
+    pub act_attempts: u32,
+}
+
+impl Default for PollPolicy {
+    fn default() -> Self {
+        PollPolicy {
+            initial: Duration::from_millis(500),
+            max: Duration::from_secs(15),
+            act_attempts: 3,
+        }
+    }
+}
+
+/// Receives progress events.
+pub type EventSink = Arc<dyn Fn(&ApplyEvent) + Send + Sync>;
+
+/// How to walk.
+#[derive(Clone)]
+pub struct WalkOptions {
+    pub parallelism: usize,
+    /// Steps confirmed up front (`--confirm STEP`, repeatable).
+    pub confirmed: BTreeSet<String>,
+    pub windows: Vec<Window>,
+    pub poll: PollPolicy,
+    pub clock: Arc<dyn Clock>,
+    pub prompter: Option<Arc<dyn Prompter>>,
+    pub events: EventSink,
+}
+
+impl Default for WalkOptions {
+    fn default() -> Self {
+        WalkOptions {
+            parallelism: 4,
+            confirmed: BTreeSet::new(),
+            windows: Vec::new(),
+            poll: PollPolicy::default(),
+            clock: Arc::new(SystemClock),
+            prompter: None,
+            events: Arc::new(|_| {}),
+        }
+    }
+}
+
+/// The step that failed first, and what to tell the user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    pub step: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub advice: Vec<String>,
+}
+
+/// Why a step waits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "kebab-case")]
+pub enum WaitReason {
+    /// A person must confirm it (`--confirm STEP`).
+    Confirmation { instructions: Vec<String> },
+    /// Its window has not started.
+    Window { window: String, starts: String },
+}
+
+/// A step the apply paused at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Waiting {
+    pub step: String,
+    #[serde(flatten)]
+    pub reason: WaitReason,
+}
+
+impl Waiting {
+    /// One line for a person: `waiting for window second (starts …)`.
+    pub fn describe(&self) -> String {
+        match &self.reason {
+            WaitReason::Confirmation { .. } => format!("waiting for confirmation of {}", self.step),
+            WaitReason::Window { window, starts } => {
+                format!(
+                    "waiting for window {window} (starts {starts}) before {}",
+                    self.step
+                )
+            }
+        }
+    }
+}
+
+/// How the walk ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Done,
+    Paused {
+        waiting: Vec<Waiting>,
+    },
+    Failed {
+        root_cause: Failure,
+        skipped: Vec<String>,
+    },
+}
+
+impl Outcome {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Outcome::Done => "done",
+            Outcome::Paused { .. } => "paused",
+            Outcome::Failed { .. } => "failed",
+        }
+    }
+}
+
+/// The walk's result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WalkResult {
+    pub outcome: Outcome,
+    pub report: ApplyReport,
+}
+
+/// The walk could not start or keep its journal.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WalkError {
+    #[error("step {step} depends on unknown step {missing}")]
+    UnknownDependency { step: String, missing: String },
+    #[error("step {0} appears twice")]
+    DuplicateStep(String),
+    #[error("the steps form a cycle through {0}")]
+    Cycle(String),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum St {
+    Pending,
+    Running,
+    Done,
+    Failed,
+    Waiting,
+    Skipped,
+}
+
+/// Checks ids, dependencies and acyclicity; returns dependents per index.
+fn check_graph(steps: &[StepSpec]) -> Result<Vec<Vec<usize>>, WalkError> {
+    let mut idx: HashMap<&str, usize> = HashMap::new();
+    for (i, s) in steps.iter().enumerate() {
+        if idx.insert(s.id.as_str(), i).is_some() {
+            return Err(WalkError::DuplicateStep(s.id.clone()));
+        }
+    }
+    let mut dependents = vec![Vec::new(); steps.len()];
+    let mut indeg = vec![0usize; steps.len()];
+    for (i, s) in steps.iter().enumerate() {
+        for d in &s.depends_on {
+            let j = *idx
+                .get(d.as_str())
+                .ok_or_else(|| WalkError::UnknownDependency {
+                    step: s.id.clone(),
+                    missing: d.clone(),
+                })?;
+            dependents[j].push(i);
+            indeg[i] += 1;
+        }
+    }
+    let mut q: VecDeque<usize> = (0..steps.len()).filter(|&i| indeg[i] == 0).collect();
+    let mut seen = 0;
+    while let Some(i) = q.pop_front() {
+        seen += 1;
+        for &k in &dependents[i] {
+            indeg[k] -= 1;
+            if indeg[k] == 0 {
+                q.push_back(k);
+            }
+        }
+    }
+    if seen != steps.len() {
+        let stuck = (0..steps.len())
+            .find(|&i| indeg[i] > 0)
+            .map(|i| steps[i].id.clone());
+        return Err(WalkError::Cycle(stuck.unwrap_or_default()));
+    }
+    Ok(dependents)
+}
+
+struct StepOk {
+    duration_ms: u64,
+}
+
+/// Walks the steps (in the given order when several are ready).
+pub async fn walk(
+    steps: &[StepSpec],
+    exec: Arc<dyn StepExecutor>,
+    journal: Arc<Journal>,
+    prior: &ResumeState,
+    opts: &WalkOptions,
+) -> Result<WalkResult, WalkError> {
+    let dependents = check_graph(steps)?;
+    let idx: HashMap<&str, usize> = steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.id.as_str(), i))
+        .collect();
+    let emit = |e: ApplyEvent| (opts.events)(&e);
+    let mut st = vec![St::Pending; steps.len()];
+    for (i, s) in steps.iter().enumerate() {
+        if prior.steps.get(&s.id) == Some(&Prior::Succeeded) {
+            st[i] = St::Done;
+            emit(ApplyEvent::StepAlreadyDone { step: s.id.clone() });
+        }
+    }
+    let mut confirmed: BTreeSet<String> = prior.confirmed.clone();
+    let parallelism = opts.parallelism.max(1);
+    let mut set: JoinSet<(usize, Result<StepOk, Failure>)> = JoinSet::new();
+    let mut running = 0usize;
+    let mut failure: Option<Failure> = None;
+    let mut waiting: Vec<Waiting> = Vec::new();
+    let mut steps_run = 0usize;
+
+    loop {
+        if failure.is_none() {
+            for i in 0..steps.len() {
+                if running >= parallelism {
+                    break;
+                }
+                if st[i] != St::Pending {
+                    continue;
+                }
+                let s = &steps[i];
+                let ready = s
+                    .depends_on
+                    .iter()
+                    .all(|d| idx.get(d.as_str()).is_some_and(|&j| st[j] == St::Done));
+                if !ready {
+                    continue;
+                }
+                if let Some(w) = &s.window {
+                    match window_state(&opts.windows, w, opts.clock.now_ms()) {
+                        WindowState::Open => {}
+                        WindowState::NotYet { starts } => {
+                            let wt = Waiting {
+                                step: s.id.clone(),
+                                reason: WaitReason::Window {
+                                    window: w.clone(),
+                                    starts: starts.to_rfc3339(),
+                                },
+                            };
+                            journal.append(Entry::StepWaiting {
+                                step: s.id.clone(),
+                                reason: wt.describe(),
+                            })?;
+                            emit(ApplyEvent::StepWaiting {
+                                step: s.id.clone(),
+                                reason: wt.describe(),
+                            });
+                            waiting.push(wt);
+                            st[i] = St::Waiting;
+                            continue;
+                        }
+                        WindowState::Over { ended } => {
+                            let f = Failure {
+                                step: s.id.clone(),
+                                message: format!(
+                                    "window {w} ended at {}; {} must not start outside it",
+                                    ended.to_rfc3339(),
+                                    s.id
+                                ),
+                                advice: vec!["add a new maintenance window to the plan, re-plan, and apply again".into()],
+                            };
+                            fail_now(&journal, &emit, &mut st, i, &f, false)?;
+                            failure = Some(f);
+                            break;
+                        }
+                        WindowState::Unknown => {
+                            let f = Failure {
+                                step: s.id.clone(),
+                                message: format!(
+                                    "step {} names window {w}, which the plan does not define",
+                                    s.id
+                                ),
+                                advice: Vec::new(),
+                            };
+                            fail_now(&journal, &emit, &mut st, i, &f, false)?;
+                            failure = Some(f);
+                            break;
+                        }
+                    }
+                }
+                if s.needs_person && !confirmed.contains(&s.id) {
+                    let yes = if opts.confirmed.contains(&s.id) {
+                        true
+                    } else if let Some(p) = &opts.prompter {
+                        p.confirm(s).await
+                    } else {
+                        false
+                    };
+                    if yes {
+                        journal.append(Entry::StepConfirmed { step: s.id.clone() })?;
+                        confirmed.insert(s.id.clone());
+                    } else {
+                        let wt = Waiting {
+                            step: s.id.clone(),
+                            reason: WaitReason::Confirmation {
+                                instructions: s.instructions.clone(),
+                            },
+                        };
+                        journal.append(Entry::StepWaiting {
+                            step: s.id.clone(),
+                            reason: wt.describe(),
+                        })?;
+                        emit(ApplyEvent::StepWaiting {
+                            step: s.id.clone(),
+                            reason: wt.describe(),
+                        });
+                        waiting.push(wt);
+                        st[i] = St::Waiting;
+                        continue;
+                    }
+                }
+                st[i] = St::Running;
+                running += 1;
+                let (spec, exec, journal, events) = (
+                    s.clone(),
+                    exec.clone(),
+                    journal.clone(),
+                    opts.events.clone(),
+                );
+                let (poll, prior_step) = (opts.poll, prior.steps.get(&s.id).cloned());
+                set.spawn(async move {
+                    let r =
+                        run_step(&spec, exec.as_ref(), &journal, prior_step, poll, &events).await;
+                    (i, r)
+                });
+            }
+        }
+        if running == 0 {
+            break;
+        }
+        let Some(joined) = set.join_next().await else {
+            break;
+        };
+        running -= 1;
+        match joined {
+            Ok((i, Ok(ok))) => {
+                st[i] = St::Done;
+                steps_run += 1;
+                emit(ApplyEvent::StepSucceeded {
+                    step: steps[i].id.clone(),
+                    duration_ms: ok.duration_ms,
+                });
+            }
+            Ok((i, Err(f))) => {
+                st[i] = St::Failed;
+                emit(ApplyEvent::StepFailed {
+                    step: f.step.clone(),
+                    message: f.message.clone(),
+                });
+                failure.get_or_insert(f);
+            }
+            Err(join_err) => {
+                // A panicking executor: treat as a failure of an unknown running step.
+                let f = Failure {
+                    step: "(internal)".into(),
+                    message: format!("a step task ended abnormally: {join_err}"),
+                    advice: Vec::new(),
+                };
+                failure.get_or_insert(f);
+            }
+        }
+    }
+
+    let outcome = if let Some(root) = failure {
+        // Everything downstream of a failed step is skipped; independent pending steps are
+        // simply not started.
+        let mut skipped = Vec::new();
+        let mut q: VecDeque<usize> = (0..steps.len()).filter(|&i| st[i] == St::Failed).collect();
+        while let Some(i) = q.pop_front() {
+            for &k in &dependents[i] {
+                if matches!(st[k], St::Pending | St::Waiting) {
+                    st[k] = St::Skipped;
+                    skipped.push(k);
+                    q.push_back(k);
+                }
+            }
+        }
+        skipped.sort_unstable();
+        let skipped: Vec<String> = skipped.into_iter().map(|k| steps[k].id.clone()).collect();
+        for s in &skipped {
+            journal.append(Entry::StepSkipped {
+                step: s.clone(),
+                because: root.step.clone(),
+            })?;
+            emit(ApplyEvent::StepSkipped {
+                step: s.clone(),
+                because: root.step.clone(),
+            });
+        }
+        Outcome::Failed {
+            root_cause: root,
+            skipped,
+        }
+    } else if st.iter().all(|s| *s == St::Done) {
+        Outcome::Done
+    } else {
+        Outcome::Paused { waiting }
+    };
+    journal.append(Entry::RunFinished {
+        outcome: outcome.name().to_owned(),
+    })?;
+    let records = Journal::read(journal.path())?;
+    let (root, waits, skipped) = match &outcome {
+        Outcome::Done => (None, Vec::new(), Vec::new()),
+        Outcome::Paused { waiting } => (None, waiting.clone(), Vec::new()),
+        Outcome::Failed {
+            root_cause,
+            skipped,
+        } => (Some(root_cause.clone()), Vec::new(), skipped.clone()),
+    };
+    let mut report = build_report(
+        steps,
+        &records,
+        opts.clock.now_ms(),
+        outcome.name(),
+        root,
+        waits,
+        skipped,
+    );
+    report.steps_run = steps_run;
+    emit(ApplyEvent::Finished {
+        report: Box::new(report.clone()),
+    });
+    Ok(WalkResult { outcome, report })
+}
+
+fn fail_now(
+    journal: &Journal,
+    emit: &dyn Fn(ApplyEvent),
+    st: &mut [St],
+    i: usize,
+    f: &Failure,
+    no_retry: bool,
+) -> Result<(), WalkError> {
+    journal.append(Entry::StepFailed {
+        step: f.step.clone(),
+        message: f.message.clone(),
+        no_retry,
+    })?;
+    emit(ApplyEvent::StepFailed {
+        step: f.step.clone(),
+        message: f.message.clone(),
+    });
+    st[i] = St::Failed;
+    Ok(())
+}
+
+fn elapsed_ms(start: tokio::time::Instant) -> u64 {
+    u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The per-step protocol.
+async fn run_step(
+    spec: &StepSpec,
+    exec: &dyn StepExecutor,
+    journal: &Journal,
+    prior: Option<Prior>,
+    poll: PollPolicy,
+    events: &EventSink,
+) -> Result<StepOk, Failure> {
+    let start = tokio::time::Instant::now();
+    let fail = |message: String| {
+        let _ = journal.append(Entry::StepFailed {
+            step: spec.id.clone(),
+            message: message.clone(),
+            no_retry: spec.no_retry,
+        });
+        Failure {
+            step: spec.id.clone(),
+            message,
+            advice: spec.failure_advice.clone(),
+        }
+    };
+    if let Err(e) = journal.append(Entry::StepStarted {
+        step: spec.id.clone(),
+    }) {
+        return Err(Failure {
+            step: spec.id.clone(),
+            message: e.to_string(),
+            advice: Vec::new(),
+        });
+    }
+    events(&ApplyEvent::StepStarted {
+        step: spec.id.clone(),
+        title: spec.title.clone(),
+        kind: spec.kind.as_str().to_owned(),
+    });
+
+    // What the journal allows: re-observe only, or act.
+    let mut observe_only = spec.needs_person || spec.kind == StepKind::Gate;
+    match &prior {
+        Some(Prior::Failed {
+            message,
+            no_retry: true,
+            ..
+        }) => {
+            // Never retried automatically; succeed only if someone fixed it meanwhile.
+            return match exec.verify(spec).await {
+                Ok(Check::Holds(observed)) => succeed(spec, journal, observed, start),
+                _ => Err(fail(format!("{message} (not retried automatically)"))),
+            };
+        }
+        Some(Prior::InFlight { action_sent: true })
+        | Some(Prior::Failed {
+            action_sent: true, ..
+        }) if !spec.idempotent => {
+            observe_only = true;
+        }
+        _ => {}
+    }
+
+    if !observe_only {
+        if let Err(e) = exec.precondition(spec).await {
+            return Err(fail(format!(
+                "precondition of {} does not hold: {}",
+                spec.id, e.message
+            )));
+        }
+        if let Err(e) = journal.append(Entry::ActionSent {
+            step: spec.id.clone(),
+        }) {
+            return Err(Failure {
+                step: spec.id.clone(),
+                message: e.to_string(),
+                advice: Vec::new(),
+            });
+        }
+        let mut attempt = 0u32;
+        let mut delay = poll.initial;
+        let artifacts = loop {
+            attempt += 1;
+            match exec.act(spec).await {
+                Ok(a) => break a,
+                Err(e)
+                    if e.retryable
+                        && spec.idempotent
+                        && !spec.no_retry
+                        && attempt < poll.act_attempts =>
+                {
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(poll.max);
+                }
+                Err(e) => return Err(fail(e.message)),
+            }
+        };
+        if let Err(e) = journal.append(Entry::ActionDone {
+            step: spec.id.clone(),
+            artifacts,
+        }) {
+            return Err(Failure {
+                step: spec.id.clone(),
+                message: e.to_string(),
+                advice: Vec::new(),
+            });
+        }
+    }
+
+    // Verify by polling with backoff until the timeout.
+    let deadline = start + spec.verify_timeout;
+    let mut delay = poll.initial;
+    loop {
+        let last = match exec.verify(spec).await {
+            Ok(Check::Holds(observed)) => return succeed(spec, journal, observed, start),
+            Ok(Check::NotYet(why)) => why,
+            Err(e) if e.retryable => e.message,
+            Err(e) => return Err(fail(e.message)),
+        };
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            return Err(fail(format!(
+                "{} did not complete within {}s: {last}",
+                spec.id,
+                spec.verify_timeout.as_secs()
+            )));
+        }
+        events(&ApplyEvent::StepPolling {
+            step: spec.id.clone(),
+            detail: last,
+            elapsed_ms: elapsed_ms(start),
+            timeout_ms: u64::try_from(spec.verify_timeout.as_millis()).unwrap_or(u64::MAX),
+        });
+        tokio::time::sleep(delay.min(deadline - now)).await;
+        delay = (delay * 2).min(poll.max);
+    }
+}
+
+fn succeed(
+    spec: &StepSpec,
+    journal: &Journal,
+    observed: serde_json::Value,
+    start: tokio::time::Instant,
+) -> Result<StepOk, Failure> {
+    match journal.append(Entry::StepSucceeded {
+        step: spec.id.clone(),
+        observed,
+    }) {
+        Ok(_) => Ok(StepOk {
+            duration_ms: elapsed_ms(start),
+        }),
+        Err(e) => Err(Failure {
+            step: spec.id.clone(),
+            message: e.to_string(),
+            advice: Vec::new(),
+        }),
+    }
+}
