@@ -178,6 +178,8 @@ impl ExecPlugin {
         };
         match tokio::time::timeout(self.timeout, work).await {
             Err(_) => {
+                // The timed-out future (holding the unreaped child) lives until the end of this
+                // match, so the group id cannot have been reused yet.
                 kill_group(pgid);
                 Err(err(
                     ErrorKind::Transient,
@@ -189,8 +191,9 @@ impl ExecPlugin {
                 ))
             }
             Ok((out, errout, status)) => {
-                // Anything the plugin left running in its group goes too.
-                kill_group(pgid);
+                // No group kill here: the leader is reaped, so its pid (= group id) may already
+                // belong to someone else. A child still holding stdout would have run us into
+                // the timeout above, where the group is killed while the leader is unreaped.
                 let status = status.map_err(|e| {
                     err(
                         ErrorKind::Failed,
