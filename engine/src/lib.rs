@@ -6,3 +6,5 @@
 
 pub mod provider;
 pub mod apply;
+pub mod planfile;
+pub mod refresh;

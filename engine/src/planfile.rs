@@ -1,0 +1,329 @@
+//! Saved plans (`swing plan --out change.plan`): what a reviewer approved, so that
+//! `swing apply change.plan` runs exactly that — or refuses, naming what moved.
+//!
+//! A saved plan is versioned JSON: the plan itself (secret *references* only, never values),
+//! its digest, where it came from, the steps still needed, whether it has changes, the
+//! rendered plan view, and the observed fingerprint per resource it was made against.
+//!
+//! Owns: the file format, the digest, atomic writing (temp file in the same directory,
+//! fsync, rename, fsync the directory; mode 0600), reading with a clear error for other
+//! versions, and stale detection ([`SavedPlan::stale_reasons`]). Must not: observe the world
+//! (the caller passes a fresh [`Fingerprint`]), render (the view is stored as produced by
+//! `view`), or hold a resolved secret.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use swing_schema::Plan;
+
+use crate::refresh::Fingerprint;
+
+/// Version of the saved-plan format.
+pub const PLANFILE_FORMAT_VERSION: u32 = 1;
+/// The `kind` marker of a saved plan.
+pub const PLANFILE_KIND: &str = "swing-saved-plan";
+
+/// A saved plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SavedPlan {
+    /// Always [`PLANFILE_FORMAT_VERSION`].
+    pub format_version: u32,
+    /// Always [`PLANFILE_KIND`].
+    pub kind: String,
+    /// The swing version that wrote it.
+    pub swing_version: String,
+    /// RFC 3339 UTC.
+    pub created: String,
+    /// The plan file as named on the command line.
+    pub source: String,
+    /// Absolute directory the plan's relative paths (backups, CA files) resolve against.
+    pub base_dir: PathBuf,
+    /// SHA-256 of the plan's canonical JSON.
+    pub plan_digest: String,
+    /// The plan (secret references only).
+    pub plan: Plan,
+    /// Made without observing the world (`--offline`): reviewable, not appliable.
+    pub offline: bool,
+    /// Whether anything remains to be done.
+    pub has_changes: bool,
+    /// Ids of the steps still needed, in execution order.
+    pub steps: Vec<String>,
+    /// Drift the plan does not cover, at planning time (apply refuses while any remains).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drift: Vec<String>,
+    /// What each resource looked like (empty when offline).
+    pub fingerprint: Fingerprint,
+    /// The rendered plan view (`swing plan --format json`), for `swing show`.
+    pub view: serde_json::Value,
+}
+
+/// Errors reading or writing a saved plan.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PlanFileError {
+    #[error("cannot write the saved plan {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot read the saved plan {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a swing saved plan: {message}")]
+    NotAPlanFile { path: PathBuf, message: String },
+    #[error(
+        "{path} is a saved plan of format version {found}; this swing reads version {expected}"
+    )]
+    Version {
+        path: PathBuf,
+        found: u64,
+        expected: u32,
+    },
+}
+
+/// SHA-256 (lowercase hex) of a plan's canonical JSON (struct order, sorted maps).
+pub fn plan_digest(plan: &Plan) -> String {
+    let bytes = serde_json::to_vec(plan).unwrap_or_default();
+    hex::encode(Sha256::digest(&bytes))
+}
+
+impl SavedPlan {
+    /// Assembles a saved plan.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        plan: &Plan,
+        source: &str,
+        base_dir: &Path,
+        offline: bool,
+        steps: Vec<String>,
+        drift: Vec<String>,
+        fingerprint: Fingerprint,
+        view: serde_json::Value,
+    ) -> SavedPlan {
+        let now = crate::apply::journal::now_ms();
+        SavedPlan {
+            format_version: PLANFILE_FORMAT_VERSION,
+            kind: PLANFILE_KIND.to_owned(),
+            swing_version: env!("CARGO_PKG_VERSION").to_owned(),
+            created: crate::apply::journal::rfc3339_ms(now),
+            source: source.to_owned(),
+            base_dir: base_dir.to_owned(),
+            plan_digest: plan_digest(plan),
+            plan: plan.clone(),
+            offline,
+            has_changes: !steps.is_empty(),
+            steps,
+            drift,
+            fingerprint,
+            view,
+        }
+    }
+
+    /// Writes atomically with mode 0600: readers see the old file or the new one, never half.
+    pub fn write(&self, path: &Path) -> Result<(), PlanFileError> {
+        let err = |source| PlanFileError::Write {
+            path: path.to_owned(),
+            source,
+        };
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        let mut text =
+            serde_json::to_vec_pretty(self).map_err(|e| err(std::io::Error::other(e)))?;
+        text.push(b'\n');
+        // tempfile creates the file with mode 0600.
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".swing-plan")
+            .tempfile_in(&dir)
+            .map_err(err)?;
+        tmp.write_all(&text).map_err(err)?;
+        tmp.as_file().sync_all().map_err(err)?;
+        tmp.persist(path).map_err(|e| err(e.error))?;
+        if let Ok(d) = std::fs::File::open(&dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+
+    /// Reads a saved plan, checking its kind and version.
+    pub fn read(path: &Path) -> Result<SavedPlan, PlanFileError> {
+        let text = std::fs::read(path).map_err(|source| PlanFileError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let value: serde_json::Value =
+            serde_json::from_slice(&text).map_err(|e| PlanFileError::NotAPlanFile {
+                path: path.to_owned(),
+                message: e.to_string(),
+            })?;
+        if value.get("kind").and_then(|k| k.as_str()) != Some(PLANFILE_KIND) {
+            return Err(PlanFileError::NotAPlanFile {
+                path: path.to_owned(),
+                message: format!("`kind` is not `{PLANFILE_KIND}`"),
+            });
+        }
+        let found = value
+            .get("format_version")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0);
+        if found != u64::from(PLANFILE_FORMAT_VERSION) {
+            return Err(PlanFileError::Version {
+                path: path.to_owned(),
+                found,
+                expected: PLANFILE_FORMAT_VERSION,
+            });
+        }
+        serde_json::from_value(value).map_err(|e| PlanFileError::NotAPlanFile {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Whether the file is probably a saved plan (by content), for commands that take either.
+    pub fn sniff(path: &Path) -> bool {
+        std::fs::read(path)
+            .ok()
+            .and_then(|t| serde_json::from_slice::<serde_json::Value>(&t).ok())
+            .is_some_and(|v| v.get("kind").and_then(|k| k.as_str()) == Some(PLANFILE_KIND))
+    }
+
+    /// Why this saved plan must not be applied against the world as it is `now`: each
+    /// reason names what moved (`stale: appliance b is now 25.1.3, the plan was made against
+    /// 24.3.1`). Empty = still current.
+    pub fn stale_reasons(&self, now: &Fingerprint) -> Vec<String> {
+        if self.offline {
+            return vec![
+                "the plan was made with --offline (nothing was observed); make it again without --offline to apply it"
+                    .to_owned(),
+            ];
+        }
+        if plan_digest(&self.plan) != self.plan_digest {
+            return vec![
+                "the saved plan was modified after it was written (digest mismatch)".to_owned(),
+            ];
+        }
+        self.fingerprint
+            .changes_since(now)
+            .into_iter()
+            .map(|r| format!("stale: {r}"))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::{ApplianceObservation, FailoverRole};
+    use crate::refresh::Observed;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn plan() -> Plan {
+        serde_json::from_value(serde_json::json!({
+            "version": 1, "name": "chg", "site": "access.example.com",
+            "target": {"version": "25.1.3"},
+            "appliances": {"b": {"address": "10.0.0.12"}},
+            "backup": {"directory": "./backups", "password": "${env:SWING_BACKUP_PASSWORD}"},
+            "providers": {"appliance": {"type": "beyondtrust", "client_id": "x", "client_secret": "${env:S}"}}
+        }))
+        .unwrap()
+    }
+
+    fn observed(version: &str) -> Observed {
+        let mut o = Observed::default();
+        o.appliances.insert(
+            "b".into(),
+            Ok(ApplianceObservation {
+                reachable: true,
+                version: Some(version.into()),
+                healthy: true,
+                role: FailoverRole::None,
+                ..ApplianceObservation::unreachable()
+            }),
+        );
+        o
+    }
+
+    #[test]
+    fn round_trips_atomically_with_0600_and_detects_staleness() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("change.plan");
+        let fp = Fingerprint::of(&observed("24.3.1"));
+        let saved = SavedPlan::new(
+            &plan(),
+            "plan.yaml",
+            dir.path(),
+            false,
+            vec!["b.install".into()],
+            Vec::new(),
+            fp.clone(),
+            serde_json::json!({"format_version": 1}),
+        );
+        assert!(saved.has_changes);
+        saved.write(&path).unwrap();
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("${env:SWING_BACKUP_PASSWORD}"));
+        assert!(SavedPlan::sniff(&path));
+        let back = SavedPlan::read(&path).unwrap();
+        assert_eq!(back, saved);
+        assert!(back.stale_reasons(&fp).is_empty());
+        assert_eq!(
+            back.stale_reasons(&Fingerprint::of(&observed("25.1.3"))),
+            vec!["stale: appliance b is now 25.1.3, the plan was made against 24.3.1".to_owned()]
+        );
+        // No temp files left behind.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn refuses_other_versions_kinds_offline_and_tampering() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.plan");
+        std::fs::write(&path, r#"{"kind":"swing-saved-plan","format_version":9}"#).unwrap();
+        assert!(matches!(
+            SavedPlan::read(&path),
+            Err(PlanFileError::Version { found: 9, .. })
+        ));
+        std::fs::write(&path, "version: 1\n").unwrap();
+        assert!(matches!(
+            SavedPlan::read(&path),
+            Err(PlanFileError::NotAPlanFile { .. })
+        ));
+        assert!(!SavedPlan::sniff(&path));
+
+        let fp = Fingerprint::default();
+        let offline = SavedPlan::new(
+            &plan(),
+            "p",
+            dir.path(),
+            true,
+            vec![],
+            vec![],
+            fp.clone(),
+            serde_json::Value::Null,
+        );
+        assert!(!offline.has_changes);
+        assert!(offline.stale_reasons(&fp)[0].contains("--offline"));
+        let mut tampered = SavedPlan::new(
+            &plan(),
+            "p",
+            dir.path(),
+            false,
+            vec![],
+            vec![],
+            fp.clone(),
+            serde_json::Value::Null,
+        );
+        tampered.plan.target.version = swing_schema::Version("26.1".into());
+        assert!(tampered.stale_reasons(&fp)[0].contains("digest mismatch"));
+    }
+}
