@@ -113,7 +113,8 @@ def dns(op, resource, req, state):
     rec = state["dns"].get(record)
     if op == "observe":
         if rec is None:
-            raise ProtocolError("not-found", f"no record {record}")
+            # A name without records: no addresses, TTL 0 (not an error).
+            return {"observation": {"addresses": [], "ttl": 0}}, False
         return {"observation": {"addresses": rec["addresses"], "ttl": rec["ttl"]}}, False
     if op == "apply":
         action = need(req, "action", dict)

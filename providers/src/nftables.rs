@@ -758,6 +758,34 @@ mod tests {
     }
 
     #[test]
+    fn nft_failures_map_to_kinds_with_stderr() {
+        let p = provider();
+        let out = |stderr: &str| RunOutput {
+            success: false,
+            code: Some(1),
+            stdout: Vec::new(),
+            stderr: stderr.to_owned(),
+        };
+        let e = p.nft_error(
+            "x",
+            &out("Error: Could not process rule: Operation not permitted"),
+        );
+        assert_eq!(e.kind, ErrorKind::Refused);
+        let e = p.nft_error(
+            "x",
+            &out("Error: No such file or directory\nlist chain ip swing nope"),
+        );
+        assert_eq!(e.kind, ErrorKind::NotFound);
+        assert!(e.message.contains("ip swing prerouting"), "{e}");
+        let e = p.nft_error("x", &out("Error: syntax error, unexpected junk"));
+        assert_eq!(e.kind, ErrorKind::Failed);
+        assert!(
+            e.message.contains("unexpected junk") && e.message.contains("exited with 1"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn long_stderr_is_truncated() {
         let s = "é".repeat(STDERR_MAX);
         let t = truncate(&s);

@@ -126,10 +126,14 @@ async fn example_script_serves_dns_with_compare_and_swap() {
         .expect("repeated swing is a no-op");
     let obs = DnsProvider::observe(&dns, rec).await.expect("observe");
     assert_eq!((obs.addresses, obs.ttl), (vec![b], 60));
-    let e = DnsProvider::observe(&dns, "missing.example.test")
+    let missing = DnsProvider::observe(&dns, "missing.example.test")
+        .await
+        .expect("observe missing");
+    assert_eq!((missing.addresses.len(), missing.ttl), (0, 0));
+    let e = DnsProvider::swing(&dns, "missing.example.test", a, b, 60)
         .await
         .unwrap_err();
-    assert_eq!(e.kind, ErrorKind::NotFound, "{e}");
+    assert_eq!(e.kind, ErrorKind::Conflict, "{e}");
 }
 
 #[tokio::test]
