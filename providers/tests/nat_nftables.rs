@@ -213,3 +213,58 @@ async fn clear_errors_for_missing_table_chain_netns_and_ambiguous_rules() {
     assert!(e.message.contains("2 DNAT rules"), "{e}");
     assert_eq!(lab.rules(), before);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_suite_passes_for_an_inet_table_with_ipv4_and_ipv6() {
+    require_root_and_tools(&["ip", "nft"]);
+    let mut ns = nat_support::Namespaces::new();
+    let gw = ns.add("inet");
+    let (ok, _, err) = nat_support::in_ns(
+        &gw,
+        &[
+            "nft",
+            "add table inet edge
+             add chain inet edge pre { type nat hook prerouting priority dstnat; policy accept; }
+             add rule inet edge pre ip daddr 10.213.0.10 tcp dport 443 dnat ip to 10.213.2.2:8080
+             add rule inet edge pre ip6 daddr fd00:213::10 tcp dport 443 dnat ip6 to [fd00:213:2::2]:8080",
+        ],
+    );
+    assert!(ok, "nft setup: {err}");
+    let cfg = NftablesProvider {
+        table: "edge".into(),
+        chain: "pre".into(),
+        family: "inet".into(),
+        netns: Some(gw.clone()),
+    };
+    let nat = NftablesNat::new(&cfg, "inet-conf")
+        .expect("provider")
+        .with_conntrack_flush(false);
+    let v4 = NatFixture {
+        public: addr("10.213.0.10:443"),
+        a: addr("10.213.2.2:8080"),
+        b: addr("10.213.3.2:8080"),
+        unknown_public: addr("10.213.0.10:80"),
+        expect_comment: Some("swing:inet-conf".into()),
+    };
+    let v6 = NatFixture {
+        public: addr("[fd00:213::10]:443"),
+        a: addr("[fd00:213:2::2]:8080"),
+        b: addr("[fd00:213:3::2]:8080"),
+        unknown_public: addr("[fd00:213::11]:443"),
+        expect_comment: Some("swing:inet-conf".into()),
+    };
+    for f in [v4, v6] {
+        if let Err(e) = run_all(&nat, &f).await {
+            panic!("{}: {e}", f.public);
+        }
+    }
+    // The IPv6 rule stayed an IPv6 DNAT (`dnat ip6 to`) after being rewritten twice.
+    let (ok, listing, err) =
+        nat_support::in_ns(&gw, &["nft", "list", "chain", "inet", "edge", "pre"]);
+    assert!(ok, "{err}");
+    assert!(
+        listing.contains("dnat ip6 to [fd00:213:2::2]:8080"),
+        "{listing}"
+    );
+    assert!(listing.contains("dnat ip to 10.213.2.2:8080"), "{listing}");
+}
