@@ -79,8 +79,10 @@ fn err(kind: ErrorKind, message: impl Into<String>) -> ProviderError {
     ProviderError::new(kind, message)
 }
 
+/// A table, chain, namespace or plan name that is safe as a separate argument: no leading
+/// `-` (an option to nft/ip), no `.`/`..` (a path under /run/netns), no whitespace or quotes.
 fn valid_name(s: &str) -> bool {
-    !s.is_empty()
+    s.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
         && s.len() <= 256
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
@@ -749,7 +751,14 @@ mod tests {
             NftablesNat::new(&cfg, "demo").unwrap_err().kind,
             ErrorKind::Invalid
         );
-        cfg.chain = "prerouting".into();
+        for bad in ["-e", ".."] {
+            cfg.chain = bad.into();
+            assert!(NftablesNat::new(&cfg, "demo").is_err(), "{bad}");
+            cfg.chain = "prerouting".into();
+            cfg.netns = Some(bad.into());
+            assert!(NftablesNat::new(&cfg, "demo").is_err(), "{bad}");
+            cfg.netns = None;
+        }
         cfg.family = "arp".into();
         assert_eq!(
             NftablesNat::new(&cfg, "demo").unwrap_err().kind,
