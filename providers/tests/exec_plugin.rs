@@ -320,7 +320,12 @@ async fn request_goes_over_stdin_only_and_stripped_env_is_not_passed() {
         ),
     );
     let spy = ExecPlugin::from_command(&p, vec!["--site".into(), "edge".into()], "spy")
-        .without_env(["HOME"]);
+        .without_env(["CARGO_PKG_NAME"]);
+    // cargo sets both for a test run; one is stripped, the other shows the rest is passed on.
+    assert!(
+        std::env::var_os("CARGO_PKG_NAME").is_some()
+            && std::env::var_os("CARGO_MANIFEST_DIR").is_some()
+    );
     let obs = NatProvider::observe(&spy, public()).await.expect("observe");
     assert_eq!(obs.target, Some("10.0.0.11:443".parse().expect("t")));
 
@@ -342,7 +347,11 @@ async fn request_goes_over_stdin_only_and_stripped_env_is_not_passed() {
     let env = std::fs::read_to_string(d.join("env")).expect("env");
     assert!(env.lines().any(|l| l == "SWING_EXEC_PROTOCOL=1"), "{env}");
     assert!(
-        !env.lines().any(|l| l.starts_with("HOME=")),
-        "HOME was stripped but reached the command"
+        !env.lines().any(|l| l.starts_with("CARGO_PKG_NAME=")),
+        "CARGO_PKG_NAME was stripped but reached the command"
+    );
+    assert!(
+        env.lines().any(|l| l.starts_with("CARGO_MANIFEST_DIR=")),
+        "{env}"
     );
 }
