@@ -1,0 +1,247 @@
+//! The `rfc2136` provider against a real BIND `named` (see `support_named`): swing with TSIG
+//! confirmed by a real `dig`, TTL lowered and restored, a wrong key, a concurrent change by
+//! `nsupdate`, REFUSED and NOTAUTH, and the DNS conformance suite.
+
+mod support_named;
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use support_named::{KEY_NAME, KEY_SECRET, Named, WRONG_SECRET};
+use swing_engine::provider::{DnsProvider, ErrorKind};
+use swing_providers::conformance::dns::{self as conformance, DnsFixture};
+use swing_providers::rfc2136::{Rfc2136Config, Rfc2136Provider, TsigKey};
+use swing_schema::{SecretValue, TsigAlgorithm};
+
+const RECORD: &str = "access.example.test";
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().expect("test address")
+}
+
+fn start() -> Named {
+    Named::start(&[("access", 300, "A", "10.0.0.11")])
+}
+
+fn provider_for(named: &Named, zone: &str, key_name: &str, secret: &str) -> Rfc2136Provider {
+    Rfc2136Provider::new(Rfc2136Config {
+        server: named.server(),
+        zone: zone.into(),
+        tsig: Some(TsigKey {
+            name: key_name.into(),
+            algorithm: TsigAlgorithm::HmacSha256,
+            secret: SecretValue::new(secret),
+        }),
+        timeout: Duration::from_secs(5),
+    })
+    .expect("provider config")
+}
+
+fn provider(named: &Named) -> Rfc2136Provider {
+    provider_for(named, "example.test", KEY_NAME, KEY_SECRET)
+}
+
+fn a_records(named: &Named) -> Vec<(String, u32)> {
+    named
+        .dig(RECORD, "A")
+        .into_iter()
+        .map(|a| (a.value, a.ttl))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swing_with_tsig_is_confirmed_by_dig() {
+    let named = start();
+    let p = provider(&named);
+    let before = p.observe(RECORD).await.expect("observe");
+    assert_eq!(before.addresses, vec![ip("10.0.0.11")]);
+    assert_eq!(before.ttl, 300);
+    assert_eq!(before.record, RECORD);
+
+    p.swing(RECORD, ip("10.0.0.11"), ip("10.0.0.12"), 300)
+        .await
+        .expect("swing");
+    assert_eq!(a_records(&named), vec![("10.0.0.12".to_owned(), 300)]);
+    assert_eq!(
+        p.observe(RECORD).await.expect("observe").addresses,
+        vec![ip("10.0.0.12")]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ttl_is_lowered_and_restored() {
+    let named = start();
+    let p = provider(&named);
+    let before = p.observe(RECORD).await.expect("observe");
+    p.set_ttl(RECORD, &before, 60).await.expect("lower ttl");
+    assert_eq!(a_records(&named), vec![("10.0.0.11".to_owned(), 60)]);
+    let lowered = p.observe(RECORD).await.expect("observe");
+    assert_eq!(lowered.ttl, 60);
+    p.set_ttl(RECORD, &lowered, 300).await.expect("restore ttl");
+    assert_eq!(a_records(&named), vec![("10.0.0.11".to_owned(), 300)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_key_gives_a_clear_badsig_error_without_the_secret() {
+    let named = start();
+    let p = provider_for(&named, "example.test", KEY_NAME, WRONG_SECRET);
+    let err = p
+        .swing(RECORD, ip("10.0.0.11"), ip("10.0.0.12"), 300)
+        .await
+        .expect_err("wrong key must fail");
+    assert_eq!(err.kind, ErrorKind::Auth, "{err}");
+    assert!(err.message.contains("TSIG key rejected (BADSIG)"), "{err}");
+    assert!(err.message.contains("tsig.name/secret"), "{err}");
+    assert!(
+        !err.message.contains(WRONG_SECRET) && !err.message.contains(KEY_SECRET),
+        "{err}"
+    );
+    assert!(!format!("{err:?}").contains(WRONG_SECRET));
+    assert_eq!(
+        a_records(&named),
+        vec![("10.0.0.11".to_owned(), 300)],
+        "record must be unchanged"
+    );
+
+    // An unknown key name (BADKEY) reads the same way.
+    let p = provider_for(&named, "example.test", "no-such-key", KEY_SECRET);
+    let before = p.observe(RECORD).await.expect("queries need no key");
+    let err = p
+        .set_ttl(RECORD, &before, 60)
+        .await
+        .expect_err("unknown key must fail");
+    assert_eq!(err.kind, ErrorKind::Auth, "{err}");
+    assert!(err.message.contains("TSIG key rejected (BADSIG)"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_change_between_observe_and_swing_is_a_conflict() {
+    let named = start();
+    let p = provider(&named);
+    let seen = p.observe(RECORD).await.expect("observe");
+    assert_eq!(seen.addresses, vec![ip("10.0.0.11")]);
+    // Someone else changes the record after we looked.
+    assert!(named.nsupdate(&format!(
+        "update delete {RECORD} A\nupdate add {RECORD} 300 A 10.0.0.99"
+    )));
+    assert_eq!(a_records(&named), vec![("10.0.0.99".to_owned(), 300)]);
+
+    let err = p
+        .swing(RECORD, ip("10.0.0.11"), ip("10.0.0.12"), 300)
+        .await
+        .expect_err("must not overwrite");
+    assert_eq!(err.kind, ErrorKind::Conflict, "{err}");
+    assert!(err.message.contains("10.0.0.99"), "{err}");
+    assert_eq!(
+        a_records(&named),
+        vec![("10.0.0.99".to_owned(), 300)],
+        "the other value stays"
+    );
+
+    // A stale set_ttl is refused as well.
+    let err = p
+        .set_ttl(RECORD, &seen, 60)
+        .await
+        .expect_err("stale expectation");
+    assert_eq!(err.kind, ErrorKind::Conflict, "{err}");
+    assert_eq!(a_records(&named), vec![("10.0.0.99".to_owned(), 300)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_checks_the_prerequisite_atomically() {
+    // The compare-and-swap itself (no read before it): the server refuses a stale prerequisite.
+    let named = start();
+    let p = provider(&named);
+    assert!(named.nsupdate(&format!(
+        "update delete {RECORD} A\nupdate add {RECORD} 300 A 10.0.0.99"
+    )));
+    let err = p
+        .replace_rrset(RECORD, &[ip("10.0.0.11")], &[ip("10.0.0.12")], 300)
+        .await
+        .expect_err("prerequisite must fail");
+    assert_eq!(err.kind, ErrorKind::Conflict, "{err}");
+    assert!(err.message.contains("NXRRSET"), "{err}");
+    assert_eq!(a_records(&named), vec![("10.0.0.99".to_owned(), 300)]);
+
+    p.replace_rrset(RECORD, &[ip("10.0.0.99")], &[ip("10.0.0.12")], 120)
+        .await
+        .expect("matching prerequisite");
+    assert_eq!(a_records(&named), vec![("10.0.0.12".to_owned(), 120)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_and_notauth_are_reported_clearly() {
+    let named = start();
+    // locked.test exists but allows no updates: REFUSED.
+    let p = provider_for(&named, "locked.test", KEY_NAME, KEY_SECRET);
+    let err = p
+        .swing("access.locked.test", ip("10.0.0.11"), ip("10.0.0.12"), 300)
+        .await
+        .expect_err("updates are refused");
+    assert_eq!(err.kind, ErrorKind::Refused, "{err}");
+    assert!(err.message.contains("REFUSED"), "{err}");
+    assert_eq!(named.dig("access.locked.test", "A")[0].value, "10.0.0.11");
+
+    // A zone the server does not serve: NOTAUTH for the update.
+    let p = provider_for(&named, "other.test", KEY_NAME, KEY_SECRET);
+    let obs = swing_engine::provider::DnsObservation {
+        record: "access.other.test".into(),
+        addresses: vec![ip("10.0.0.11")],
+        ttl: 300,
+    };
+    let err = p
+        .set_ttl("access.other.test", &obs, 60)
+        .await
+        .expect_err("not authoritative");
+    assert_eq!(err.kind, ErrorKind::Auth, "{err}");
+    assert!(err.message.contains("NOTAUTH"), "{err}");
+
+    // And its query is refused (recursion off, zone not served).
+    let err = p
+        .observe("access.other.test")
+        .await
+        .expect_err("query refused");
+    assert_eq!(err.kind, ErrorKind::Refused, "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_suite_passes_against_named() {
+    let named = start();
+    let p = provider(&named);
+    let fx = DnsFixture {
+        record: RECORD.into(),
+        a: ip("10.0.0.11"),
+        b: ip("10.0.0.12"),
+        other: ip("10.0.0.13"),
+        ttl: 300,
+    };
+    let passed = conformance::run_all(&p, &fx)
+        .await
+        .unwrap_or_else(|f| panic!("{f}\nnamed log:\n{}", named.log()));
+    assert_eq!(passed, conformance::CHECKS);
+    assert_eq!(
+        a_records(&named),
+        vec![("10.0.0.11".to_owned(), 300)],
+        "suite restores the record"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aaaa_records_swing_too() {
+    let named = Named::start(&[
+        ("access", 300, "A", "10.0.0.11"),
+        ("v6", 300, "AAAA", "2001:db8::11"),
+    ]);
+    let p = provider(&named);
+    p.swing(
+        "v6.example.test",
+        ip("2001:db8::11"),
+        ip("2001:db8::12"),
+        300,
+    )
+    .await
+    .expect("swing v6");
+    let answers = named.dig("v6.example.test", "AAAA");
+    assert_eq!(answers.len(), 1);
+    assert_eq!(answers[0].value, "2001:db8::12");
+}
