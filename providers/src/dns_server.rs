@@ -5,8 +5,10 @@
 //! prerequisites, updates and TSIG checks).
 //!
 //! Owns: starting and stopping the server inside the caller's tokio runtime, and making each
-//! update atomic (hickory checks prerequisites and applies updates in two steps; this module
-//! serialises updates so no other update can slip between them).
+//! update atomic (hickory checks prerequisites and then applies the changes record by record;
+//! this module runs an update exclusively — no other update can slip between its prerequisite
+//! check and its changes, and no query sees a half-applied update, e.g. the record deleted but
+//! the new address not yet added, which a client would see as an outage).
 //!
 //! Must not: accept unsigned updates (hickory refuses updates without a valid TSIG), persist
 //! anything to disk, print the TSIG secret, or outlive its [`EmbeddedDns`] handle (dropping
@@ -70,7 +72,7 @@ pub struct EmbeddedDns {
     pub addr: SocketAddr,
     /// The zone it serves (absolute, with trailing dot).
     pub zone: String,
-    server: Server<SerialUpdates>,
+    server: Server<AtomicUpdates>,
 }
 
 impl std::fmt::Debug for EmbeddedDns {
@@ -97,26 +99,27 @@ impl Drop for EmbeddedDns {
     }
 }
 
-/// Hands requests to the catalog; updates one at a time, so the prerequisite check and the
-/// change of one update form one atomic step.
-struct SerialUpdates {
+/// Hands requests to the catalog; an update runs alone (write lock), queries share (read lock),
+/// so each update is one atomic step for other updates and for readers.
+struct AtomicUpdates {
     catalog: Catalog,
-    updates: tokio::sync::Mutex<()>,
+    zone_lock: tokio::sync::RwLock<()>,
 }
 
 #[async_trait::async_trait]
-impl RequestHandler for SerialUpdates {
+impl RequestHandler for AtomicUpdates {
     async fn handle_request<R: ResponseHandler, T: Time>(
         &self,
         request: &Request,
         response_handle: R,
     ) -> ResponseInfo {
         if request.metadata.op_code == OpCode::Update {
-            let _one_at_a_time = self.updates.lock().await;
+            let _alone = self.zone_lock.write().await;
             self.catalog
                 .handle_request::<R, T>(request, response_handle)
                 .await
         } else {
+            let _shared = self.zone_lock.read().await;
             self.catalog
                 .handle_request::<R, T>(request, response_handle)
                 .await
@@ -214,9 +217,9 @@ pub async fn start_embedded_on(
         addr: SocketAddr::new(ip, port),
         source,
     })?;
-    let mut server = Server::new(SerialUpdates {
+    let mut server = Server::new(AtomicUpdates {
         catalog,
-        updates: tokio::sync::Mutex::new(()),
+        zone_lock: tokio::sync::RwLock::new(()),
     });
     server.register_socket(udp);
     server.register_listener(tcp, Duration::from_secs(10), 32);

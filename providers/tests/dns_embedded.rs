@@ -196,3 +196,42 @@ async fn dropping_the_handle_stops_the_server() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn readers_never_see_a_half_applied_swing() {
+    // hickory applies an update record by record; without the server's zone lock these readers
+    // observe the record with no address between the delete and the add (checked: it fails).
+    let dns = start().await;
+    let writer = provider(&dns, Some(key(KEY_SECRET)));
+    let (a, b) = (ip("10.0.0.11"), ip("10.0.0.12"));
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut readers = Vec::new();
+    for _ in 0..6 {
+        let reader = provider(&dns, Some(key(KEY_SECRET)));
+        let done = done.clone();
+        readers.push(tokio::spawn(async move {
+            let mut reads = 0u32;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let obs = reader.observe(RECORD).await.expect("observe");
+                assert_eq!(obs.addresses.len(), 1, "half-applied update seen: {obs:?}");
+                assert!(obs.addresses[0] == a || obs.addresses[0] == b, "{obs:?}");
+                reads += 1;
+            }
+            reads
+        }));
+    }
+    for i in 0..200 {
+        let (from, to) = if i % 2 == 0 { (a, b) } else { (b, a) };
+        writer.swing(RECORD, from, to, 300).await.expect("swing");
+    }
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut reads = 0;
+    for r in readers {
+        reads += r.await.expect("reader task");
+    }
+    assert!(reads > 0);
+    assert_eq!(
+        a_records(dns.addr).await,
+        vec![("10.0.0.11".to_owned(), 300)]
+    );
+}
