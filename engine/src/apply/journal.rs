@@ -57,6 +57,9 @@ pub enum Entry {
         /// The plan or saved-plan path, so `--resume` can find it again.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         source: Option<String>,
+        /// The steps this apply runs (a resume runs exactly these again).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        steps: Vec<String>,
     },
     /// The walker took the step up.
     StepStarted { step: String },
@@ -352,6 +355,7 @@ mod tests {
             pid: 1,
             host: "h".into(),
             source: None,
+            steps: vec!["a.health".into()],
         })
         .unwrap();
         j.append(Entry::StepStarted {

@@ -130,10 +130,23 @@ pub async fn run(
         pid: std::process::id(),
         host: lock::host_name(),
         source: req.source.clone(),
+        steps: steps.iter().map(|s| s.id.clone()).collect(),
     })?;
     let result = walk(steps, exec, journal, &prior, &req.walk).await?;
     drop(guard);
     Ok(result)
+}
+
+/// The steps the first run of the change's current journal recorded (what `--resume` runs).
+pub fn journal_steps(state_dir: &Path, change: &str) -> Result<Vec<String>, JournalError> {
+    let records = Journal::read(&Journal::path_for(state_dir, change))?;
+    Ok(records
+        .iter()
+        .find_map(|r| match &r.entry {
+            Entry::RunStarted { steps, .. } => Some(steps.clone()),
+            _ => None,
+        })
+        .unwrap_or_default())
 }
 
 /// The unfinished journals in a state directory: `(change, source)` of each, for

@@ -624,6 +624,12 @@ async fn run_guards_lock_resume_and_plan_identity() {
         Err(ApplyError::DifferentPlan { .. })
     ));
     assert_eq!(
+        journal_steps(&dir.path().join(".swing"), "chg")
+            .unwrap()
+            .len(),
+        steps.len()
+    );
+    assert_eq!(
         unfinished(&dir.path().join(".swing")).unwrap(),
         vec![("chg".to_owned(), Some("change.plan".to_owned()))]
     );
