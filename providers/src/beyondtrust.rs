@@ -1,1 +1,0 @@
-//! (beyondtrust: not yet implemented — see docs/architecture.md)

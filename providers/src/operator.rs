@@ -1,1 +1,0 @@
-//! (operator: not yet implemented — see docs/architecture.md)
