@@ -12,4 +12,5 @@ pub mod dns_server;
 pub mod exec;
 pub mod nftables;
 pub mod operator;
+pub mod probe;
 pub mod rfc2136;
