@@ -1,4 +1,41 @@
-//! swing CLI (placeholder until issue A's commands land).
+//! `swing`: the command-line interface. Parses the command line, dispatches to one file per
+//! command under `commands/`, and exits with the code the command returns.
+//!
+//! The only place (with `commands/`) that knows clap, the terminal and exit codes. Must not:
+//! hold engine logic or resolve secrets itself.
+
+use clap::{Parser, Subcommand};
+
+mod commands;
+mod wiring;
+
+/// Declarative plan/apply engine for BeyondTrust PRA B Series appliance upgrades.
+#[derive(Debug, Parser)]
+#[command(name = "swing", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check plan files: every problem of every file, pointed at file:line:col.
+    Validate(commands::validate::ValidateArgs),
+    /// Print the JSON schema of the plan format (v1).
+    Schema(commands::schema::SchemaArgs),
+    /// Run a whole change against simulated appliances on this machine, with measured downtime.
+    Demo(commands::demo::DemoArgs),
+    /// Watch a site as a client reaches it: outages (measured downtime) and who answered.
+    Probe(commands::probe::ProbeArgs),
+}
+
 fn main() {
-    print!("{}", swing_schema::plan_schema_pretty());
+    let cli = Cli::parse();
+    let code = match &cli.command {
+        Command::Validate(args) => commands::validate::run(args),
+        Command::Schema(args) => commands::schema::run(args),
+        Command::Demo(args) => commands::demo::run(args),
+        Command::Probe(args) => commands::probe::run(args),
+    };
+    std::process::exit(code);
 }

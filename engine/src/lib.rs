@@ -8,3 +8,6 @@ pub mod provider;
 pub mod apply;
 pub mod planfile;
 pub mod refresh;
+pub mod diagnostics;
+pub mod load;
+pub mod validate;

@@ -1,0 +1,384 @@
+//! Plan diagnostics: one problem found in a plan file, located to the byte.
+//!
+//! Owns [`PlanDiagnostic`] (a `miette::Diagnostic` for people, `serde::Serialize` for
+//! `--format json`), its stable [`codes`], and the byte-offset → line:column arithmetic.
+//! Must not: decide exit codes, print anything, or hold a secret value — messages are written
+//! by `load` and `validate`, which point at a literal secret's span but never quote it.
+
+use std::fmt;
+use std::sync::Arc;
+
+use miette::{LabeledSpan, NamedSource, SourceSpan};
+use serde::Serialize;
+
+/// A byte range in the plan text (`start..end`, `end` exclusive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
+pub struct Span {
+    pub start: usize,
+    pub end: usize,
+}
+
+impl Span {
+    pub const fn new(start: usize, end: usize) -> Self {
+        Span { start, end }
+    }
+    pub const fn len(self) -> usize {
+        self.end.saturating_sub(self.start)
+    }
+    pub const fn is_empty(self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl From<Span> for SourceSpan {
+    fn from(s: Span) -> Self {
+        SourceSpan::new(s.start.into(), s.len())
+    }
+}
+
+/// How bad a diagnostic is. Only errors make a plan invalid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Warning,
+    Error,
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        })
+    }
+}
+
+/// A label under a span of the source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Label {
+    /// Byte range in the source.
+    #[serde(skip)]
+    pub span: Span,
+    /// 1-based line of the span start.
+    pub line: usize,
+    /// 1-based column (in characters) of the span start.
+    pub column: usize,
+    /// Text shown under the span.
+    pub text: String,
+    /// The label the diagnostic is about (the others give context).
+    pub primary: bool,
+}
+
+/// One problem in one plan file.
+#[derive(Clone, Serialize)]
+pub struct PlanDiagnostic {
+    /// The file (or origin) the diagnostic is about.
+    pub file: String,
+    /// 1-based line of the primary label (0 when the problem has no location).
+    pub line: usize,
+    /// 1-based column of the primary label (0 when the problem has no location).
+    pub column: usize,
+    /// Stable, kebab-case problem class, e.g. `unknown-key`; see [`codes`].
+    pub code: &'static str,
+    pub severity: Severity,
+    /// One sentence saying what is wrong.
+    pub message: String,
+    /// What to do about it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub help: Option<String>,
+    /// Spans with their labels; the first primary label gives `line`/`column`.
+    pub labels: Vec<Label>,
+    #[serde(skip)]
+    source: Option<Arc<NamedSource<String>>>,
+}
+
+impl fmt::Debug for PlanDiagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PlanDiagnostic")
+            .field("file", &self.file)
+            .field("line", &self.line)
+            .field("column", &self.column)
+            .field("code", &self.code)
+            .field("severity", &self.severity)
+            .field("message", &self.message)
+            .field("help", &self.help)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Display for PlanDiagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for PlanDiagnostic {}
+
+impl miette::Diagnostic for PlanDiagnostic {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new(format!("swing::{}", self.code)))
+    }
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(match self.severity {
+            Severity::Warning => miette::Severity::Warning,
+            Severity::Error => miette::Severity::Error,
+        })
+    }
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display + 'a>)
+    }
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        self.source
+            .as_ref()
+            .map(|s| &**s as &dyn miette::SourceCode)
+    }
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        if self.labels.is_empty() || self.source.is_none() {
+            return None;
+        }
+        Some(Box::new(self.labels.iter().map(|l| {
+            let text = if l.text.is_empty() {
+                None
+            } else {
+                Some(l.text.clone())
+            };
+            if l.primary {
+                LabeledSpan::new_primary_with_span(text, l.span)
+            } else {
+                LabeledSpan::new_with_span(text, l.span)
+            }
+        })))
+    }
+}
+
+impl PlanDiagnostic {
+    /// A plain-text rendering without colours or box drawing: `file:line:col: severity[code]:
+    /// message`, then one `  --> line:col: label` per label and `  help: …`. Stable, for logs and
+    /// snapshots.
+    pub fn to_plain(&self) -> String {
+        let mut out = format!(
+            "{}:{}:{}: {}[{}]: {}\n",
+            self.file, self.line, self.column, self.severity, self.code, self.message
+        );
+        for l in &self.labels {
+            let line_text = self
+                .source
+                .as_ref()
+                .and_then(|s| source_line(s.inner(), l.span.start))
+                .unwrap_or_default();
+            out.push_str(&format!("  --> {}:{}\n", l.line, l.column));
+            out.push_str(&format!("   | {line_text}\n"));
+            let width = l.span.len().max(1);
+            let under_len = line_text
+                .chars()
+                .skip(l.column.saturating_sub(1))
+                .collect::<String>()
+                .len()
+                .min(width)
+                .max(1);
+            let under_chars = self
+                .source
+                .as_ref()
+                .map(|s| {
+                    let src = s.inner();
+                    let end = (l.span.start + under_len).min(src.len());
+                    src.get(l.span.start..end).map_or(1, |t| t.chars().count())
+                })
+                .unwrap_or(1)
+                .max(1);
+            out.push_str(&format!(
+                "   | {}{} {}\n",
+                " ".repeat(l.column.saturating_sub(1)),
+                if l.primary { "^" } else { "-" }.repeat(under_chars),
+                l.text
+            ));
+        }
+        if let Some(h) = &self.help {
+            out.push_str(&format!("  help: {h}\n"));
+        }
+        out
+    }
+
+    /// The whole source this diagnostic refers to, if any.
+    pub fn source(&self) -> Option<&Arc<NamedSource<String>>> {
+        self.source.as_ref()
+    }
+}
+
+/// The text of the line holding `offset` (without its newline).
+fn source_line(src: &str, offset: usize) -> Option<String> {
+    let offset = floor_char_boundary(src, offset.min(src.len()));
+    let start = src[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let end = src[offset..].find('\n').map_or(src.len(), |i| offset + i);
+    Some(src[start..end].trim_end_matches('\r').to_owned())
+}
+
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// 1-based line and 1-based character column of a byte offset.
+pub fn line_col(src: &str, offset: usize) -> (usize, usize) {
+    let offset = floor_char_boundary(src, offset.min(src.len()));
+    let before = &src[..offset];
+    let line = before.bytes().filter(|b| *b == b'\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
+/// Builds diagnostics for one source.
+#[derive(Clone)]
+pub struct DiagnosticBuilder {
+    origin: String,
+    source: Arc<NamedSource<String>>,
+}
+
+impl DiagnosticBuilder {
+    pub fn new(origin: &str, source: Arc<NamedSource<String>>) -> Self {
+        DiagnosticBuilder {
+            origin: origin.to_owned(),
+            source,
+        }
+    }
+
+    fn text(&self) -> &str {
+        self.source.inner()
+    }
+
+    /// A diagnostic with a primary label at `span`.
+    pub fn at(
+        &self,
+        severity: Severity,
+        code: &'static str,
+        span: Span,
+        label: impl Into<String>,
+        message: impl Into<String>,
+    ) -> PlanDiagnostic {
+        let mut d = PlanDiagnostic {
+            file: self.origin.clone(),
+            line: 0,
+            column: 0,
+            code,
+            severity,
+            message: message.into(),
+            help: None,
+            labels: Vec::new(),
+            source: Some(self.source.clone()),
+        };
+        self.push_label(&mut d, span, label.into(), true);
+        d
+    }
+
+    /// A diagnostic about the whole file (no span to point at).
+    pub fn whole_file(
+        &self,
+        severity: Severity,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> PlanDiagnostic {
+        PlanDiagnostic {
+            file: self.origin.clone(),
+            line: 0,
+            column: 0,
+            code,
+            severity,
+            message: message.into(),
+            help: None,
+            labels: Vec::new(),
+            source: Some(self.source.clone()),
+        }
+    }
+
+    /// Adds a secondary label.
+    pub fn also(&self, mut d: PlanDiagnostic, span: Span, label: impl Into<String>) -> PlanDiagnostic {
+        self.push_label(&mut d, span, label.into(), false);
+        d
+    }
+
+    fn push_label(&self, d: &mut PlanDiagnostic, span: Span, text: String, primary: bool) {
+        let len = self.text().len();
+        let start = floor_char_boundary(self.text(), span.start.min(len));
+        let end = floor_char_boundary(self.text(), span.end.clamp(start, len));
+        let span = Span::new(start, end);
+        let (line, column) = line_col(self.text(), start);
+        if primary && d.line == 0 {
+            d.line = line;
+            d.column = column;
+        }
+        d.labels.push(Label {
+            span,
+            line,
+            column,
+            text,
+            primary,
+        });
+    }
+}
+
+/// Adds a help line.
+pub trait WithHelp {
+    fn help(self, help: impl Into<String>) -> Self;
+}
+
+impl WithHelp for PlanDiagnostic {
+    fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+}
+
+/// The stable problem classes (`code` of a diagnostic). Tests and users match on these.
+pub mod codes {
+    // reading the file
+    pub const IO: &str = "io";
+    pub const TOO_LARGE: &str = "file-too-large";
+    pub const NOT_UTF8: &str = "not-utf8";
+    pub const EMPTY: &str = "empty-file";
+    pub const SYNTAX: &str = "yaml-syntax";
+    pub const DUPLICATE_KEY: &str = "duplicate-key";
+    pub const TOO_DEEP: &str = "nesting-too-deep";
+    pub const ALIAS_LIMIT: &str = "alias-expansion-limit";
+    pub const MULTIPLE_DOCUMENTS: &str = "multiple-documents";
+    pub const COMPLEX_KEY: &str = "complex-key";
+    pub const UNSUPPORTED_TAG: &str = "unsupported-tag";
+    pub const NOT_A_MAPPING: &str = "plan-not-a-mapping";
+    // shape (JSON schema)
+    pub const UNKNOWN_KEY: &str = "unknown-key";
+    pub const MISSING_KEY: &str = "missing-key";
+    pub const WRONG_TYPE: &str = "wrong-type";
+    pub const BAD_VALUE: &str = "invalid-value";
+    pub const UNSUPPORTED_VERSION: &str = "unsupported-format-version";
+    pub const BAD_NAME: &str = "invalid-name";
+    pub const BAD_VERSION: &str = "invalid-target-version";
+    pub const BAD_DURATION: &str = "invalid-duration";
+    pub const BAD_TIMESTAMP: &str = "invalid-timestamp";
+    pub const BAD_HOSTNAME: &str = "invalid-hostname";
+    pub const OUT_OF_RANGE: &str = "out-of-range";
+    pub const LITERAL_SECRET: &str = "literal-secret";
+    pub const UNKNOWN_VARIANT: &str = "unknown-variant";
+    pub const APPLIANCE_COUNT: &str = "appliance-count";
+    // meaning (semantic checks)
+    pub const PRIMARY_EQUALS_BACKUP: &str = "primary-equals-backup";
+    pub const UNKNOWN_APPLIANCE: &str = "unknown-appliance";
+    pub const UNKNOWN_PROVIDER: &str = "unknown-provider";
+    pub const FAILOVER_NEEDS_TWO: &str = "failover-needs-two-appliances";
+    pub const TWO_WITHOUT_PAIRING: &str = "two-appliances-without-failover-or-migration";
+    pub const FAILOVER_AND_MIGRATION: &str = "failover-and-migration";
+    pub const PROVIDER_WRONG_TYPE: &str = "provider-wrong-type";
+    pub const FINAL_PRIMARY_ON_SYNC: &str = "final-primary-on-synchronous";
+    pub const WINDOW_END_BEFORE_START: &str = "window-end-not-after-start";
+    pub const WINDOWS_OVERLAP: &str = "windows-overlap";
+    pub const DUPLICATE_WINDOW: &str = "duplicate-window-name";
+    pub const DUPLICATE_ADDRESS: &str = "duplicate-address";
+    pub const MANUAL_WITHOUT_WINDOWS: &str = "manual-without-windows";
+    pub const ASYNC_ONE_WINDOW: &str = "asynchronous-with-one-window";
+    pub const OPERATOR_COMMAND: &str = "operator-command";
+    pub const TARGET_NOT_NEWER: &str = "target-not-newer";
+    pub const BAD_ENDPOINT: &str = "invalid-endpoint";
+}
