@@ -4,7 +4,12 @@
 //! Must not: know clap or the terminal, decide exit codes, or import a concrete provider or
 //! the simulator — providers are reached only through the traits in [`provider`].
 
+pub mod compile;
+pub mod estimate;
+pub mod invariants;
 pub mod provider;
+pub mod render;
+pub mod view;
 pub mod apply;
 pub mod planfile;
 pub mod refresh;

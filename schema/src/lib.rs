@@ -9,6 +9,7 @@
 //! printed nor serialized.
 
 pub mod duration;
+pub mod output;
 pub mod plan;
 pub mod secret;
 

@@ -1,0 +1,2 @@
+//! Benchmark of validate + compile + render JSON over generated plans (filled in below).
+fn main() {}
