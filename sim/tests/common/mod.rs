@@ -103,3 +103,71 @@ where
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// A random loopback /24 prefix `127.X.Y` so parallel tests never share addresses.
+pub fn loopback_prefix() -> String {
+    format!("127.{}.{}", fastrand::u8(20..250), fastrand::u8(1..250))
+}
+
+/// A client that reaches `site` at `addr` (SNI and verification by hostname, like a real
+/// client resolving the site name to the shared address).
+pub fn site_client(sim: &SimHandle, site: &str, addr: std::net::SocketAddr) -> reqwest::Client {
+    let ca = reqwest::Certificate::from_pem(sim.ca_pem().as_bytes()).expect("CA parses");
+    reqwest::Client::builder()
+        .tls_certs_only([ca])
+        .pool_max_idle_per_host(0)
+        .resolve(site, addr)
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("client")
+}
+
+/// The appliance id `check_health` reports at `base`, or `None` when nothing answers.
+pub async fn health_id(http: &reqwest::Client, base: &str) -> Option<String> {
+    let r = http
+        .post(format!("{base}/oauth2/token"))
+        .basic_auth(ID, Some(SECRET))
+        .body("grant_type=client_credentials")
+        .send()
+        .await
+        .ok()?;
+    let v: Value = r.json().await.ok()?;
+    let tok = v["access_token"].as_str()?.to_string();
+    let body = health_xml(http, base, &tok).await.ok()?;
+    let doc = roxmltree::Document::parse(&body).ok()?;
+    doc.descendants()
+        .find(|n| n.tag_name().name() == "appliance")
+        .and_then(|n| n.attribute("id"))
+        .map(str::to_string)
+}
+
+/// The parsed check_health fields of interest: (version, role, success, last sync ts).
+pub async fn health(
+    http: &reqwest::Client,
+    base: &str,
+) -> Option<(String, String, String, Option<i64>)> {
+    let tok = {
+        let r = http
+            .post(format!("{base}/oauth2/token"))
+            .basic_auth(ID, Some(SECRET))
+            .body("grant_type=client_credentials")
+            .send()
+            .await
+            .ok()?;
+        let v: Value = r.json().await.ok()?;
+        v["access_token"].as_str()?.to_string()
+    };
+    let body = health_xml(http, base, &tok).await.ok()?;
+    let doc = roxmltree::Document::parse(&body).ok()?;
+    let ts = doc
+        .descendants()
+        .find(|n| n.tag_name().name() == "last_data_sync_time")
+        .and_then(|n| n.attribute("ts"))
+        .and_then(|t| t.parse().ok());
+    Some((
+        xml_field(&doc, "version")?,
+        xml_field(&doc, "failover_role")?,
+        xml_field(&doc, "success")?,
+        ts,
+    ))
+}
