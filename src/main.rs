@@ -23,6 +23,12 @@ enum Command {
     Validate(commands::validate::ValidateArgs),
     /// Print the JSON schema of the plan format (v1).
     Schema(commands::schema::SchemaArgs),
+    /// Compile plans into their steps: order, operator instructions, estimates, downtime.
+    Plan(commands::plan::PlanArgs),
+    /// The step dependency graph of a plan (DOT, Mermaid) or its schedule (Mermaid Gantt).
+    Graph(commands::graph::GraphArgs),
+    /// Render a saved plan (`swing plan --out`) or a JSON plan view again.
+    Show(commands::show::ShowArgs),
     /// Run a whole change against simulated appliances on this machine, with measured downtime.
     Demo(commands::demo::DemoArgs),
     /// Watch a site as a client reaches it: outages (measured downtime) and who answered.
@@ -34,6 +40,9 @@ fn main() {
     let code = match &cli.command {
         Command::Validate(args) => commands::validate::run(args),
         Command::Schema(args) => commands::schema::run(args),
+        Command::Plan(args) => commands::plan::run(args),
+        Command::Graph(args) => commands::graph::run(args),
+        Command::Show(args) => commands::show::run(args),
         Command::Demo(args) => commands::demo::run(args),
         Command::Probe(args) => commands::probe::run(args),
     };

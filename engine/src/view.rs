@@ -478,3 +478,11 @@ fn summary(c: &CompiledPlan, v: &PlanView) -> SummaryView {
         line,
     }
 }
+
+/// The `swing plan --offline` pipeline for one validated plan: compile, then build the view.
+pub fn plan_view(
+    plan: &swing_schema::Plan,
+    options: &crate::compile::CompileOptions,
+) -> Result<PlanView, crate::compile::CompileError> {
+    crate::compile::compile(plan, options).map(|c| build(&c))
+}

@@ -4,6 +4,9 @@
 //! Must not: hold engine logic.
 
 pub mod demo;
+pub mod graph;
+pub mod plan;
 pub mod probe;
 pub mod schema;
+pub mod show;
 pub mod validate;
