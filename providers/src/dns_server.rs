@@ -30,6 +30,7 @@ use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneHandler, ZoneType};
 use tokio::net::{TcpListener, UdpSocket};
 
 use crate::rfc2136::{TsigKey, tsig_signer};
+use swing_schema::SecretValue;
 
 /// Why the embedded server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -185,6 +186,20 @@ fn build_zone(
         .map_err(DnsServerError::Invalid)
 }
 
+/// A fresh random TSIG secret (32 bytes from the system's CSPRNG, base64 — what `tsig-keygen`
+/// prints for hmac-sha256), for sites that have no key yet.
+pub fn generate_tsig_secret() -> Result<SecretValue, DnsServerError> {
+    use base64::Engine as _;
+    use ring::rand::SecureRandom as _;
+    let mut bytes = [0u8; 32];
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| DnsServerError::Key("the system random generator failed".into()))?;
+    let secret = SecretValue::new(base64::engine::general_purpose::STANDARD.encode(bytes));
+    bytes.fill(0);
+    Ok(secret)
+}
+
 /// Starts the embedded server on `127.0.0.1` with a free port (UDP and TCP).
 pub async fn start_embedded(
     zone: &str,
@@ -257,7 +272,7 @@ async fn bind_pair(ip: IpAddr, port: u16) -> Result<(TcpListener, UdpSocket), Dn
 #[cfg(test)]
 mod tests {
     use super::*;
-    use swing_schema::{SecretValue, TsigAlgorithm};
+    use swing_schema::TsigAlgorithm;
 
     fn key() -> TsigKey {
         TsigKey {
@@ -265,6 +280,24 @@ mod tests {
             algorithm: TsigAlgorithm::HmacSha256,
             secret: SecretValue::new("c3dpbmctdGVzdC1rZXktMzItYnl0ZXMtbG9uZy0xMjM="),
         }
+    }
+
+    #[test]
+    fn generated_secrets_are_fresh_32_byte_keys() {
+        use base64::Engine as _;
+        let a = generate_tsig_secret().unwrap();
+        let b = generate_tsig_secret().unwrap();
+        assert_ne!(a.expose(), b.expose());
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(a.expose())
+            .unwrap();
+        assert_eq!(raw.len(), 32);
+        let k = TsigKey {
+            name: "k".into(),
+            algorithm: TsigAlgorithm::HmacSha256,
+            secret: a,
+        };
+        assert!(tsig_signer(&k).is_ok());
     }
 
     #[tokio::test]
