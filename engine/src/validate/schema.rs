@@ -81,7 +81,11 @@ pub(super) fn check(b: &DiagnosticBuilder, doc: &mut Document) -> Vec<PlanDiagno
     out
 }
 
-fn collect_coercions(err: &ValidationError<'_>, spans: &SpanIndex, out: &mut Vec<(String, String)>) {
+fn collect_coercions(
+    err: &ValidationError<'_>,
+    spans: &SpanIndex,
+    out: &mut Vec<(String, String)>,
+) {
     match err.kind() {
         ValidationErrorKind::Type { kind } => {
             let wants_string = match kind {
@@ -115,7 +119,13 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn map_error(&self, err: &ValidationError<'_>, out: &mut Vec<PlanDiagnostic>) {
-        let pointer = err.instance_path().as_str().to_owned();
+        self.map_error_at("", err, out);
+    }
+
+    /// Maps one error; `prefix` is prepended to its instance path (for errors of a branch
+    /// validated on its own, whose paths are relative to the union's node).
+    fn map_error_at(&self, prefix: &str, err: &ValidationError<'_>, out: &mut Vec<PlanDiagnostic>) {
+        let pointer = format!("{prefix}{}", err.instance_path().as_str());
         let shown = display_path(&pointer);
         let b = self.b;
         match err.kind() {
@@ -148,6 +158,21 @@ impl Ctx<'_> {
             }
             ValidationErrorKind::Required { property } => {
                 let prop = property.as_str().unwrap_or_default();
+                // A misspelt key (`adress`) is reported once, as an unknown key with a "did you
+                // mean", not a second time as the missing key it was meant to be.
+                let allowed = self.allowed_keys(&pointer);
+                let misspelt = self
+                    .value
+                    .pointer(&pointer)
+                    .and_then(Value::as_object)
+                    .is_some_and(|o| {
+                        o.keys().any(|k| {
+                            !allowed.contains(k) && closest(k, std::iter::once(prop)).is_some()
+                        })
+                    });
+                if misspelt {
+                    return;
+                }
                 let span = self.parent_span(&pointer);
                 let inst = self.value.pointer(&pointer);
                 let message = if let Some(m) = inst
@@ -161,7 +186,10 @@ impl Ctx<'_> {
                     .and_then(Value::as_str)
                     .filter(|_| is_provider(&pointer))
                 {
-                    format!("provider `{}` of type `{t}` needs `{prop}`", last_segment(&pointer))
+                    format!(
+                        "provider `{}` of type `{t}` needs `{prop}`",
+                        last_segment(&pointer)
+                    )
                 } else if pointer.is_empty() {
                     format!("the plan is missing `{prop}`")
                 } else {
@@ -273,7 +301,8 @@ impl Ctx<'_> {
                     .help("use lowercase letters, digits and `-`, starting with a letter (e.g. `a`, `east`, `old`)"),
                 );
             }
-            ValidationErrorKind::MinProperties { .. } | ValidationErrorKind::MaxProperties { .. }
+            ValidationErrorKind::MinProperties { .. }
+            | ValidationErrorKind::MaxProperties { .. }
                 if pointer == "/appliances" =>
             {
                 let n = err.instance().as_object().map_or(0, |m| m.len());
@@ -340,8 +369,9 @@ impl Ctx<'_> {
                 };
                 out.push(d);
             }
-            ValidationErrorKind::OneOfNotValid { context } | ValidationErrorKind::AnyOf { context } => {
-                self.union_error(&pointer, err.instance(), context, out);
+            ValidationErrorKind::OneOfNotValid { context }
+            | ValidationErrorKind::AnyOf { context } => {
+                self.union_error(prefix, &pointer, err.instance(), context, out);
             }
             ValidationErrorKind::MinItems { limit } => out.push(b.at(
                 Severity::Error,
@@ -395,7 +425,10 @@ impl Ctx<'_> {
                     codes::BAD_VERSION,
                     span,
                     "not a dotted version",
-                    format!("`{shown}` must be a dotted numeric version, not `{}`", short(text)),
+                    format!(
+                        "`{shown}` must be a dotted numeric version, not `{}`",
+                        short(text)
+                    ),
                 )
                 .help("write it like \"25.1.3\" (numbers separated by dots)");
         }
@@ -432,6 +465,7 @@ impl Ctx<'_> {
 
     fn union_error(
         &self,
+        prefix: &str,
         pointer: &str,
         instance: &Value,
         context: &[Vec<ValidationError<'static>>],
@@ -440,14 +474,18 @@ impl Ctx<'_> {
         let b = self.b;
         let shown = display_path(pointer);
         let node = schema_at(self.schema, self.value, pointer);
-        if let Some((disc, values)) = node.and_then(|n| discriminator(self.schema, n)) {
+        let tagged = node.and_then(|n| tagged_union(self.schema, n));
+        if let Some((union, disc, values)) = tagged {
             let Some(obj) = instance.as_object() else {
                 out.push(b.at(
                     Severity::Error,
                     codes::WRONG_TYPE,
                     self.spans.value_span(pointer),
                     "expected a mapping",
-                    format!("`{shown}` must be a mapping, not {}", json_type_words(instance)),
+                    format!(
+                        "`{shown}` must be a mapping, not {}",
+                        json_type_words(instance)
+                    ),
                 ));
                 return;
             };
@@ -471,12 +509,14 @@ impl Ctx<'_> {
                 }
                 Some(v) => {
                     let idx = v.as_str().and_then(|s| values.iter().position(|x| x == s));
-                    match idx.and_then(|i| context.get(i)) {
-                        Some(errors) => {
-                            for e in errors {
-                                self.map_error(e, out);
-                            }
-                        }
+                    let branch = idx.and_then(|i| {
+                        union
+                            .get("oneOf")
+                            .and_then(Value::as_array)
+                            .and_then(|a| a.get(i))
+                    });
+                    match branch {
+                        Some(branch) => self.branch_errors(pointer, instance, branch, out),
                         None => {
                             let span = self.spans.value_span(&format!("{pointer}/{disc}"));
                             let mut d = b.at(
@@ -493,8 +533,9 @@ impl Ctx<'_> {
                                     None => format!("{what} must be one of: {}", values.join(", ")),
                                 },
                             );
-                            if let Some(s) =
-                                v.as_str().and_then(|s| closest(s, values.iter().map(String::as_str)))
+                            if let Some(s) = v
+                                .as_str()
+                                .and_then(|s| closest(s, values.iter().map(String::as_str)))
                             {
                                 d = d.help(format!("did you mean `{s}`?"));
                             }
@@ -518,7 +559,7 @@ impl Ctx<'_> {
             .collect();
         if let Some(errors) = deeper.first() {
             for e in errors.iter() {
-                self.map_error(e, out);
+                self.map_error_at(prefix, e, out);
             }
             return;
         }
@@ -544,10 +585,44 @@ impl Ctx<'_> {
                 codes::WRONG_TYPE,
                 self.spans.value_span(pointer),
                 format!("expected {expected}"),
-                format!("`{shown}` must be {expected}, not {}", json_type_words(instance)),
+                format!(
+                    "`{shown}` must be {expected}, not {}",
+                    json_type_words(instance)
+                ),
             )
             .help(self.describe_or(pointer, "see docs/plan-format.md")),
         );
+    }
+
+    /// Validates `instance` against one branch of a tagged union and maps its errors.
+    fn branch_errors(
+        &self,
+        pointer: &str,
+        instance: &Value,
+        branch: &Value,
+        out: &mut Vec<PlanDiagnostic>,
+    ) {
+        let mut sub = resolve(self.schema, branch).clone();
+        if let (Some(obj), Some(defs)) = (sub.as_object_mut(), self.schema.get("$defs")) {
+            obj.insert("$defs".to_owned(), defs.clone());
+        }
+        match jsonschema::draft202012::options()
+            .should_validate_formats(true)
+            .build(&sub)
+        {
+            Ok(v) => {
+                for e in v.iter_errors(instance) {
+                    self.map_error_at(pointer, &e, out);
+                }
+            }
+            Err(_) => out.push(self.b.at(
+                Severity::Error,
+                codes::BAD_VALUE,
+                self.spans.value_span(pointer),
+                "not valid",
+                format!("`{}` is not valid", display_path(pointer)),
+            )),
+        }
     }
 
     /// Where to point for "this mapping lacks a key": the mapping's own key, or for the root
@@ -690,9 +765,11 @@ fn discriminator(root: &Value, node: &Value) -> Option<(String, Vec<String>)> {
     for b in branches {
         let b = resolve(root, b);
         let props = b.get("properties")?.as_object()?;
-        let (name, c) = props
-            .iter()
-            .find_map(|(k, v)| v.get("const").and_then(Value::as_str).map(|c| (k.clone(), c)))?;
+        let (name, c) = props.iter().find_map(|(k, v)| {
+            v.get("const")
+                .and_then(Value::as_str)
+                .map(|c| (k.clone(), c))
+        })?;
         match &disc {
             Some(d) if *d != name => return None,
             _ => disc = Some(name),
@@ -702,8 +779,25 @@ fn discriminator(root: &Value, node: &Value) -> Option<(String, Vec<String>)> {
     disc.map(|d| (d, values))
 }
 
+/// The tagged union at `node`: the node itself when it is one, or the one non-null branch of
+/// an optional (`anyOf: [union, null]`). Returns the union node, its discriminator and values.
+fn tagged_union<'s>(root: &'s Value, node: &'s Value) -> Option<(&'s Value, String, Vec<String>)> {
+    let node = resolve(root, node);
+    if let Some((d, v)) = discriminator(root, node) {
+        return Some((node, d, v));
+    }
+    let branches = node
+        .get("anyOf")
+        .or_else(|| node.get("oneOf"))?
+        .as_array()?;
+    branches.iter().find_map(|b| {
+        let b = resolve(root, b);
+        discriminator(root, b).map(|(d, v)| (b, d, v))
+    })
+}
+
 /// Deserializes the (schema-valid) value into the typed plan. Errors point at the failing node.
-pub(super) fn lower(b: &DiagnosticBuilder, doc: &Document) -> Result<Plan, PlanDiagnostic> {
+pub(super) fn lower(b: &DiagnosticBuilder, doc: &Document) -> Result<Plan, Box<PlanDiagnostic>> {
     serde_path_to_error::deserialize::<_, Plan>(doc.value.clone()).map_err(|e| {
         let mut pointer = String::new();
         for seg in e.path().iter() {
@@ -723,13 +817,22 @@ pub(super) fn lower(b: &DiagnosticBuilder, doc: &Document) -> Result<Plan, PlanD
         let raw = e.inner().to_string();
         let secretish = pointer.contains("secret") || pointer.contains("password");
         let (code, msg) = if secretish {
-            (codes::LITERAL_SECRET, format!("`{shown}` is not a valid secret reference"))
+            (
+                codes::LITERAL_SECRET,
+                format!("`{shown}` is not a valid secret reference"),
+            )
         } else if raw.contains("duration") {
             (codes::BAD_DURATION, format!("`{shown}`: {raw}"))
         } else {
             (codes::BAD_VALUE, format!("`{shown}`: {raw}"))
         };
-        b.at(Severity::Error, code, doc.spans.value_span(&pointer), "here", msg)
+        Box::new(b.at(
+            Severity::Error,
+            code,
+            doc.spans.value_span(&pointer),
+            "here",
+            msg,
+        ))
     })
 }
 
@@ -747,7 +850,11 @@ pub(crate) fn display_path(pointer: &str) -> String {
             out.push_str(&short(&seg));
         }
     }
-    if out.is_empty() { "the plan".to_owned() } else { out }
+    if out.is_empty() {
+        "the plan".to_owned()
+    } else {
+        out
+    }
 }
 
 fn is_provider(pointer: &str) -> bool {
@@ -759,7 +866,10 @@ fn last_segment(pointer: &str) -> String {
 }
 
 /// The closest candidate to a misspelt word, if it is close enough to be a plausible typo.
-pub(crate) fn closest<'c>(word: &str, candidates: impl Iterator<Item = &'c str>) -> Option<&'c str> {
+pub(crate) fn closest<'c>(
+    word: &str,
+    candidates: impl Iterator<Item = &'c str>,
+) -> Option<&'c str> {
     let w = word.to_lowercase();
     candidates
         .map(|c| (strsim::damerau_levenshtein(&w, &c.to_lowercase()), c))
@@ -769,7 +879,10 @@ pub(crate) fn closest<'c>(word: &str, candidates: impl Iterator<Item = &'c str>)
 }
 
 fn short(s: &str) -> String {
-    let s: String = s.chars().map(|c| if c.is_control() { '?' } else { c }).collect();
+    let s: String = s
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
     if s.chars().count() > 40 {
         let mut t: String = s.chars().take(40).collect();
         t.push('…');
