@@ -137,6 +137,28 @@ async fn example_script_serves_dns_with_compare_and_swap() {
 }
 
 #[tokio::test]
+async fn example_script_passes_the_dns_conformance_suite() {
+    require_python();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = write_state(
+        dir.path(),
+        r#"{"dns": {"access.example.test": {"addresses": ["10.0.0.11"], "ttl": 3600}}}"#,
+    );
+    let dns = example_plugin(&state, "exec-dns-conf");
+    let fixture = swing_providers::conformance::dns::DnsFixture {
+        record: "access.example.test".into(),
+        a: "10.0.0.11".parse().expect("a"),
+        b: "10.0.0.12".parse().expect("b"),
+        other: "10.0.0.99".parse().expect("other"),
+        ttl: 3600,
+    };
+    match swing_providers::conformance::dns::run_all(&dns, &fixture).await {
+        Ok(passed) => assert_eq!(passed, swing_providers::conformance::dns::CHECKS),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[tokio::test]
 async fn misbehaving_commands_give_clear_errors() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
