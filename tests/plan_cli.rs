@@ -1,0 +1,175 @@
+//! End-to-end tests of `swing plan`, `swing graph` and `swing show` as a user runs them:
+//! exit codes, deterministic output, the Markdown size limit, the saved plan round trip.
+//!
+//! Must not: reach the network (every command here is offline) or write outside a temp dir.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn swing(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_swing"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+#[test]
+fn plan_json_lists_the_async_dns_steps() {
+    let o = swing(&[
+        "plan",
+        "plans/examples/failover-async-dns.yaml",
+        "--offline",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["format_version"], 1);
+    let ids: Vec<&str> = v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    for id in [
+        "failover.sync",
+        "failover.break",
+        "west.install",
+        "switch.prepare",
+        "switch.to-west",
+        "switch.verify-west",
+        "east.install",
+        "failover.establish",
+        "failover.resync",
+        "switch.restore",
+    ] {
+        assert!(ids.contains(&id), "{id} missing from {ids:?}");
+    }
+    for s in v["steps"].as_array().unwrap() {
+        for key in [
+            "id",
+            "kind",
+            "depends_on",
+            "estimate_s",
+            "downtime",
+            "unprotected",
+        ] {
+            assert!(s.get(key).is_some(), "step without {key}: {s}");
+        }
+    }
+}
+
+#[test]
+fn output_is_byte_identical_across_runs() {
+    for format in ["text", "markdown", "json"] {
+        let a = swing(&["plan", "plans/examples", "--offline", "--format", format]);
+        let b = swing(&["plan", "plans/examples", "--offline", "--format", format]);
+        assert_eq!(a.status.code(), Some(0));
+        assert!(!a.stdout.is_empty());
+        assert_eq!(a.stdout, b.stdout, "{format} differs between runs");
+    }
+}
+
+#[test]
+fn a_directory_plans_the_whole_fleet() {
+    let o = swing(&["plan", "plans/examples", "--offline", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["format_version"], 1);
+    assert!(v["plans"].as_array().unwrap().len() >= 8);
+    let md = swing(&[
+        "plan",
+        "plans/examples",
+        "--offline",
+        "--format",
+        "markdown",
+    ]);
+    assert!(stdout(&md).chars().count() <= 65_000);
+}
+
+#[test]
+fn plan_without_offline_refuses() {
+    let o = swing(&["plan", "plans/examples/single-automatic.yaml"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--offline"));
+}
+
+#[test]
+fn an_invalid_plan_fails_with_its_diagnostics() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "version: 1\nname: x\n").unwrap();
+    let o = swing(&["plan", bad.to_str().unwrap(), "--offline"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(o.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("bad.yaml"));
+}
+
+#[test]
+fn saved_plan_shows_again_in_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("change.plan");
+    let o = swing(&[
+        "plan",
+        "plans/examples/hardware-migration.yaml",
+        "--offline",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(out.exists());
+    let shown = swing(&["show", out.to_str().unwrap()]);
+    assert_eq!(shown.status.code(), Some(0));
+    assert_eq!(
+        shown.stdout, o.stdout,
+        "show renders the saved view exactly as plan did"
+    );
+    for format in ["markdown", "json", "dot", "mermaid", "gantt"] {
+        let s = swing(&["show", out.to_str().unwrap(), "--format", format]);
+        assert_eq!(s.status.code(), Some(0), "{format}");
+        assert!(!s.stdout.is_empty(), "{format}");
+    }
+    // The saved plan holds secret references only, never values.
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.contains("${env:"));
+}
+
+#[test]
+fn graph_renders_dot_mermaid_and_gantt() {
+    let p = "plans/examples/failover-async-nat.yaml";
+    let dot = stdout(&swing(&["graph", p]));
+    assert!(dot.starts_with("digraph"));
+    assert!(dot.contains("\"b.verify-manual\" -> \"switch.to-b\""));
+    let mm = stdout(&swing(&["graph", p, "--format", "mermaid"]));
+    assert!(mm.starts_with("flowchart TD"));
+    let g = stdout(&swing(&["graph", p, "--format", "gantt"]));
+    assert!(g.starts_with("gantt"));
+    assert!(g.contains("section Windows"));
+    let missing = swing(&["graph", "does-not-exist.yaml"]);
+    assert_eq!(missing.status.code(), Some(1));
+}
+
+#[test]
+fn show_refuses_what_is_not_a_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("x.json");
+    std::fs::write(&f, "{\"hello\": 1}").unwrap();
+    let o = swing(&["show", f.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(!Path::new(&f).with_extension("plan").exists());
+}
