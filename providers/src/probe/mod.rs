@@ -493,7 +493,7 @@ struct SiteResolver {
 
 enum RouteResolver {
     Address(IpAddr),
-    Dns(TokioResolver),
+    Dns(Box<TokioResolver>),
 }
 
 impl SiteResolver {
@@ -517,7 +517,7 @@ impl SiteResolver {
                 .with_options(opts)
                 .build()
                 .map_err(|e| ProbeError::Resolver(e.to_string()))?;
-                RouteResolver::Dns(resolver)
+                RouteResolver::Dns(Box::new(resolver))
             }
         };
         Ok(SiteResolver {
@@ -543,7 +543,7 @@ impl reqwest::dns::Resolve for SiteResolver {
                 })
             }
             RouteResolver::Dns(resolver) => {
-                let resolver = resolver.clone();
+                let resolver = resolver.as_ref().clone();
                 let fqdn = format!("{asked}.");
                 Box::pin(async move {
                     let lookup = resolver

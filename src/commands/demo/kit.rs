@@ -491,6 +491,16 @@ impl Lab {
         let mut problems = Vec::new();
         let states = self.final_states();
         for (name, st) in &states {
+            if self.scenario == Scenario::Migration && name == "old" {
+                // Decommissioned last: factory reset and powered off.
+                if st.status != swing_sim::ApplianceStatus::PoweredOff {
+                    problems.push(format!(
+                        "old is {:?}, not decommissioned (powered off)",
+                        st.status
+                    ));
+                }
+                continue;
+            }
             if st.version != TARGET_VERSION {
                 problems.push(format!(
                     "{name} runs {} instead of {TARGET_VERSION}",
@@ -540,8 +550,9 @@ impl Lab {
     }
 }
 
-/// At least one backup file (`*.nsb`) in `dir`, mode 0600, each byte-identical to a backup
-/// an appliance served (its SHA-256 equals the simulator's record of the last backup served).
+/// At least one backup file (`*.nsb`) in `dir`, mode 0600, not empty, each byte-identical to
+/// a backup an appliance served (its SHA-256 equals the simulator's record of the last backup
+/// served; skipped when no simulator remembers one, e.g. after a factory reset).
 pub fn check_backups(dir: &Path, served: &[String]) -> Vec<String> {
     use sha2::Digest as _;
     use std::os::unix::fs::PermissionsExt as _;
@@ -568,7 +579,9 @@ pub fn check_backups(dir: &Path, served: &[String]) -> Vec<String> {
             continue;
         };
         let sum = hex_lower(&sha2::Sha256::digest(&bytes));
-        if bytes.is_empty() || !served.iter().any(|s| s.eq_ignore_ascii_case(&sum)) {
+        // A factory reset (migration: the old appliance) forgets what it served.
+        let unknown = !served.is_empty() && !served.iter().any(|s| s.eq_ignore_ascii_case(&sum));
+        if bytes.is_empty() || unknown {
             problems.push(format!(
                 "{} (SHA-256 {sum}) is not a backup an appliance served",
                 path.display()

@@ -1,0 +1,223 @@
+//! End-to-end benchmark (not a timed test): every scenario that needs no root, applied by the
+//! real `swing apply` binary against simulators at the time scale where a 45-minute install
+//! takes 2 s, with the prober as the client. Prints one Markdown table row per scenario:
+//! measured downtime, time without failover protection, apply makespan, the critical path
+//! of simulated work and engine overhead = makespan ÷ critical path.
+//!
+//! Run: `cargo bench --bench e2e` (optionally `-- SCENARIO...`). The dns scenarios use the
+//! embedded DNS server (no BIND needed); the nat scenario needs root and namespaces and is
+//! covered by its end-to-end test instead.
+//!
+//! Critical path: the longest path through the compiled step graph where each step weighs
+//! what the simulated world needs, at the time scale: `X.install` = the simulator's
+//! install time (base + site package), `failover.sync` / `failover.resync` /
+//! `failover.promote-*` = the data syncs the simulators logged (in order), `switch.prepare`
+//! = the old DNS TTL the engine must wait out, `clients.wait` = one Jump Client upgrade
+//! wave; every other step (API calls, checks) weighs 0 — all its time is engine overhead.
+
+#[path = "../src/commands/demo/kit.rs"]
+mod kit;
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use kit::{DNS_OLD_TTL, DnsSetup, Lab, LabOptions, SITE, Scenario, ZONE};
+use swing_providers::probe::Route;
+
+struct Row {
+    scenario: &'static str,
+    downtime_ms: u64,
+    unprotected_ms: u64,
+    makespan_ms: u64,
+    critical_ms: u64,
+    ok: bool,
+    note: String,
+}
+
+fn main() {
+    let wanted: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let mut rows = Vec::new();
+    for s in Scenario::ALL {
+        if s == Scenario::AsyncNat || (!wanted.is_empty() && !wanted.iter().any(|w| w == s.name()))
+        {
+            continue;
+        }
+        eprintln!("bench: {} …", s.name());
+        rows.push(rt.block_on(bench(s)));
+    }
+    println!(
+        "| scenario | measured downtime | unprotected | makespan | critical path (simulated work) | engine overhead | result |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---|");
+    for r in &rows {
+        let overhead = if r.critical_ms > 0 {
+            r.makespan_ms as f64 / r.critical_ms as f64
+        } else {
+            f64::NAN
+        };
+        println!(
+            "| {} | {:.3} s | {:.2} s | {:.2} s | {:.2} s | {:.3} (+{:.1} %) | {}{} |",
+            r.scenario,
+            r.downtime_ms as f64 / 1000.0,
+            r.unprotected_ms as f64 / 1000.0,
+            r.makespan_ms as f64 / 1000.0,
+            r.critical_ms as f64 / 1000.0,
+            overhead,
+            (overhead - 1.0) * 100.0,
+            if r.ok { "ok" } else { "FAILED" },
+            if r.note.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", r.note)
+            },
+        );
+    }
+}
+
+async fn bench(s: Scenario) -> Row {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let lab = Lab::start(s, dir.path(), LabOptions::default())
+        .await
+        .expect("simulators start");
+    let mut server = None;
+    let dns = if s.uses_dns() {
+        let secret = swing_providers::dns_server::generate_tsig_secret().expect("tsig secret");
+        let key = swing_providers::rfc2136::TsigKey {
+            name: "swing-bench".into(),
+            algorithm: swing_schema::TsigAlgorithm::HmacSha256,
+            secret: secret.clone(),
+        };
+        let first = lab.first_address().expect("first appliance");
+        let record = swing_providers::dns_server::EmbeddedRecord::new(SITE, first, DNS_OLD_TTL);
+        let srv = swing_providers::dns_server::start_embedded(ZONE, &[record], key)
+            .await
+            .expect("embedded DNS");
+        let setup = DnsSetup {
+            server: srv.addr,
+            key_name: "swing-bench".into(),
+            secret,
+        };
+        server = Some(srv);
+        Some(setup)
+    } else {
+        None
+    };
+    let plan_path = lab.write_plan(dns.as_ref(), None).expect("plan written");
+    let route = match &dns {
+        Some(d) => Route::Dns { server: d.server },
+        None => lab.direct_route().expect("route"),
+    };
+    let run = support::apply_with_probe(&lab, &plan_path, route, Duration::from_secs(300)).await;
+    let problems = lab.check_final_state();
+    let ok = run.exit_code == Some(0) && run.all_steps_succeeded().is_ok() && problems.is_empty();
+    let critical_ms = critical_path_ms(&lab, &plan_path);
+    let row = Row {
+        scenario: s.name(),
+        downtime_ms: run.probe.longest_outage_ms,
+        unprotected_ms: run
+            .report
+            .as_ref()
+            .and_then(|r| r["unprotected_ms"].as_u64())
+            .unwrap_or(0),
+        makespan_ms: u64::try_from(run.makespan.as_millis()).unwrap_or(u64::MAX),
+        critical_ms,
+        ok,
+        note: if ok {
+            String::new()
+        } else {
+            format!("{:?} {}", run.exit_code, problems.join("; "))
+        },
+    };
+    if !ok {
+        eprintln!("{}", run.explain());
+    }
+    if let Some(d) = server {
+        d.shutdown().await;
+    }
+    lab.shutdown().await;
+    row
+}
+
+/// Longest path through the compiled graph with the simulated-work weights described above.
+fn critical_path_ms(lab: &Lab, plan_path: &std::path::Path) -> u64 {
+    let scale = lab.options.time_scale;
+    let checked = swing_engine::validate::check_file(plan_path);
+    let Some(plan) = checked.plan else { return 0 };
+    let Ok(compiled) = swing_engine::compile::compile(
+        &plan,
+        &swing_engine::compile::CompileOptions {
+            offline: false,
+            file: None,
+        },
+    ) else {
+        return 0;
+    };
+    let states = lab.final_states();
+    let mut weight: HashMap<String, f64> = HashMap::new();
+    let mut syncs: Vec<(i64, f64)> = Vec::new();
+    let mut max_jc_upgrade = 0.0f64;
+    for (name, st) in &states {
+        let install_s: f64 = st
+            .actions
+            .iter()
+            .filter(|a| a.action == "install.finished")
+            .filter_map(|a| a.detail["sim_duration_s"].as_f64())
+            .sum();
+        weight.insert(format!("{name}.install"), install_s * scale);
+        for a in st
+            .actions
+            .iter()
+            .filter(|a| a.action == "failover.sync" && a.ok)
+        {
+            if let Some(d) = a.detail["sim_duration_s"].as_f64() {
+                syncs.push((a.at_unix_ms, d * scale));
+            }
+        }
+        if st.jump_clients.total > 0 {
+            let waves = (f64::from(st.jump_clients.total)
+                / f64::from(st.jump_clients.throttle.max(1)))
+            .ceil();
+            max_jc_upgrade = max_jc_upgrade.max(waves * 120.0 * scale);
+        }
+    }
+    syncs.sort_by_key(|(t, _)| *t);
+    let sync_steps: Vec<&str> = compiled
+        .steps
+        .iter()
+        .map(|s| s.id.as_str())
+        .filter(|id| {
+            *id == "failover.sync"
+                || *id == "failover.resync"
+                || id.starts_with("failover.promote-")
+        })
+        .collect();
+    for (id, (_, d)) in sync_steps.iter().zip(syncs.iter()) {
+        weight.insert((*id).to_string(), *d);
+    }
+    if lab.scenario.uses_dns() {
+        weight.insert("switch.prepare".into(), f64::from(DNS_OLD_TTL));
+    }
+    weight.insert("clients.wait".into(), max_jc_upgrade);
+    let mut finish: HashMap<&str, f64> = HashMap::new();
+    let mut longest = 0.0f64;
+    for step in &compiled.steps {
+        let start = step
+            .depends_on
+            .iter()
+            .filter_map(|d| finish.get(d.as_str()))
+            .fold(0.0f64, |m, v| m.max(*v));
+        let end = start + weight.get(&step.id).copied().unwrap_or(0.0);
+        longest = longest.max(end);
+        finish.insert(step.id.as_str(), end);
+    }
+    (longest * 1000.0).round() as u64
+}
