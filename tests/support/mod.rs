@@ -88,6 +88,7 @@ pub async fn apply_with_probe(lab: &Lab, plan: &Path, route: Route, limit: Durat
     let t0 = Instant::now();
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_swing"))
         .args(["apply", "--auto-approve", "--output", "json"])
+        .args(lab.scenario.confirmations().iter().flat_map(|c| ["--confirm", c]))
         .arg(plan)
         .current_dir(&lab.dir)
         .stdin(std::process::Stdio::null())

@@ -185,3 +185,72 @@ async fn an_untrusted_certificate_is_a_failed_probe() {
         report.failure_list[0]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_dns_the_client_follows_the_record_within_its_ttl() {
+    use crate::dns_server::{EmbeddedRecord, generate_tsig_secret, start_embedded};
+    use crate::rfc2136::{Rfc2136Config, Rfc2136Provider, TsigKey};
+    use swing_engine::provider::DnsProvider;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, _) = pair(dir.path()).await;
+    let key = TsigKey {
+        name: "probe-test".into(),
+        algorithm: swing_schema::TsigAlgorithm::HmacSha256,
+        secret: generate_tsig_secret().unwrap(),
+    };
+    let site = "access.example.test";
+    let ttl = 1;
+    let dns = start_embedded(
+        "example.test",
+        &[EmbeddedRecord::new(site, a.addr().ip(), ttl)],
+        key.clone(),
+    )
+    .await
+    .unwrap();
+    let mut cfg = ProbeConfig::new(site, a.addr().port(), Route::Dns { server: dns.addr });
+    cfg.ca_file = Some(a.ca_pem_path());
+    cfg.credentials = Some(Credentials {
+        client_id: "swing-sim".into(),
+        client_secret: SecretValue::new("sim-secret"),
+    });
+    cfg.labels.insert(a.appliance_id().to_string(), "a".into());
+    cfg.labels.insert(b.appliance_id().to_string(), "b".into());
+    let probe = Prober::start(cfg).unwrap();
+    wait_until("A to answer through DNS", Duration::from_secs(10), || {
+        probe
+            .last()
+            .is_some_and(|r| r.appliance.as_deref() == Some(a.appliance_id()))
+    })
+    .await;
+
+    let provider = Rfc2136Provider::new(Rfc2136Config {
+        server: dns.addr.to_string(),
+        zone: "example.test".into(),
+        tsig: Some(key),
+        timeout: Duration::from_secs(5),
+    })
+    .unwrap();
+    let swung = Instant::now();
+    provider
+        .swing(site, a.addr().ip(), b.addr().ip(), ttl)
+        .await
+        .unwrap();
+    wait_until("B to answer through DNS", Duration::from_secs(10), || {
+        probe
+            .last()
+            .is_some_and(|r| r.appliance.as_deref() == Some(b.appliance_id()))
+    })
+    .await;
+    // The client's cache held A for at most the TTL (plus one probe interval and slack).
+    assert!(
+        swung.elapsed() < Duration::from_millis(u64::from(ttl) * 1000 + 800),
+        "{:?}",
+        swung.elapsed()
+    );
+    let report = probe.stop().await;
+    // Both appliances serve throughout: no outage, a then b.
+    assert_eq!(report.failures, 0, "{}", report.summary());
+    report.check_served_by(&["a", "b"]).unwrap();
+    dns.shutdown().await;
+}

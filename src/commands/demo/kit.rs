@@ -118,6 +118,15 @@ impl Scenario {
         }
     }
 
+    /// Gates the lab confirms up front (`--confirm STEP`): the destructive decommission of a
+    /// migration. Manual verification gates are off in lab plans (`verify.manual: []`).
+    pub fn confirmations(self) -> &'static [&'static str] {
+        match self {
+            Scenario::Migration => &["old.decommission"],
+            _ => &[],
+        }
+    }
+
     /// Final failover roles (pairs only): (appliance, role).
     pub fn expected_roles(self) -> &'static [(&'static str, Role)] {
         match self {

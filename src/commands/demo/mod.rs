@@ -244,6 +244,7 @@ pub async fn run_scenario(
     };
     let walk = WalkOptions {
         parallelism: usize::try_from(plan.policy.parallelism).unwrap_or(1).max(1),
+        confirmed: scenario.confirmations().iter().map(|c| c.to_string()).collect(),
         windows: plan.windows.clone(),
         // Poll fast: the simulated world moves at the time scale, not at human pace.
         poll: PollPolicy {
