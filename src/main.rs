@@ -29,6 +29,10 @@ enum Command {
     Graph(commands::graph::GraphArgs),
     /// Render a saved plan (`swing plan --out`) or a JSON plan view again.
     Show(commands::show::ShowArgs),
+    /// Apply a saved plan (or a plan file), resumably: journal, lock, gates, windows.
+    Apply(commands::apply::ApplyArgs),
+    /// Remove a site's apply lock left behind by an apply that died.
+    Unlock(commands::unlock::UnlockArgs),
     /// Run a whole change against simulated appliances on this machine, with measured downtime.
     Demo(commands::demo::DemoArgs),
     /// Watch a site as a client reaches it: outages (measured downtime) and who answered.
@@ -43,6 +47,8 @@ fn main() {
         Command::Plan(args) => commands::plan::run(args),
         Command::Graph(args) => commands::graph::run(args),
         Command::Show(args) => commands::show::run(args),
+        Command::Apply(args) => commands::apply::run(args),
+        Command::Unlock(args) => commands::unlock::run(args),
         Command::Demo(args) => commands::demo::run(args),
         Command::Probe(args) => commands::probe::run(args),
     };

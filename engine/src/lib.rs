@@ -16,3 +16,4 @@ pub mod refresh;
 pub mod diagnostics;
 pub mod load;
 pub mod validate;
+pub mod diff;

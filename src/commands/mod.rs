@@ -3,10 +3,12 @@
 //! i32`). Exit codes are decided here and nowhere else (see docs/plan-format.md).
 //! Must not: hold engine logic.
 
+pub mod apply;
 pub mod demo;
 pub mod graph;
 pub mod plan;
 pub mod probe;
 pub mod schema;
 pub mod show;
+pub mod unlock;
 pub mod validate;

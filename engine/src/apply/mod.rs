@@ -13,6 +13,7 @@
 pub mod events;
 pub mod journal;
 pub mod lock;
+pub mod site;
 pub mod walker;
 pub mod window;
 
@@ -183,5 +184,7 @@ pub fn unfinished(state_dir: &Path) -> Result<Vec<(String, Option<String>)>, Jou
     Ok(out)
 }
 
+#[cfg(test)]
+mod site_tests;
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,904 @@
+//! The site executor: performs and verifies the compiled steps of one plan through the
+//! provider traits, and turns compiled steps into the walker's [`StepSpec`]s.
+//!
+//! Acting: auto steps call the appliance/DNS/NAT providers (backup, DNS TTL and
+//! compare-and-swap swing, NAT swing, `set_failover_role`); operator steps go to the
+//! appliance's operator bridge (`operator: sim|exec`) — without a bridge a person performs
+//! them and the walker never calls `act`. Verifying: every postcondition of `compile` is
+//! evaluated against a fresh observation, never against the action's own report.
+//!
+//! Owns: the mapping step → provider call and condition → observation. Must not: build
+//! providers, resolve secrets, print, or decide order (the walker does).
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sha2::{Digest, Sha256};
+use swing_schema::output::{Condition, StepKind as OutKind};
+use swing_schema::{Plan, Switch};
+
+use super::journal::{Artifact, Entry, Record};
+use super::walker::{Check, StepError, StepExecutor, StepKind, StepSpec};
+use crate::compile::{CompiledPlan, Step};
+use crate::provider::{FailoverRole, OperatorAction, OperatorTask};
+use crate::refresh::{Providers, plan_switch};
+
+/// Converts compiled steps (only those in `needed`, in compiled order) into walker specs;
+/// dependencies on steps that are not needed (already done) are dropped.
+pub fn step_specs(c: &CompiledPlan, needed: &[String], providers: &Providers) -> Vec<StepSpec> {
+    let keep: std::collections::HashSet<&str> = needed.iter().map(String::as_str).collect();
+    c.steps
+        .iter()
+        .filter(|s| keep.contains(s.id.as_str()))
+        .map(|s| spec_of(c, s, &keep, providers))
+        .collect()
+}
+
+fn spec_of(
+    c: &CompiledPlan,
+    s: &Step,
+    keep: &std::collections::HashSet<&str>,
+    providers: &Providers,
+) -> StepSpec {
+    let kind = match s.kind {
+        OutKind::Auto => StepKind::Auto,
+        OutKind::Operator => StepKind::Operator,
+        OutKind::Wait => StepKind::Wait,
+        OutKind::Gate => StepKind::Gate,
+    };
+    let bridged = bridge_for(c, s, providers).is_some();
+    let is_install = s.action == "install";
+    let idempotent = matches!(kind, StepKind::Auto | StepKind::Wait)
+        && s.action != "switch"
+        && !s.id.starts_with("failover.promote-");
+    let mut advice = Vec::new();
+    if let Some(f) = &s.on_failure {
+        advice.push(f.clone());
+    }
+    advice.push(format!(
+        "Abort path ({}): {}",
+        s.phase.title(),
+        crate::estimate::abort_path(c, s.phase)
+    ));
+    let verify_timeout = if s.id == "clients.wait" {
+        c.plan.policy.jump_clients.wait_timeout.as_std()
+    } else {
+        Duration::from_secs((s.estimate_s.saturating_mul(3)).max(120))
+    };
+    StepSpec {
+        id: s.id.clone(),
+        title: s.title.clone(),
+        kind,
+        depends_on: s
+            .depends_on
+            .iter()
+            .filter(|d| keep.contains(d.as_str()))
+            .cloned()
+            .collect(),
+        window: if s.window_bound {
+            s.window.clone()
+        } else {
+            None
+        },
+        idempotent,
+        needs_person: kind == StepKind::Gate || (kind == StepKind::Operator && !bridged),
+        instructions: s.instructions.clone(),
+        downtime: s.downtime,
+        unprotected: s.unprotected,
+        verify_timeout,
+        no_retry: is_install,
+        failure_advice: advice,
+    }
+}
+
+/// The appliance an operator step is performed on.
+fn operator_appliance(c: &CompiledPlan, s: &Step) -> Option<String> {
+    if let Some(a) = &s.appliance {
+        return Some(a.clone());
+    }
+    match s.id.as_str() {
+        "failover.sync"
+        | "failover.break"
+        | "failover.keys"
+        | "clients.throttle"
+        | "clients.followup"
+        | "backup.vault-key"
+        | "backup.certificates" => Some(c.roles.serving.clone()),
+        _ => None,
+    }
+}
+
+fn bridge_for(
+    c: &CompiledPlan,
+    s: &Step,
+    providers: &Providers,
+) -> Option<Arc<dyn crate::provider::OperatorBridge>> {
+    let a = operator_appliance(c, s)?;
+    providers.bridges.get(&a).cloned()
+}
+
+/// Performs and verifies the steps of one compiled plan.
+pub struct SiteExecutor {
+    compiled: Arc<CompiledPlan>,
+    providers: Providers,
+    /// Directory the plan's relative paths resolve against.
+    base_dir: PathBuf,
+    clock: Arc<dyn super::walker::Clock>,
+    /// When each step's action was sent / the step started (UNIX ms), also from earlier runs.
+    acted: Mutex<HashMap<String, i64>>,
+    /// Backups written by `backup.config`, also from earlier runs.
+    backups: Mutex<Vec<Artifact>>,
+}
+
+impl SiteExecutor {
+    /// `records`: the change's journal so far (for resume: backup files, step times).
+    pub fn new(
+        compiled: Arc<CompiledPlan>,
+        providers: Providers,
+        base_dir: PathBuf,
+        clock: Arc<dyn super::walker::Clock>,
+        records: &[Record],
+    ) -> SiteExecutor {
+        let mut acted = HashMap::new();
+        let mut backups = Vec::new();
+        for r in records {
+            match &r.entry {
+                Entry::StepStarted { step } | Entry::ActionSent { step } => {
+                    acted.insert(step.clone(), r.ts_ms);
+                }
+                Entry::ActionDone { artifacts, .. } => backups.extend(artifacts.iter().cloned()),
+                _ => {}
+            }
+        }
+        SiteExecutor {
+            compiled,
+            providers,
+            base_dir,
+            clock,
+            acted: Mutex::new(acted),
+            backups: Mutex::new(backups),
+        }
+    }
+
+    fn plan(&self) -> &Plan {
+        &self.compiled.plan
+    }
+
+    fn step(&self, id: &str) -> Result<&Step, StepError> {
+        self.compiled
+            .step(id)
+            .ok_or_else(|| StepError::fatal(format!("step {id} is not in the compiled plan")))
+    }
+
+    fn appliance_ip(&self, name: &str) -> Result<IpAddr, StepError> {
+        let a = self
+            .plan()
+            .appliances
+            .get(name)
+            .ok_or_else(|| StepError::fatal(format!("appliance {name} is not in the plan")))?;
+        a.address.parse().map_err(|_| {
+            StepError::fatal(format!(
+                "appliance {name}'s address {} is not an IP address",
+                a.address
+            ))
+        })
+    }
+
+    async fn observe(
+        &self,
+        name: &str,
+    ) -> Result<crate::provider::ApplianceObservation, StepError> {
+        let p = self.providers.appliances.get(name).ok_or_else(|| {
+            StepError::fatal(format!("no provider is wired for appliance {name}"))
+        })?;
+        Ok(p.observe().await?)
+    }
+
+    fn mark_acted(&self, id: &str) {
+        let now = self.clock.now_ms();
+        self.acted
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.to_owned(), now);
+    }
+
+    fn acted_at(&self, id: &str) -> Option<i64> {
+        self.acted
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .copied()
+    }
+
+    async fn operator(
+        &self,
+        s: &Step,
+        appliance: &str,
+        action: OperatorAction,
+    ) -> Result<(), StepError> {
+        let bridge = self.providers.bridges.get(appliance).ok_or_else(|| {
+            StepError::fatal(format!(
+                "{} needs a person: no operator automation for appliance {appliance}",
+                s.id
+            ))
+        })?;
+        let task = OperatorTask {
+            step_id: s.id.clone(),
+            appliance: appliance.to_owned(),
+            action,
+            instructions: s.instructions.clone(),
+        };
+        Ok(bridge.perform(&task).await?)
+    }
+
+    /// The appliance the site moves away from in `switch.to-<to>`.
+    fn switch_from(&self, to: &str) -> String {
+        self.plan()
+            .appliances
+            .keys()
+            .find(|n| n.as_str() != to)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    async fn act_switch(&self, s: &Step, to: &str) -> Result<(), StepError> {
+        let from = self.switch_from(to);
+        match plan_switch(self.plan()) {
+            Some(Switch::SharedIp { address }) => {
+                let off = OperatorAction::SharedIp {
+                    address: address.clone(),
+                    enabled: false,
+                };
+                self.operator(s, &from, off).await?;
+                let on = OperatorAction::SharedIp {
+                    address: address.clone(),
+                    enabled: true,
+                };
+                self.operator(s, to, on).await
+            }
+            Some(Switch::Dns { record, ttl, .. }) => {
+                let dns = self
+                    .providers
+                    .dns
+                    .as_ref()
+                    .ok_or_else(|| StepError::fatal("no DNS provider is wired"))?;
+                let (f, t) = (self.appliance_ip(&from)?, self.appliance_ip(to)?);
+                Ok(dns.swing(record, f, t, *ttl).await?)
+            }
+            Some(Switch::Nat { public, .. }) => {
+                let nat = self
+                    .providers
+                    .nat
+                    .as_ref()
+                    .ok_or_else(|| StepError::fatal("no NAT provider is wired"))?;
+                let public: SocketAddr = public.parse().map_err(|_| {
+                    StepError::fatal(format!("switch.public `{public}` is not an address:port"))
+                })?;
+                let port = |n: &str| self.plan().appliances.get(n).map(|a| a.port).unwrap_or(443);
+                let f = SocketAddr::new(self.appliance_ip(&from)?, port(&from));
+                let t = SocketAddr::new(self.appliance_ip(to)?, port(to));
+                Ok(nat.swing(public, f, t).await?)
+            }
+            None => Err(StepError::fatal(format!(
+                "{} needs a switch in the plan",
+                s.id
+            ))),
+        }
+    }
+
+    async fn set_dns_ttl(&self, ttl: u32) -> Result<(), StepError> {
+        let Some(Switch::Dns { record, .. }) = plan_switch(self.plan()) else {
+            return Err(StepError::fatal("a TTL change needs a dns switch"));
+        };
+        let dns = self
+            .providers
+            .dns
+            .as_ref()
+            .ok_or_else(|| StepError::fatal("no DNS provider is wired"))?;
+        let cur = dns.observe(record).await?;
+        if cur.ttl == ttl {
+            return Ok(());
+        }
+        Ok(dns.set_ttl(record, &cur, ttl).await?)
+    }
+
+    /// Evaluates one condition against the world now.
+    fn eval<'a>(
+        &'a self,
+        cond: &'a Condition,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Check, StepError>> + Send + 'a>>
+    {
+        Box::pin(async move {
+            let holds = |v: serde_json::Value| Ok(Check::Holds(v));
+            let not_yet = |why: String| Ok(Check::NotYet(why));
+            match cond {
+                Condition::Healthy { appliance } => {
+                    let o = match self.observe(appliance).await {
+                        Ok(o) => o,
+                        Err(e) if e.retryable => {
+                            return not_yet(format!("{appliance}: {}", e.message));
+                        }
+                        Err(e) => return Err(e),
+                    };
+                    if o.reachable && o.healthy {
+                        holds(
+                            serde_json::json!({ "appliance": appliance, "version": o.version, "role": o.role }),
+                        )
+                    } else if !o.reachable {
+                        not_yet(format!("appliance {appliance} does not answer"))
+                    } else {
+                        not_yet(format!(
+                            "appliance {appliance} reports a problem: {}",
+                            o.error_message
+                                .unwrap_or_else(|| "check_health success=0".into())
+                        ))
+                    }
+                }
+                Condition::Version { appliance, version } => {
+                    let o = match self.observe(appliance).await {
+                        Ok(o) => o,
+                        Err(e) if e.retryable => {
+                            return not_yet(format!("{appliance}: {}", e.message));
+                        }
+                        Err(e) => return Err(e),
+                    };
+                    if o.reachable && o.version.as_deref() == Some(version.as_str()) {
+                        holds(serde_json::json!({ "appliance": appliance, "version": version }))
+                    } else {
+                        not_yet(format!(
+                            "appliance {appliance} runs {}, waiting for {version}",
+                            o.version.as_deref().unwrap_or("an unknown version")
+                        ))
+                    }
+                }
+                Condition::Role { appliance, role } => {
+                    let o = self.observe(appliance).await?;
+                    let now = match o.role {
+                        FailoverRole::None => "none",
+                        FailoverRole::Primary => "primary",
+                        FailoverRole::Backup => "backup",
+                    };
+                    if o.reachable && now == role {
+                        holds(serde_json::json!({ "appliance": appliance, "role": role }))
+                    } else {
+                        not_yet(format!(
+                            "appliance {appliance} has role {now}, expecting {role}"
+                        ))
+                    }
+                }
+                Condition::ClockSkew { appliance, max_s } => {
+                    let o = self.observe(appliance).await?;
+                    match o.clock_skew_s {
+                        Some(s) if s.unsigned_abs() <= *max_s => {
+                            holds(serde_json::json!({ "appliance": appliance, "clock_skew_s": s }))
+                        }
+                        Some(s) => Err(StepError::fatal(format!(
+                            "appliance {appliance}'s clock is {s}s off (allowed {max_s}s): fix NTP under /appliance > Networking > IP Configuration"
+                        ))),
+                        None => not_yet(format!("appliance {appliance}'s clock was not observed")),
+                    }
+                }
+                Condition::Certificate {
+                    appliance,
+                    site,
+                    min_days,
+                } => {
+                    let o = self.observe(appliance).await?;
+                    let Some(cert) = o.certificate else {
+                        return not_yet(format!(
+                            "appliance {appliance}'s certificate was not observed"
+                        ));
+                    };
+                    if !cert.trusted {
+                        return Err(StepError::fatal(format!(
+                            "appliance {appliance}'s certificate is not trusted"
+                        )));
+                    }
+                    if !cert.sans.iter().any(|n| n.eq_ignore_ascii_case(site)) {
+                        return Err(StepError::fatal(format!(
+                            "appliance {appliance}'s certificate is not valid for {site}"
+                        )));
+                    }
+                    let left_days = chrono::DateTime::parse_from_rfc3339(&cert.not_after)
+                        .map(|t| (t.timestamp_millis() - self.clock.now_ms()) / 86_400_000)
+                        .map_err(|_| {
+                            StepError::fatal(format!(
+                                "certificate notAfter `{}` unreadable",
+                                cert.not_after
+                            ))
+                        })?;
+                    if left_days < i64::from(*min_days) {
+                        return Err(StepError::fatal(format!(
+                            "appliance {appliance}'s certificate expires in {left_days} days (policy: at least {min_days})"
+                        )));
+                    }
+                    holds(
+                        serde_json::json!({ "appliance": appliance, "leaf_sha256": cert.leaf_sha256, "days_left": left_days }),
+                    )
+                }
+                Condition::InWindow => {
+                    let ws = &self.plan().windows;
+                    let now = self.clock.now_ms();
+                    if ws.is_empty()
+                        || ws.iter().any(|w| {
+                            w.start.timestamp_millis() <= now && now < w.end.timestamp_millis()
+                        })
+                    {
+                        holds(serde_json::Value::Null)
+                    } else {
+                        Err(StepError::fatal(
+                            "now is outside every maintenance window of the plan",
+                        ))
+                    }
+                }
+                Condition::BackupExists { appliance } => {
+                    let backups = self
+                        .backups
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .clone();
+                    for b in backups.iter().rev() {
+                        if let Ok(bytes) = std::fs::read(&b.path)
+                            && hex::encode(Sha256::digest(&bytes)) == b.sha256
+                        {
+                            return holds(
+                                serde_json::json!({ "path": b.path, "sha256": b.sha256 }),
+                            );
+                        }
+                    }
+                    not_yet(format!(
+                        "no configuration backup of {appliance} with a matching SHA-256 on disk"
+                    ))
+                }
+                Condition::SameCertificate {
+                    appliance,
+                    as_appliance,
+                } => {
+                    let (a, b) = (
+                        self.observe(appliance).await?,
+                        self.observe(as_appliance).await?,
+                    );
+                    match (a.certificate, b.certificate) {
+                        (Some(x), Some(y)) if x.leaf_sha256 == y.leaf_sha256 => {
+                            holds(serde_json::json!({ "leaf_sha256": x.leaf_sha256 }))
+                        }
+                        _ => not_yet(format!(
+                            "{appliance} does not serve the same certificate as {as_appliance} yet"
+                        )),
+                    }
+                }
+                // Nothing observable: the file's location is the person's choice; the walker
+                // got a confirmation (or the automation reported success).
+                Condition::CertificateExported { .. } | Condition::Confirmed => {
+                    holds(serde_json::Value::Null)
+                }
+                Condition::SyncAfter {
+                    appliance,
+                    after_step,
+                } => {
+                    let o = self.observe(appliance).await?;
+                    let since = self.acted_at(after_step).unwrap_or(0);
+                    match o.last_sync_unix {
+                        Some(t) if t.saturating_mul(1000) >= since - 1000 => holds(
+                            serde_json::json!({ "appliance": appliance, "last_sync_unix": t }),
+                        ),
+                        _ => not_yet(format!(
+                            "waiting for a data sync on {appliance} after {after_step}"
+                        )),
+                    }
+                }
+                Condition::SiteServedBy { appliance } => self.site_served_by(appliance).await,
+                Condition::DnsTtl { record, ttl_s } => {
+                    let dns = self
+                        .providers
+                        .dns
+                        .as_ref()
+                        .ok_or_else(|| StepError::fatal("no DNS provider is wired"))?;
+                    let o = dns.observe(record).await?;
+                    if u64::from(o.ttl) == *ttl_s {
+                        holds(serde_json::json!({ "record": record, "ttl": o.ttl }))
+                    } else {
+                        not_yet(format!("dns {record} has TTL {}, expecting {ttl_s}", o.ttl))
+                    }
+                }
+                Condition::JumpClientsRatio { ratio } => {
+                    let mut best: Option<crate::provider::JumpClientSummary> = None;
+                    for name in self.plan().appliances.keys() {
+                        if let Ok(o) = self.observe(name).await
+                            && o.role != FailoverRole::Backup
+                            && let Some(j) = o.jump_clients
+                            && best.is_none_or(|b| j.ratio() > b.ratio())
+                        {
+                            best = Some(j);
+                        }
+                    }
+                    match best {
+                        Some(j) if j.ratio() >= *ratio => holds(serde_json::json!({
+                            "total": j.total, "upgraded_online": j.upgraded_online
+                        })),
+                        Some(j) => not_yet(format!(
+                            "{} of {} Jump Clients online and upgraded ({:.0}%, need {:.0}%)",
+                            j.upgraded_online,
+                            j.total,
+                            j.ratio() * 100.0,
+                            ratio * 100.0
+                        )),
+                        None => not_yet("Jump Clients not observed yet".into()),
+                    }
+                }
+                Condition::ApiAccount { appliance } => match self.observe(appliance).await {
+                    Ok(o) if o.reachable => holds(serde_json::json!({ "appliance": appliance })),
+                    Ok(_) => not_yet(format!("appliance {appliance} does not answer")),
+                    Err(e) if e.retryable => not_yet(e.message),
+                    Err(e) => not_yet(format!(
+                        "the API account does not authenticate on {appliance} yet: {}",
+                        e.message
+                    )),
+                },
+                Condition::Elapsed {
+                    after_step,
+                    seconds,
+                } => {
+                    let since = self.acted_at(after_step).unwrap_or(0);
+                    let waited = (self.clock.now_ms() - since) / 1000;
+                    if waited >= i64::try_from(*seconds).unwrap_or(i64::MAX) {
+                        holds(serde_json::json!({ "waited_s": waited }))
+                    } else {
+                        not_yet(format!(
+                            "waiting for the old TTL to expire: {waited}s of {seconds}s"
+                        ))
+                    }
+                }
+                Condition::All { all } => {
+                    let mut seen = serde_json::Map::new();
+                    for (i, c) in all.iter().enumerate() {
+                        match self.eval(c).await? {
+                            Check::Holds(v) => {
+                                seen.insert(i.to_string(), v);
+                            }
+                            nope => return Ok(nope),
+                        }
+                    }
+                    holds(serde_json::Value::Object(seen))
+                }
+                #[allow(unreachable_patterns)]
+                other => not_yet(format!(
+                    "condition {other:?} cannot be observed by this swing"
+                )),
+            }
+        })
+    }
+
+    async fn site_served_by(&self, appliance: &str) -> Result<Check, StepError> {
+        match plan_switch(self.plan()) {
+            Some(Switch::SharedIp { address }) => {
+                let o = self.observe(appliance).await?;
+                if o.shared_ips.iter().any(|ip| ip == address) {
+                    Ok(Check::Holds(
+                        serde_json::json!({ "appliance": appliance, "shared_ip": address }),
+                    ))
+                } else {
+                    Ok(Check::NotYet(format!(
+                        "shared IP {address} is not enabled on {appliance}"
+                    )))
+                }
+            }
+            Some(Switch::Dns { record, .. }) => {
+                let dns = self
+                    .providers
+                    .dns
+                    .as_ref()
+                    .ok_or_else(|| StepError::fatal("no DNS provider is wired"))?;
+                let o = dns.observe(record).await?;
+                let want = self.appliance_ip(appliance)?;
+                if o.addresses == vec![want] {
+                    Ok(Check::Holds(
+                        serde_json::json!({ "record": record, "address": want.to_string() }),
+                    ))
+                } else {
+                    Ok(Check::NotYet(format!(
+                        "dns {record} does not point at {appliance} ({want}) only"
+                    )))
+                }
+            }
+            Some(Switch::Nat { public, .. }) => {
+                let nat = self
+                    .providers
+                    .nat
+                    .as_ref()
+                    .ok_or_else(|| StepError::fatal("no NAT provider is wired"))?;
+                let p: SocketAddr = public
+                    .parse()
+                    .map_err(|_| StepError::fatal(format!("`{public}` is not an address:port")))?;
+                let o = nat.observe(p).await?;
+                let want = self.appliance_ip(appliance)?;
+                if o.target.map(|t| t.ip()) == Some(want) {
+                    Ok(Check::Holds(
+                        serde_json::json!({ "public": public, "target": o.target }),
+                    ))
+                } else {
+                    Ok(Check::NotYet(format!(
+                        "the NAT rule for {public} does not point at {appliance}"
+                    )))
+                }
+            }
+            None => Ok(Check::Holds(serde_json::Value::Null)),
+        }
+    }
+}
+
+#[async_trait]
+impl StepExecutor for SiteExecutor {
+    async fn precondition(&self, spec: &StepSpec) -> Result<(), StepError> {
+        let s = self.step(&spec.id)?;
+        for c in &s.preconditions {
+            if let Check::NotYet(why) = self.eval(c).await? {
+                return Err(StepError::fatal(format!("{} ({why})", c.describe())));
+            }
+        }
+        Ok(())
+    }
+
+    async fn act(&self, spec: &StepSpec) -> Result<Vec<Artifact>, StepError> {
+        let s = self.step(&spec.id)?.clone();
+        self.mark_acted(&s.id);
+        let plan = self.plan().clone();
+        let id = s.id.as_str();
+        if id == "backup.config" {
+            let x = self.compiled.roles.serving.clone();
+            let p = self.providers.appliances.get(&x).ok_or_else(|| {
+                StepError::fatal(format!("no provider is wired for appliance {x}"))
+            })?;
+            let dir = self.base_dir.join(&plan.backup.directory);
+            let stem = format!("{}-{x}-{}", plan.name, self.clock.now_ms() / 1000);
+            let info = p.backup(&dir, &stem).await?;
+            let a = Artifact {
+                path: info.path,
+                sha256: info.sha256,
+                bytes: info.bytes,
+            };
+            self.backups
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(a.clone());
+            return Ok(vec![a]);
+        }
+        if let Some(to) = id.strip_prefix("switch.to-") {
+            self.act_switch(&s, to).await?;
+            return Ok(Vec::new());
+        }
+        if let Some(x) = id.strip_prefix("failover.promote-") {
+            let p = self.providers.appliances.get(x).ok_or_else(|| {
+                StepError::fatal(format!("no provider is wired for appliance {x}"))
+            })?;
+            p.set_failover_role(FailoverRole::Primary, true).await?;
+            return Ok(Vec::new());
+        }
+        if id == "switch.prepare" {
+            if let Some(Switch::Dns { ttl, .. }) = plan_switch(&plan) {
+                self.set_dns_ttl(*ttl).await?;
+            }
+            return Ok(Vec::new());
+        }
+        if id == "switch.restore" {
+            self.set_dns_ttl(u32::try_from(crate::compile::old_ttl(&plan)).unwrap_or(u32::MAX))
+                .await?;
+            return Ok(Vec::new());
+        }
+        if s.kind != OutKind::Operator {
+            // Checks and waits: nothing to do, verify observes.
+            return Ok(Vec::new());
+        }
+        let appliance = operator_appliance(&self.compiled, &s)
+            .ok_or_else(|| StepError::fatal(format!("{id}: no appliance to perform it on")))?;
+        let action = match (id, s.action) {
+            (_, "install") => OperatorAction::Install {
+                packages: plan.target.packages.clone(),
+                version: plan.target.version.to_string(),
+            },
+            ("backup.certificates" | "certs.export", _) => OperatorAction::ExportCertificate,
+            ("backup.vault-key", _) => OperatorAction::VaultKey,
+            ("clients.throttle", _) => OperatorAction::ClientThrottle {
+                max_concurrent_upgrades: plan.policy.jump_clients.max_concurrent_upgrades,
+            },
+            ("clients.followup", _) => OperatorAction::ClientFollowup,
+            ("failover.sync", _) => OperatorAction::SyncNow,
+            ("failover.break", _) => OperatorAction::BreakFailover,
+            ("failover.keys", _) => OperatorAction::ConfirmKeys,
+            ("failover.establish", _) => {
+                let backup = self.switch_from(&appliance);
+                let addr = plan
+                    .appliances
+                    .get(&backup)
+                    .map(|a| a.address.clone())
+                    .unwrap_or_default();
+                let peer_port = plan.failover.as_ref().map(|f| f.peer_port).unwrap_or(443);
+                OperatorAction::EstablishFailover {
+                    backup_address: addr,
+                    peer_port,
+                }
+            }
+            ("certs.import", _) => OperatorAction::ImportCertificate {
+                from_appliance: self.compiled.roles.serving.clone(),
+            },
+            ("certs.default", _) => OperatorAction::DefaultCertificate,
+            (_, _) if id.ends_with(".restore") => {
+                let path = self
+                    .backups
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .last()
+                    .map(|b| b.path.clone());
+                let backup_path =
+                    path.ok_or_else(|| StepError::fatal("no configuration backup to restore"))?;
+                OperatorAction::RestoreBackup { backup_path }
+            }
+            _ => {
+                return Err(StepError::fatal(format!(
+                    "{id}: no operator automation exists for this step"
+                )));
+            }
+        };
+        self.operator(&s, &appliance, action).await?;
+        Ok(Vec::new())
+    }
+
+    async fn verify(&self, spec: &StepSpec) -> Result<Check, StepError> {
+        let s = self.step(&spec.id)?;
+        if self.acted_at(&s.id).is_none() {
+            self.mark_acted(&s.id);
+        }
+        self.eval(&s.postcondition).await
+    }
+}
+
+/// Why a site plan or apply did not run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SiteError {
+    #[error(transparent)]
+    Compile(#[from] crate::compile::CompileError),
+    /// The saved plan no longer matches the world; each reason names what moved.
+    #[error("the saved plan is stale:\n  {}", .0.join("\n  "))]
+    Stale(Vec<String>),
+    /// The world differs from what the plan expects, in a way the plan does not cover.
+    #[error("drift the plan does not cover:\n  {}", .0.join("\n  "))]
+    Drift(Vec<String>),
+    #[error(transparent)]
+    Apply(#[from] super::ApplyError),
+    #[error(transparent)]
+    Journal(#[from] super::JournalError),
+}
+
+/// `swing plan` with refresh (or `--offline` when `providers` is `None`): compile, observe,
+/// diff, and the saved plan that `--out` writes.
+pub async fn plan_site(
+    plan: &Plan,
+    source: &str,
+    base_dir: &std::path::Path,
+    providers: Option<&Providers>,
+) -> Result<(CompiledPlan, crate::diff::Diff, crate::planfile::SavedPlan), SiteError> {
+    let offline = providers.is_none();
+    let compiled = crate::compile::compile(
+        plan,
+        &crate::compile::CompileOptions {
+            offline,
+            file: Some(source.to_owned()),
+        },
+    )?;
+    let (d, fingerprint) = match providers {
+        Some(p) => {
+            let observed = crate::refresh::refresh(plan, p).await;
+            (
+                crate::diff::diff(&compiled, &observed),
+                crate::refresh::Fingerprint::of(&observed),
+            )
+        }
+        None => (
+            crate::diff::Diff {
+                needed: compiled.steps.iter().map(|s| s.id.clone()).collect(),
+                ..crate::diff::Diff::default()
+            },
+            crate::refresh::Fingerprint::default(),
+        ),
+    };
+    let view =
+        serde_json::to_value(crate::view::build(&compiled)).unwrap_or(serde_json::Value::Null);
+    let saved = crate::planfile::SavedPlan::new(
+        plan,
+        source,
+        base_dir,
+        offline,
+        d.needed.clone(),
+        d.drift.clone(),
+        fingerprint,
+        view,
+    );
+    Ok((compiled, d, saved))
+}
+
+/// What `swing apply` runs.
+pub struct SiteApply {
+    pub plan: Plan,
+    /// The saved plan being applied (`None`: a plan file applied directly).
+    pub saved: Option<crate::planfile::SavedPlan>,
+    pub source: String,
+    pub base_dir: PathBuf,
+    pub state_dir: PathBuf,
+    pub resume: bool,
+    pub walk: super::WalkOptions,
+}
+
+/// What came of `swing apply`.
+#[derive(Debug)]
+pub enum SiteOutcome {
+    /// Nothing to do: "No changes. The site matches the plan."
+    NoChanges,
+    Ran(Box<super::WalkResult>),
+}
+
+/// `swing apply`: re-observe, refuse a stale saved plan or uncovered drift, then run (or
+/// resume) exactly the planned steps.
+pub async fn apply_site(req: SiteApply, providers: Providers) -> Result<SiteOutcome, SiteError> {
+    let compiled = Arc::new(crate::compile::compile(
+        &req.plan,
+        &crate::compile::CompileOptions {
+            offline: false,
+            file: Some(req.source.clone()),
+        },
+    )?);
+    let steps: Vec<String> = if req.resume {
+        // The world moved because of this apply: the journal, not the fingerprint, decides.
+        super::journal_steps(&req.state_dir, &req.plan.name)?
+    } else {
+        let observed = crate::refresh::refresh(&req.plan, &providers).await;
+        match &req.saved {
+            Some(saved) => {
+                let stale = saved.stale_reasons(&crate::refresh::Fingerprint::of(&observed));
+                if !stale.is_empty() {
+                    return Err(SiteError::Stale(stale));
+                }
+                if !saved.drift.is_empty() {
+                    return Err(SiteError::Drift(saved.drift.clone()));
+                }
+                saved.steps.clone()
+            }
+            None => {
+                let d = crate::diff::diff(&compiled, &observed);
+                if !d.drift.is_empty() {
+                    return Err(SiteError::Drift(d.drift));
+                }
+                d.needed
+            }
+        }
+    };
+    if steps.is_empty() && !req.resume {
+        return Ok(SiteOutcome::NoChanges);
+    }
+    let specs = step_specs(&compiled, &steps, &providers);
+    let records = super::Journal::read(&super::Journal::path_for(&req.state_dir, &req.plan.name))?;
+    let records = if req.resume { records } else { Vec::new() };
+    let exec = Arc::new(SiteExecutor::new(
+        compiled.clone(),
+        providers,
+        req.base_dir.clone(),
+        req.walk.clock.clone(),
+        &records,
+    ));
+    let apply_req = super::ApplyRequest {
+        state_dir: req.state_dir.clone(),
+        change: req.plan.name.clone(),
+        site: req.plan.site.clone(),
+        plan_digest: crate::planfile::plan_digest(&req.plan),
+        source: Some(req.source.clone()),
+        resume: req.resume,
+        lock: super::LockOptions::default(),
+        walk: req.walk,
+    };
+    let result = super::run(&apply_req, &specs, exec).await?;
+    Ok(SiteOutcome::Ran(Box::new(result)))
+}

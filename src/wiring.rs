@@ -1,0 +1,277 @@
+//! Wiring: the one place that builds concrete providers from a plan, and the one place that
+//! resolves secret references (`${env:NAME}`, `${file:PATH}`) — into
+//! [`swing_schema::SecretValue`] only, only when a provider is built (refresh, apply).
+//!
+//! Owns: which provider type serves which resource, and secret resolution. Must not: print a
+//! resolved secret or put one in an error (errors name the reference, never the value), act
+//! on the world, or be called by `validate` / `plan --offline` (they need no secrets).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use swing_engine::refresh::Providers;
+use swing_schema::{OperatorMode, Plan, Provider, SecretRef, SecretValue, Switch, ValueOrRef};
+
+/// Why providers could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WiringError {
+    #[error("secret {reference} (for {used_for}): environment variable {name} is not set")]
+    EnvMissing {
+        reference: String,
+        used_for: String,
+        name: String,
+    },
+    #[error("secret {reference} (for {used_for}): cannot read {path}: {source}")]
+    FileUnreadable {
+        reference: String,
+        used_for: String,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("secret {reference} (for {used_for}) is empty")]
+    Empty { reference: String, used_for: String },
+    #[error("provider `{name}` is not defined under `providers`")]
+    UnknownProvider { name: String },
+    #[error("provider `{name}` is of type {found}, but {used_for} needs {expected}")]
+    WrongType {
+        name: String,
+        found: &'static str,
+        expected: &'static str,
+        used_for: String,
+    },
+    #[error("provider `{name}`: {message}")]
+    Provider { name: String, message: String },
+}
+
+/// Resolves one secret reference. Relative `file:` paths are relative to `base_dir`;
+/// one trailing newline is dropped. Errors never contain the value.
+pub fn resolve(r: &SecretRef, base_dir: &Path, used_for: &str) -> Result<SecretValue, WiringError> {
+    let reference = r.to_string();
+    let value = match r {
+        SecretRef::Env(name) => std::env::var(name).map_err(|_| WiringError::EnvMissing {
+            reference: reference.clone(),
+            used_for: used_for.to_owned(),
+            name: name.clone(),
+        })?,
+        SecretRef::File(p) => {
+            let path = base_dir.join(p);
+            let mut s =
+                std::fs::read_to_string(&path).map_err(|source| WiringError::FileUnreadable {
+                    reference: reference.clone(),
+                    used_for: used_for.to_owned(),
+                    path: path.clone(),
+                    source,
+                })?;
+            if s.ends_with('\n') {
+                s.pop();
+                if s.ends_with('\r') {
+                    s.pop();
+                }
+            }
+            s
+        }
+    };
+    if value.is_empty() {
+        return Err(WiringError::Empty {
+            reference,
+            used_for: used_for.to_owned(),
+        });
+    }
+    Ok(SecretValue::new(value))
+}
+
+fn provider<'a>(plan: &'a Plan, name: &str) -> Result<&'a Provider, WiringError> {
+    plan.providers
+        .get(name)
+        .ok_or_else(|| WiringError::UnknownProvider {
+            name: name.to_owned(),
+        })
+}
+
+fn perr(name: &str, e: swing_engine::provider::ProviderError) -> WiringError {
+    WiringError::Provider {
+        name: name.to_owned(),
+        message: e.message,
+    }
+}
+
+/// How long an `operator: exec` command may take for one step (an install can take an hour).
+pub const OPERATOR_EXEC_TIMEOUT: Duration = Duration::from_secs(3 * 3600);
+
+/// Builds every provider the plan needs. `base_dir`: the plan file's directory.
+pub fn build(plan: &Plan, base_dir: &Path) -> Result<Providers, WiringError> {
+    use swing_providers::beyondtrust::{BeyondTrustAppliance, BeyondTrustConfig};
+    let mut out = Providers::default();
+    let backup_password = resolve(&plan.backup.password, base_dir, "backup.password")?;
+    for (name, app) in &plan.appliances {
+        let pname = app.provider.as_str();
+        let Provider::Beyondtrust(bt) = provider(plan, pname)? else {
+            return Err(WiringError::WrongType {
+                name: pname.to_owned(),
+                found: provider(plan, pname)?.type_name(),
+                expected: "beyondtrust",
+                used_for: format!("appliance {name}"),
+            });
+        };
+        let client_id = match &bt.client_id {
+            ValueOrRef::Literal(s) => s.clone(),
+            ValueOrRef::Ref(r) => resolve(r, base_dir, &format!("providers.{pname}.client_id"))?
+                .expose()
+                .to_owned(),
+        };
+        let secret = resolve(
+            &bt.client_secret,
+            base_dir,
+            &format!("providers.{pname}.client_secret"),
+        )?;
+        let mut cfg = BeyondTrustConfig::new(app.address.clone(), client_id, secret);
+        cfg.port = app.port;
+        cfg.site_hostname = Some(plan.site.clone());
+        cfg.ca_file = bt.ca_file.as_ref().map(|f| base_dir.join(f));
+        cfg.backup_password = Some(backup_password.clone());
+        cfg.include_reporting_data = plan.backup.include_reporting_data;
+        let appliance = BeyondTrustAppliance::new(cfg).map_err(|e| perr(pname, e))?;
+        out.appliances.insert(name.clone(), Arc::new(appliance));
+        match bt.operator {
+            OperatorMode::Prompt => {}
+            OperatorMode::Exec => {
+                let cmd = bt
+                    .operator_command
+                    .as_deref()
+                    .ok_or_else(|| WiringError::Provider {
+                        name: pname.to_owned(),
+                        message: "operator: exec needs operator_command".to_owned(),
+                    })?;
+                let program = if cmd.contains('/') {
+                    base_dir.join(cmd)
+                } else {
+                    PathBuf::from(cmd)
+                };
+                let bridge = swing_providers::operator::ExecOperator::new(
+                    program,
+                    Vec::new(),
+                    OPERATOR_EXEC_TIMEOUT,
+                );
+                out.bridges.insert(name.clone(), Arc::new(bridge));
+            }
+            OperatorMode::Sim => {
+                out.bridges.insert(
+                    name.clone(),
+                    sim_bridge(plan, name, base_dir, bt).map_err(|e| perr(pname, e))?,
+                );
+            }
+        }
+    }
+    let switch = plan
+        .failover
+        .as_ref()
+        .and_then(|f| f.switch.as_ref())
+        .or(plan.migration.as_ref().map(|m| &m.switch));
+    match switch {
+        Some(Switch::Dns {
+            provider: pname, ..
+        }) => {
+            out.dns = Some(match provider(plan, pname)? {
+                Provider::Rfc2136(cfg) => {
+                    let tsig = match &cfg.tsig {
+                        Some(t) => Some(resolve(
+                            &t.secret,
+                            base_dir,
+                            &format!("providers.{pname}.tsig.secret"),
+                        )?),
+                        None => None,
+                    };
+                    let c = swing_providers::rfc2136::Rfc2136Config::from_plan(cfg, tsig)
+                        .map_err(|e| perr(pname, e))?;
+                    Arc::new(
+                        swing_providers::rfc2136::Rfc2136Provider::new(c)
+                            .map_err(|e| perr(pname, e))?,
+                    )
+                }
+                Provider::Exec(e) => Arc::new(swing_providers::exec::ExecPlugin::new(
+                    e, base_dir, &plan.name,
+                )),
+                other => {
+                    return Err(WiringError::WrongType {
+                        name: pname.clone(),
+                        found: other.type_name(),
+                        expected: "rfc2136 or exec",
+                        used_for: "the dns switch".into(),
+                    });
+                }
+            });
+        }
+        Some(Switch::Nat {
+            provider: pname, ..
+        }) => {
+            out.nat = Some(match provider(plan, pname)? {
+                Provider::Nftables(cfg) => Arc::new(
+                    swing_providers::nftables::NftablesNat::new(cfg, &plan.name)
+                        .map_err(|e| perr(pname, e))?,
+                ),
+                Provider::Exec(e) => Arc::new(swing_providers::exec::ExecPlugin::new(
+                    e, base_dir, &plan.name,
+                )),
+                other => {
+                    return Err(WiringError::WrongType {
+                        name: pname.clone(),
+                        found: other.type_name(),
+                        expected: "nftables or exec",
+                        used_for: "the nat switch".into(),
+                    });
+                }
+            });
+        }
+        Some(Switch::SharedIp { .. }) | None => {}
+    }
+    Ok(out)
+}
+
+/// The `operator: sim` bridge for one appliance (the simulator's `/_sim` automation).
+fn sim_bridge(
+    _plan: &Plan,
+    _appliance: &str,
+    _base_dir: &Path,
+    _bt: &swing_schema::BeyondtrustProvider,
+) -> Result<Arc<dyn swing_engine::provider::OperatorBridge>, swing_engine::provider::ProviderError>
+{
+    Err(swing_engine::provider::ProviderError::new(
+        swing_engine::provider::ErrorKind::Invalid,
+        "operator: sim is not available in this build yet (the simulator bridge has not landed)",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_env_and_file_references_without_leaking() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("k"), "s3cr3t-file\n").unwrap();
+        let v = resolve(&SecretRef::File("k".into()), dir.path(), "x").unwrap();
+        assert_eq!(v.expose(), "s3cr3t-file");
+        let e = resolve(
+            &SecretRef::Env("SWING_TEST_SURELY_UNSET_VAR".into()),
+            dir.path(),
+            "backup.password",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("${env:SWING_TEST_SURELY_UNSET_VAR}") && e.contains("backup.password"),
+            "{e}"
+        );
+        std::fs::write(dir.path().join("empty"), "").unwrap();
+        assert!(matches!(
+            resolve(&SecretRef::File("empty".into()), dir.path(), "x"),
+            Err(WiringError::Empty { .. })
+        ));
+        let e = resolve(&SecretRef::File("missing".into()), dir.path(), "x")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("missing"));
+    }
+}
