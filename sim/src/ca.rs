@@ -268,7 +268,13 @@ impl Leaf {
             .collect::<Result<_, _>>()
             .map_err(|e| bad(&format!("certificate: {e}")))?;
         let first = chain.first().ok_or_else(|| bad("no CERTIFICATE block"))?;
-        let key = KeyPair::from_pem(bundle).map_err(|e| bad(&format!("private key: {e}")))?;
+        const BEGIN: &str = "-----BEGIN PRIVATE KEY-----";
+        const END: &str = "-----END PRIVATE KEY-----";
+        let key_pem = bundle
+            .find(BEGIN)
+            .and_then(|b| bundle[b..].find(END).map(|e| &bundle[b..b + e + END.len()]))
+            .ok_or_else(|| bad("no PRIVATE KEY block"))?;
+        let key = KeyPair::from_pem(key_pem).map_err(|e| bad(&format!("private key: {e}")))?;
         let (sans, not_after_unix) = inspect_leaf(first.as_ref())?;
         let chain_pem = chain
             .iter()

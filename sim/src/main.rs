@@ -23,7 +23,7 @@ key-mismatch, slow-sync=FACTOR, clients-never-return. Change at run time with PO
 /// When listening it prints one line on stdout:
 /// {"ready":true,"name":"a","url":"https://127.0.0.11:8443"}
 #[derive(Parser, Debug)]
-#[command(name = "swing-sim", version, after_help = FAULT_HELP)]
+#[command(name = "swing-sim", after_help = FAULT_HELP)]
 struct Args {
     /// Short name of this appliance (appears in the ready line, state and action log).
     #[arg(long)]
