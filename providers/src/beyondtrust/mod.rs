@@ -105,7 +105,9 @@ pub struct BeyondTrustConfig {
     pub client_secret: SecretValue,
     /// Password protecting the backup file; `None` = unprotected backup.
     pub backup_password: Option<SecretValue>,
-    /// Include reporting data in the backup (`backup.include_reporting_data`).
+    /// `backup.include_reporting_data`. The vendor backup API has no such switch (an API
+    /// backup always holds configuration and logged data), so the provider sends nothing for
+    /// it; the engine can read it back with [`BeyondTrustAppliance::include_reporting_data`].
     pub include_reporting_data: bool,
     pub timeouts: Timeouts,
     /// Close the connection after each call (vendor requirement; default true).
@@ -205,6 +207,11 @@ impl BeyondTrustAppliance {
             inspect_certificate: config.inspect_certificate,
             count_jump_clients: config.count_jump_clients,
         })
+    }
+
+    /// The configured `include_reporting_data` (an API backup always includes logged data).
+    pub fn include_reporting_data(&self) -> bool {
+        self.include_reporting_data
     }
 
     /// `GET /api/command?action=check_health`, parsed, with the clock skew.
@@ -412,11 +419,10 @@ pub fn parse_jump_client_page(body: &[u8]) -> Result<Vec<JumpClientEntry>, Strin
     Ok(out)
 }
 
+/// The backup API body: `{"password": "..."}` for a protected backup (vendor format).
 #[derive(serde::Serialize)]
 struct BackupBody<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    password: Option<&'a str>,
-    include_reporting_data: bool,
+    password: &'a str,
 }
 
 #[async_trait]
@@ -433,17 +439,17 @@ impl ApplianceProvider for BeyondTrustAppliance {
         let mut res = self
             .client
             .call_streaming(what, |http| {
-                let body = BackupBody {
-                    password: self.backup_password.as_ref().map(SecretValue::expose),
-                    include_reporting_data: self.include_reporting_data,
+                let req = http.post(url.clone());
+                let Some(password) = self.backup_password.as_ref() else {
+                    return Ok(req);
                 };
-                let bytes = serde_json::to_vec(&body).map_err(|_| {
+                let bytes = serde_json::to_vec(&BackupBody {
+                    password: password.expose(),
+                })
+                .map_err(|_| {
                     ProviderError::new(ErrorKind::Invalid, "cannot encode the backup request")
                 })?;
-                Ok(http
-                    .post(url.clone())
-                    .header(CONTENT_TYPE, "application/json")
-                    .body(bytes))
+                Ok(req.header(CONTENT_TYPE, "application/json").body(bytes))
             })
             .await?;
         let status = res.status();

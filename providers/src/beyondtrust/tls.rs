@@ -123,17 +123,20 @@ pub fn find_rustls_error<'a>(
     err: &'a (dyn std::error::Error + 'static),
 ) -> Option<&'a rustls::Error> {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = cur {
+    // Bounded: error chains are short; this guards against a cycle.
+    for _ in 0..32 {
+        let e = cur?;
         if let Some(r) = e.downcast_ref::<rustls::Error>() {
             return Some(r);
         }
-        if let Some(io) = e.downcast_ref::<std::io::Error>()
-            && let Some(inner) = io.get_ref()
-            && let Some(r) = inner.downcast_ref::<rustls::Error>()
+        // `io::Error::source()` skips the wrapped error itself: step into it explicitly.
+        cur = match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
         {
-            return Some(r);
-        }
-        cur = e.source();
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => e.source(),
+        };
     }
     None
 }
@@ -283,6 +286,8 @@ mod tests {
         assert!(describe_tls_error(&name, "h").contains("hostname mismatch"));
         let io = std::io::Error::other(unknown.clone());
         assert_eq!(find_rustls_error(&io), Some(&unknown));
+        let nested = std::io::Error::other(std::io::Error::other(unknown.clone()));
+        assert_eq!(find_rustls_error(&nested), Some(&unknown));
     }
 
     #[test]

@@ -6,5 +6,7 @@
 //! every operator step) or be used by the appliance provider's production path.
 
 pub mod exec;
+pub mod sim;
 
 pub use exec::{ExecOperator, OPERATOR_PROTOCOL, OperatorRequest, OperatorResponse};
+pub use sim::{SimOperator, SimTarget};
