@@ -296,7 +296,12 @@ impl DiagnosticBuilder {
     }
 
     /// Adds a secondary label.
-    pub fn also(&self, mut d: PlanDiagnostic, span: Span, label: impl Into<String>) -> PlanDiagnostic {
+    pub fn also(
+        &self,
+        mut d: PlanDiagnostic,
+        span: Span,
+        label: impl Into<String>,
+    ) -> PlanDiagnostic {
         self.push_label(&mut d, span, label.into(), false);
         d
     }
@@ -381,4 +386,96 @@ pub mod codes {
     pub const OPERATOR_COMMAND: &str = "operator-command";
     pub const TARGET_NOT_NEWER: &str = "target-not-newer";
     pub const BAD_ENDPOINT: &str = "invalid-endpoint";
+}
+
+/// Key names whose values are secrets (case-insensitive substring match).
+const SECRET_KEY_WORDS: [&str; 5] = ["secret", "password", "passwd", "passphrase", "token"];
+
+/// The plan text as shown in diagnostics: every value written after a secret-looking key
+/// (`password:`, `client_secret:`, `tsig: { secret: … }`, misspelt ones too) that is not a
+/// `${…}` reference is replaced by `*`, byte for byte, so offsets stay valid. Source excerpts in
+/// reports therefore never show a literal secret, even for files that do not parse.
+pub fn mask_secrets(text: &str) -> String {
+    let mut bytes = text.as_bytes().to_vec();
+    let is_ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
+    let mut i = 0;
+    while i < bytes.len() {
+        if is_ident(bytes[i]) && (i == 0 || !is_ident(bytes[i - 1])) {
+            let start = i;
+            while i < bytes.len() && is_ident(bytes[i]) {
+                i += 1;
+            }
+            let key = String::from_utf8_lossy(&bytes[start..i]).to_ascii_lowercase();
+            if looks_secret(&key) {
+                mask_value_after_key(&mut bytes, i);
+            }
+        } else {
+            i += 1;
+        }
+    }
+    // Only whole bytes were replaced by ASCII `*` (see `mask_value_after_key`).
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// Whether a key name looks like it holds a secret, misspellings included (`pasword`).
+fn looks_secret(key: &str) -> bool {
+    SECRET_KEY_WORDS.iter().any(|w| key.contains(w))
+        || key.split(['_', '-']).any(|part| {
+            part.len() >= 4
+                && SECRET_KEY_WORDS
+                    .iter()
+                    .any(|w| strsim::damerau_levenshtein(part, w) <= 2)
+        })
+}
+
+fn mask_value_after_key(bytes: &mut [u8], mut i: usize) {
+    // The rest of the key name, an optional closing quote, spaces, then `:` and a blank.
+    while i < bytes.len()
+        && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || bytes[i] == b'-')
+    {
+        i += 1;
+    }
+    if i < bytes.len() && (bytes[i] == b'"' || bytes[i] == b'\'') {
+        i += 1;
+    }
+    while i < bytes.len() && bytes[i] == b' ' {
+        i += 1;
+    }
+    if i >= bytes.len() || bytes[i] != b':' {
+        return;
+    }
+    i += 1;
+    if i < bytes.len() && !matches!(bytes[i], b' ' | b'\t' | b'\n' | b'\r') {
+        return;
+    }
+    while i < bytes.len() && (bytes[i] == b' ' || bytes[i] == b'\t') {
+        i += 1;
+    }
+    let quote = match bytes.get(i) {
+        Some(q @ (b'"' | b'\'')) => Some(*q),
+        _ => None,
+    };
+    let value_start = if quote.is_some() { i + 1 } else { i };
+    let rest = &bytes[value_start.min(bytes.len())..];
+    if rest.starts_with(b"${env:") || rest.starts_with(b"${file:") {
+        return;
+    }
+    if matches!(bytes.get(i), None | Some(b'#' | b'\n' | b'\r')) {
+        return;
+    }
+    let mut j = value_start;
+    while j < bytes.len() && bytes[j] != b'\n' && bytes[j] != b'\r' {
+        match quote {
+            Some(q) if bytes[j] == q => break,
+            None if bytes[j] == b',' || bytes[j] == b'}' || bytes[j] == b']' => break,
+            None if bytes[j] == b' ' && bytes.get(j + 1) == Some(&b'#') => break,
+            _ => {}
+        }
+        j += 1;
+    }
+    for b in &mut bytes[value_start..j] {
+        // Continuation bytes of a multi-byte character are masked too, so the result is ASCII
+        // in that range and still valid UTF-8.
+        *b = b'*';
+    }
 }

@@ -4,16 +4,16 @@
 //! Must not: know clap or the terminal, decide exit codes, or import a concrete provider or
 //! the simulator — providers are reached only through the traits in [`provider`].
 
+pub mod apply;
 pub mod compile;
+pub mod diagnostics;
+pub mod diff;
 pub mod estimate;
 pub mod invariants;
-pub mod provider;
-pub mod render;
-pub mod view;
-pub mod apply;
-pub mod planfile;
-pub mod refresh;
-pub mod diagnostics;
 pub mod load;
+pub mod planfile;
+pub mod provider;
+pub mod refresh;
+pub mod render;
 pub mod validate;
-pub mod diff;
+pub mod view;

@@ -51,7 +51,9 @@ pub enum ReadError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path} is larger than {limit} bytes; a plan is a few kilobytes — is this the right file?")]
+    #[error(
+        "{path} is larger than {limit} bytes; a plan is a few kilobytes — is this the right file?"
+    )]
     TooLarge { path: String, limit: u64 },
 }
 
@@ -160,24 +162,30 @@ pub struct Parsed {
 }
 
 /// Decodes bytes as UTF-8; the error points at the first invalid byte.
-pub fn decode(bytes: &[u8]) -> Result<&str, LoadProblem> {
+pub fn decode(bytes: &[u8]) -> Result<&str, Box<LoadProblem>> {
     std::str::from_utf8(bytes).map_err(|e| {
         let at = e.valid_up_to();
-        LoadProblem {
+        Box::new(LoadProblem {
             code: codes::NOT_UTF8,
             span: Span::new(at, at),
             label: "not UTF-8".into(),
-            message: format!("the file is not UTF-8 text (invalid byte at offset {at}); is it a binary file?"),
+            message: format!(
+                "the file is not UTF-8 text (invalid byte at offset {at}); is it a binary file?"
+            ),
             help: Some("a plan is a YAML text file saved as UTF-8".into()),
             related: None,
-        }
+        })
     })
 }
 
 /// Parses plan text. Never panics; every problem is returned with a span.
 pub fn parse(text: &str) -> Parsed {
     let conv = CharToByte::new(text);
-    if text.trim().is_empty() || text.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
+    if text.trim().is_empty()
+        || text
+            .lines()
+            .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+    {
         return Parsed {
             document: None,
             problems: vec![LoadProblem {
@@ -193,17 +201,30 @@ pub fn parse(text: &str) -> Parsed {
         };
     }
     let mut builder = Builder::new(&conv);
-    let mut parser = Parser::new_from_str(text);
-    let result = parser.load(&mut builder, true);
+    // Events are pulled one by one so that loading stops as soon as a guard trips (the parser
+    // itself would otherwise go on through a hostile file).
+    let mut scan_error = None;
+    for event in Parser::new_from_str(text) {
+        match event {
+            Ok((ev, span)) => builder.on_event(ev, span),
+            Err(e) => {
+                scan_error = Some(e);
+                break;
+            }
+        }
+        if builder.aborted {
+            break;
+        }
+    }
     let mut problems = std::mem::take(&mut builder.problems);
-    if let Err(e) = result {
-        problems.push(syntax_problem(&conv, &e));
+    if builder.aborted {
         return Parsed {
             document: None,
             problems,
         };
     }
-    if builder.aborted {
+    if let Some(e) = scan_error {
+        problems.push(syntax_problem(&conv, &e));
         return Parsed {
             document: None,
             problems,
@@ -234,6 +255,11 @@ pub fn parse(text: &str) -> Parsed {
 fn syntax_problem(conv: &CharToByte, e: &ScanError) -> LoadProblem {
     let at = conv.byte(e.marker());
     let info = e.info();
+    let code = if info.contains("recursion limit") {
+        codes::TOO_DEEP
+    } else {
+        codes::SYNTAX
+    };
     let (message, help) = if info.contains("alias expansion") {
         (
             "too many nodes produced by aliases (`*name`)".to_owned(),
@@ -241,11 +267,14 @@ fn syntax_problem(conv: &CharToByte, e: &ScanError) -> LoadProblem {
         )
     } else if info.contains("recursion limit") {
         (
-            format!("nesting deeper than {MAX_DEPTH} levels"),
-            "a plan needs only a few levels of nesting",
+            "nesting too deep for a plan".to_owned(),
+            "a plan needs only a few levels of nesting; is this the right file?",
         )
     } else if info.contains("duplicated key") {
-        ("a key appears twice in the same mapping".to_owned(), "remove one of them")
+        (
+            "a key appears twice in the same mapping".to_owned(),
+            "remove one of them",
+        )
     } else {
         (
             format!("the file is not valid YAML: {info}"),
@@ -253,7 +282,7 @@ fn syntax_problem(conv: &CharToByte, e: &ScanError) -> LoadProblem {
         )
     };
     LoadProblem {
-        code: codes::SYNTAX,
+        code,
         span: Span::new(at, next_char_end(conv.text, at)),
         label: "here".into(),
         message,
@@ -408,7 +437,13 @@ impl<'c, 't> Builder<'c, 't> {
         self.anchors.clear();
     }
 
-    fn scalar(&mut self, v: Cow<'_, str>, style: ScalarStyle, tag: Option<&Cow<'_, Tag>>, span: Span) -> Node {
+    fn scalar(
+        &mut self,
+        v: Cow<'_, str>,
+        style: ScalarStyle,
+        tag: Option<&Cow<'_, Tag>>,
+        span: Span,
+    ) -> Node {
         if let Some(t) = tag
             && !t.is_yaml_core_schema()
         {
@@ -416,7 +451,10 @@ impl<'c, 't> Builder<'c, 't> {
                 code: codes::UNSUPPORTED_TAG,
                 span,
                 label: "custom tag".into(),
-                message: format!("YAML tag `{}{}` is not supported in plans", t.handle, t.suffix),
+                message: format!(
+                    "YAML tag `{}{}` is not supported in plans",
+                    t.handle, t.suffix
+                ),
                 help: Some("remove the tag; write the value as plain text".into()),
                 related: None,
             });
@@ -487,13 +525,15 @@ impl<'c, 't> Builder<'c, 't> {
                                 code: codes::COMPLEX_KEY,
                                 span: node.span,
                                 label: "not a plain key".into(),
-                                message: "mapping keys must be plain text, not a list or mapping".into(),
+                                message: "mapping keys must be plain text, not a list or mapping"
+                                    .into(),
                                 help: Some("write `key: value` with a simple word as key".into()),
                                 related: None,
                             });
                         }
                         Some(k) => {
-                            if let Some((_, first, _)) = entries.iter().find(|(ek, _, _)| *ek == k) {
+                            if let Some((_, first, _)) = entries.iter().find(|(ek, _, _)| *ek == k)
+                            {
                                 let first = *first;
                                 *skip_value = true;
                                 let shown = shorten(&k);
@@ -501,9 +541,12 @@ impl<'c, 't> Builder<'c, 't> {
                                     code: codes::DUPLICATE_KEY,
                                     span: node.span,
                                     label: "second definition".into(),
-                                    message: format!("key `{shown}` appears twice in the same mapping"),
+                                    message: format!(
+                                        "key `{shown}` appears twice in the same mapping"
+                                    ),
                                     help: Some(
-                                        "keep only one; swing does not guess which one you meant".into(),
+                                        "keep only one; swing does not guess which one you meant"
+                                            .into(),
                                     ),
                                     related: Some((first, "first defined here".into())),
                                 });
@@ -528,7 +571,9 @@ impl<'c, 't> Builder<'c, 't> {
                 span,
                 label: "too deep".into(),
                 message: format!("nesting deeper than {MAX_DEPTH} levels"),
-                help: Some("a plan needs only a few levels of nesting; is this the right file?".into()),
+                help: Some(
+                    "a plan needs only a few levels of nesting; is this the right file?".into(),
+                ),
                 related: None,
             });
             return false;
@@ -560,10 +605,16 @@ impl<'input> SpannedEventReceiver<'input> for Builder<'_, '_> {
                 if self.documents > 1 {
                     self.abort(LoadProblem {
                         code: codes::MULTIPLE_DOCUMENTS,
-                        span: Span::new(sp.start, next_char_end(self.conv.text, sp.start).max(sp.end)),
+                        span: Span::new(
+                            sp.start,
+                            next_char_end(self.conv.text, sp.start).max(sp.end),
+                        ),
                         label: "second document starts here".into(),
                         message: "a plan file holds exactly one YAML document".into(),
-                        help: Some("remove the `---` separator, or split the plans into separate files".into()),
+                        help: Some(
+                            "remove the `---` separator, or split the plans into separate files"
+                                .into(),
+                        ),
                         related: None,
                     });
                 }
@@ -595,7 +646,11 @@ impl<'input> SpannedEventReceiver<'input> for Builder<'_, '_> {
                     return;
                 };
                 let (node, anchor) = match frame {
-                    Frame::Seq { start, anchor, items } => (
+                    Frame::Seq {
+                        start,
+                        anchor,
+                        items,
+                    } => (
                         Node {
                             span: Span::new(start, sp.start.max(start)),
                             kind: Kind::Seq(items),
@@ -671,7 +726,10 @@ impl Builder<'_, '_> {
                 code: codes::UNSUPPORTED_TAG,
                 span: sp,
                 label: "custom tag".into(),
-                message: format!("YAML tag `{}{}` is not supported in plans", t.handle, t.suffix),
+                message: format!(
+                    "YAML tag `{}{}` is not supported in plans",
+                    t.handle, t.suffix
+                ),
                 help: Some("remove the tag".into()),
                 related: None,
             });

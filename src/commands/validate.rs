@@ -54,7 +54,11 @@ pub fn run(args: &ValidateArgs) -> i32 {
         }
         return 1;
     }
-    if results.iter().any(Checked::has_errors) { 1 } else { 0 }
+    if results.iter().any(Checked::has_errors) {
+        1
+    } else {
+        0
+    }
 }
 
 fn summary(results: &[Checked]) -> String {

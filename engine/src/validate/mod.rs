@@ -59,7 +59,9 @@ impl Checked {
 
 /// Checks plan text. `origin` names it in diagnostics (a path, or `<stdin>`).
 pub fn check_source(origin: &str, text: &str) -> Checked {
-    let source = Arc::new(NamedSource::new(origin, text.to_owned()).with_language("yaml"));
+    // Diagnostics show the text with literal secrets masked; checks run on the real text.
+    let shown = crate::diagnostics::mask_secrets(text);
+    let source = Arc::new(NamedSource::new(origin, shown).with_language("yaml"));
     let b = DiagnosticBuilder::new(origin, source.clone());
     let mut diagnostics = Vec::new();
 
@@ -94,7 +96,7 @@ pub fn check_source(origin: &str, text: &str) -> Checked {
     let plan = match schema::lower(&b, &doc) {
         Ok(plan) => plan,
         Err(d) => {
-            diagnostics.push(d);
+            diagnostics.push(*d);
             return finish(origin, source, None, diagnostics);
         }
     };
@@ -123,7 +125,7 @@ pub fn check_file(path: &Path) -> Checked {
     match load::decode(&bytes) {
         Ok(text) => check_source(&origin, text),
         Err(problem) => {
-            let lossy = String::from_utf8_lossy(&bytes).into_owned();
+            let lossy = crate::diagnostics::mask_secrets(&String::from_utf8_lossy(&bytes));
             let source = Arc::new(NamedSource::new(&origin, lossy));
             let b = DiagnosticBuilder::new(&origin, source.clone());
             let d = from_problem(&b, &problem);
@@ -171,7 +173,13 @@ pub fn expand_paths(paths: &[PathBuf]) -> Vec<PathBuf> {
 }
 
 fn from_problem(b: &DiagnosticBuilder, p: &LoadProblem) -> PlanDiagnostic {
-    let mut d = b.at(Severity::Error, p.code, p.span, p.label.clone(), p.message.clone());
+    let mut d = b.at(
+        Severity::Error,
+        p.code,
+        p.span,
+        p.label.clone(),
+        p.message.clone(),
+    );
     if let Some((span, label)) = &p.related {
         d = b.also(d, *span, label.clone());
     }

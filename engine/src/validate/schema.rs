@@ -204,7 +204,7 @@ impl Ctx<'_> {
                 );
                 let desc = self.property_description(&pointer, prop);
                 d = d.help(match desc {
-                    Some(desc) => format!("add `{prop}:` ({})", lower_first(&desc)),
+                    Some(desc) => format!("add `{prop}:` — {}", lower_first(&desc)),
                     None => format!("add `{prop}:`"),
                 });
                 out.push(d);
@@ -218,7 +218,7 @@ impl Ctx<'_> {
                         codes::WRONG_TYPE,
                         self.spans.value_span(&pointer),
                         format!("expected {expected}"),
-                        format!("`{shown}` must be {expected}, not {found}"),
+                        format!("{} must be {expected}, not {found}", subject(&pointer)),
                     )
                     .help(self.describe_or(&pointer, "see docs/plan-format.md")),
                 );
@@ -399,23 +399,23 @@ impl Ctx<'_> {
         let span = self.spans.value_span(pointer);
         let text = instance.as_str().unwrap_or_default();
         if pattern == SECRET_REF_PATTERN {
-            let message = if text.starts_with("${") {
-                format!("`{shown}` is not a valid secret reference")
+            let (message, label) = if text.starts_with("${") {
+                (
+                    format!("`{shown}` is not a valid secret reference"),
+                    "only ${env:NAME} or ${file:PATH}",
+                )
             } else {
-                format!("`{shown}` holds a literal secret")
+                (
+                    format!("`{shown}` holds a literal secret"),
+                    "literal secret; use ${env:NAME}",
+                )
             };
             // The value is never quoted: it may be a real password.
             return b
-                .at(
-                    Severity::Error,
-                    codes::LITERAL_SECRET,
-                    span,
-                    "literal secret; use ${env:NAME}",
-                    message,
-                )
+                .at(Severity::Error, codes::LITERAL_SECRET, span, label, message)
                 .help(
-                    "write a reference such as ${env:SWING_BACKUP_PASSWORD} or ${file:./secrets/backup-password}; \
-                     the value is read only when a provider needs it",
+                    "write a reference such as ${env:NAME} or ${file:./secrets/NAME}; \
+                     the value is read only when a provider needs it, and never shown",
                 );
         }
         if pattern == VERSION_PATTERN {
@@ -834,6 +834,15 @@ pub(super) fn lower(b: &DiagnosticBuilder, doc: &Document) -> Result<Plan, Box<P
             msg,
         ))
     })
+}
+
+/// "`failover.switch`" for a node, "the plan" for the root.
+fn subject(pointer: &str) -> String {
+    if pointer.is_empty() {
+        "the plan".to_owned()
+    } else {
+        format!("`{}`", display_path(pointer))
+    }
 }
 
 /// `/failover/switch/method` → `failover.switch.method`; `/windows/1/end` → `windows[1].end`.

@@ -296,7 +296,8 @@ impl Ctx<'_> {
         let method = s.method();
         match self.plan.providers.get(name) {
             None => {
-                let candidates: Vec<&str> = self.plan.providers.keys().map(String::as_str).collect();
+                let candidates: Vec<&str> =
+                    self.plan.providers.keys().map(String::as_str).collect();
                 let mut d = self.b.at(
                     Severity::Error,
                     codes::UNKNOWN_PROVIDER,
@@ -318,7 +319,7 @@ impl Ctx<'_> {
                     Severity::Error,
                     codes::PROVIDER_WRONG_TYPE,
                     self.val(&parts),
-                    format!("a {} provider", p.type_name()),
+                    format!("of type `{}`", p.type_name()),
                     format!(
                         "switch method `{method}` needs a provider of type {}, but `{name}` is of type `{}`",
                         want.join(" or "),
@@ -328,7 +329,10 @@ impl Ctx<'_> {
                 let d = self
                     .b
                     .also(d, self.val(&["providers", name, "type"]), "defined here")
-                    .help(format!("point `provider` at a provider with `type: {}`", want.join("` or `type: ")));
+                    .help(format!(
+                        "point `provider` at a provider with `type: {}`",
+                        want.join("` or `type: ")
+                    ));
                 self.out.push(d);
             }
             Some(_) => {}
@@ -344,7 +348,10 @@ impl Ctx<'_> {
                     codes::DUPLICATE_ADDRESS,
                     self.val(&["appliances", name, "address"]),
                     "same address",
-                    format!("appliances `{first}` and `{name}` have the same address `{}`", a.address),
+                    format!(
+                        "appliances `{first}` and `{name}` have the same address `{}`",
+                        a.address
+                    ),
                 );
                 let d = self
                     .b
@@ -382,7 +389,7 @@ impl Ctx<'_> {
                         Severity::Error,
                         codes::PROVIDER_WRONG_TYPE,
                         span,
-                        format!("a {} provider", p.type_name()),
+                        format!("of type `{}`", p.type_name()),
                         format!(
                             "appliance `{name}` needs a provider of type beyondtrust, but `{}`{default_note} is of type `{}`",
                             a.provider,
@@ -448,7 +455,11 @@ impl Ctx<'_> {
                 );
                 let d = self
                     .b
-                    .also(d, self.val(&["windows", &a.to_string(), "end"]), "ends here")
+                    .also(
+                        d,
+                        self.val(&["windows", &a.to_string(), "end"]),
+                        "ends here",
+                    )
                     .help("windows must not overlap; merge them into one or move one");
                 self.out.push(d);
             }
@@ -556,5 +567,7 @@ fn is_endpoint(s: &str) -> bool {
     let Some((host, port)) = s.rsplit_once(':') else {
         return false;
     };
-    !host.is_empty() && !host.contains(char::is_whitespace) && port.parse::<u16>().is_ok_and(|p| p > 0)
+    !host.is_empty()
+        && !host.contains(char::is_whitespace)
+        && port.parse::<u16>().is_ok_and(|p| p > 0)
 }
