@@ -97,7 +97,15 @@ async fn asynchronous_failover_upgrade_end_to_end() {
             && actions.contains(&"install.finished".to_string())
     );
 
-    // Switch the shared IP from A to B.
+    // Switch the shared IP from A to B: B cannot take it while A still holds it.
+    let (s, v) = sim_post(
+        &http,
+        &b.url(),
+        "/_sim/shared-ip",
+        json!({ "address": shared_ip, "enabled": true }),
+    )
+    .await;
+    assert_eq!(s, 409, "{v}");
     let (s, v) = sim_post(
         &http,
         &a.url(),
@@ -186,4 +194,66 @@ async fn asynchronous_failover_upgrade_end_to_end() {
     assert_eq!(b.state().role, Role::Backup);
     a.shutdown().await;
     b.shutdown().await;
+}
+
+async fn set_role(http: &reqwest::Client, base: &str, form: &str) -> String {
+    let tok = token(http, base).await;
+    http.post(format!("{base}/api/command"))
+        .bearer_auth(&tok)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(format!("action=set_failover_role&{form}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn set_failover_role_data_sync_first_and_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ca = config("a", dir.path());
+    ca.key = Some(KEY.into());
+    let a = start(ca).await;
+    let mut cb = config("b", dir.path());
+    cb.key = Some(KEY.into());
+    cb.role = Role::Backup;
+    cb.peer = Some(a.addr());
+    let b = start(cb).await;
+    let http = client(&a);
+    let (s, v) = sim_post(
+        &http,
+        &a.url(),
+        "/_sim/establish",
+        json!({ "backup_address": b.addr().to_string() }),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+
+    // B asks to become primary after a sync: answered at once, roles change after the sync.
+    let body = set_role(&http, &b.url(), "role=primary&data_sync_first=1").await;
+    assert!(
+        body.contains(
+            "Successfully started data sync. Role change will occur upon successful completion."
+        ),
+        "{body}"
+    );
+    eventually(
+        Duration::from_secs(10),
+        "roles swapped after the sync",
+        || async {
+            (b.state().role == Role::Primary && a.state().role == Role::Backup).then_some(())
+        },
+    )
+    .await;
+    assert!(a.state().last_data_sync_unix.is_some());
+
+    // With the peer gone, the primary can only become backup with force=1.
+    a.shutdown().await;
+    let body = set_role(&http, &b.url(), "role=backup").await;
+    assert!(body.contains("<error"), "{body}");
+    let body = set_role(&http, &b.url(), "role=backup&force=1").await;
+    assert!(body.contains("Successfully changed role."), "{body}");
+    assert_eq!(b.state().role, Role::Backup);
 }
