@@ -481,3 +481,26 @@ fn plan_format_reference_mentions_every_property() {
         "docs/plan-format.md does not mention (as `name`): {missing:?}"
     );
 }
+
+/// saphyr counts characters, miette wants bytes: columns after non-ASCII text must still be
+/// right, and the label must underline exactly the key.
+#[test]
+fn columns_are_counted_in_characters_after_non_ascii_text() {
+    let text = BASE.replace(
+        "backup:\n",
+        "verify: { manual: [\"Prüfung ✓ — Zugriff über Konsole\"], extra: 1 }\n\nbackup:\n",
+    );
+    let c = check_source("unicode.yaml", &text);
+    assert_eq!(codes(&c), vec!["unknown-key"], "{}", plain(&c));
+    let d = &c.diagnostics[0];
+    let (line_no, line) = text
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.contains("extra"))
+        .expect("line");
+    let byte = line.find("extra").expect("extra");
+    assert_eq!(d.line, line_no + 1);
+    assert_eq!(d.column, line[..byte].chars().count() + 1);
+    let span = d.labels[0].span;
+    assert_eq!(&text[span.start..span.end], "extra");
+}
