@@ -59,16 +59,19 @@ impl ExecPlugin {
         plan_dir: &Path,
         plan_name: &str,
     ) -> Self {
+        // Absolute paths: with `current_dir` set, a relative program path would be resolved
+        // against a platform-dependent directory (std::process::Command docs).
+        let dir = std::path::absolute(plan_dir).unwrap_or_else(|_| plan_dir.to_path_buf());
         let cmd = Path::new(&config.command);
         let program = if config.command.contains('/') && cmd.is_relative() {
-            plan_dir.join(cmd)
+            dir.join(cmd)
         } else {
             cmd.to_path_buf()
         };
         ExecPlugin {
             program,
             args: config.args.clone(),
-            cwd: Some(plan_dir.to_path_buf()),
+            cwd: Some(dir),
             plan: plan_name.to_owned(),
             timeout: Duration::from_secs(60),
             env_remove: Vec::new(),

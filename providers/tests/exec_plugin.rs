@@ -14,10 +14,6 @@ use swing_providers::conformance::nat::{NatFixture, run_all};
 use swing_providers::exec::ExecPlugin;
 use swing_schema::plan::ExecProvider;
 
-fn example_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../plans/providers")
-}
-
 fn require_python() {
     let ok = std::process::Command::new("python3")
         .arg("--version")
@@ -41,7 +37,8 @@ fn example_plugin(state: &Path, plan: &str) -> ExecPlugin {
         command: "./state-file-provider.py".into(),
         args: vec!["--state".into(), state.display().to_string()],
     };
-    ExecPlugin::new(&cfg, &example_dir(), plan)
+    // Relative, as the CLI may pass it (cargo runs tests in the package directory).
+    ExecPlugin::new(&cfg, Path::new("../plans/providers"), plan)
 }
 
 /// A bash script in `dir` acting as a (mis)behaving provider.
