@@ -137,8 +137,12 @@ fn locate(args: &ApplyArgs) -> Result<Target, String> {
             "{source} is not a valid plan ({n} problem(s)); run `swing validate {source}`"
         ));
     };
-    let base_dir =
-        std::path::absolute(file.parent().unwrap_or(Path::new("."))).map_err(|e| e.to_string())?;
+    let base_dir = std::path::absolute(
+        file.parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new(".")),
+    )
+    .map_err(|e| e.to_string())?;
     Ok(Target {
         plan,
         saved: None,
