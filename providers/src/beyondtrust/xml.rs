@@ -515,6 +515,28 @@ mod tests {
     }
 
     #[test]
+    fn every_truncation_and_byte_flip_is_an_error_or_a_value_never_a_panic() {
+        let xml = format!(
+            r#"<ns:check_health xmlns:ns="{NS}"><ns:appliance id="g">h</ns:appliance><ns:version>25.1.3 (build 1)</ns:version><ns:success>1</ns:success><ns:failover_role>primary</ns:failover_role><ns:enabled_shared_ips><ns:ip>10.0.0.10</ns:ip></ns:enabled_shared_ips><ns:last_data_sync_time ts="1">x</ns:last_data_sync_time><ns:last_data_sync_status>ok</ns:last_data_sync_status></ns:check_health>"#
+        );
+        assert!(parse_check_health(&xml).is_ok());
+        let mut ok = 0;
+        for i in 0..xml.len() {
+            if parse_check_health(&xml[..i]).is_ok() {
+                ok += 1;
+            }
+            let mut bytes = xml.clone().into_bytes();
+            bytes[i] = b'<';
+            if let Ok(s) = std::str::from_utf8(&bytes) {
+                let _ = parse_check_health(s);
+                let _ = parse_command_result(s);
+            }
+        }
+        // A truncated document is never well-formed, so none of them parses.
+        assert_eq!(ok, 0);
+    }
+
+    #[test]
     fn build_suffixes() {
         assert_eq!(
             strip_build("25.1.3 (build 4711)").as_deref(),
