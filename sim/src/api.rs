@@ -30,7 +30,7 @@ use serde_json::json;
 use crate::ca::hex;
 use crate::config::Role;
 use crate::server::ConnCtl;
-use crate::sim::{MAX_TOKENS, Sim, TOKEN_LIFETIME_S, sha256};
+use crate::sim::{MAX_TOKEN_LIFETIME_S, MAX_TOKENS, Sim, TOKEN_LIFETIME_S, sha256};
 use crate::state::{ApplianceStatus, Token};
 
 pub(crate) const NS: &str = "https://www.beyondtrust.com/namespaces/API/command";
@@ -107,7 +107,11 @@ async fn token(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) -> 
         return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
     }
     st.purge_tokens();
-    let lifetime = st.faults.token_lifetime_s.unwrap_or(TOKEN_LIFETIME_S);
+    let lifetime = st
+        .faults
+        .token_lifetime_s
+        .unwrap_or(TOKEN_LIFETIME_S)
+        .min(MAX_TOKEN_LIFETIME_S);
     let value: String = std::iter::repeat_with(fastrand::alphanumeric)
         .take(48)
         .collect();
@@ -423,7 +427,7 @@ async fn jump_clients(
     let returned = sim.returned_clients(&st);
     let last_page = total.div_ceil(per_page).max(1);
     let start = (page - 1).saturating_mul(per_page);
-    let end = (start + per_page).min(total);
+    let end = start.saturating_add(per_page).min(total);
     let mut items = Vec::new();
     for i in start..end {
         let i32_ = i as u32;

@@ -209,7 +209,8 @@ impl Ca {
         p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         let now = time::OffsetDateTime::now_utc();
-        let not_after = now + time::Duration::days(valid_days);
+        // Clamped to ±100 years so no input can overflow the date arithmetic.
+        let not_after = now + time::Duration::days(valid_days.clamp(-36_500, 36_500));
         p.not_after = not_after;
         p.not_before = std::cmp::min(
             now - time::Duration::days(1),

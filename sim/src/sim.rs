@@ -33,6 +33,10 @@ use crate::state::{
 pub(crate) const TOKEN_LIFETIME_S: u64 = 3600;
 /// Live tokens per API account (vendor: 30; the 31st evicts the oldest).
 pub(crate) const MAX_TOKENS: usize = 30;
+/// Largest clock skew honoured (ten years); larger values are clamped, never overflow.
+pub(crate) const MAX_SKEW_S: i64 = 10 * 365 * 86400;
+/// Longest token lifetime honoured (ten years).
+pub(crate) const MAX_TOKEN_LIFETIME_S: u64 = 10 * 365 * 86400;
 /// Simulated delay before the first sync after establishing (vendor: "about 60 s").
 const FIRST_SYNC_DELAY_S: f64 = 60.0;
 
@@ -129,7 +133,9 @@ impl Sim {
             actions: Vec::new(),
         };
         if cfg.role != Role::None {
-            st.last_sync_unix = Some(Utc::now().timestamp() + cfg.faults.clock_skew_s);
+            st.last_sync_unix = Some(
+                Utc::now().timestamp() + cfg.faults.clock_skew_s.clamp(-MAX_SKEW_S, MAX_SKEW_S),
+            );
             st.last_sync_status = Some("Success".into());
         }
         let leaf = Self::issue_leaf_for(&ca, &cfg, &st.faults)?;
@@ -199,12 +205,20 @@ impl Sim {
 
     /// Simulated clock: real clock plus the `clock-skew` fault.
     pub(crate) fn now(&self) -> DateTime<Utc> {
-        let skew = self.lock().faults.clock_skew_s;
+        let skew = self.skew_s();
         Utc::now() + chrono::Duration::seconds(skew)
     }
 
+    /// The `clock-skew` fault, clamped to ±ten years.
+    fn skew_s(&self) -> i64 {
+        self.lock()
+            .faults
+            .clock_skew_s
+            .clamp(-MAX_SKEW_S, MAX_SKEW_S)
+    }
+
     pub(crate) fn now_system(&self) -> SystemTime {
-        let skew = self.lock().faults.clock_skew_s;
+        let skew = self.skew_s();
         if skew >= 0 {
             SystemTime::now() + Duration::from_secs(skew.unsigned_abs())
         } else {

@@ -369,8 +369,14 @@ async fn needs_update_after_install(never_return: bool) -> (u64, u64) {
     let tok = token(&http, &sim.url()).await;
     let first = count(tok.clone()).await.unwrap();
     // 40 clients, 10 at a time, 600 simulated s each: the first return after 0.6 s real,
-    // all within 2.4 s.
-    let deadline = Instant::now() + Duration::from_secs(15);
+    // all within 2.4 s. Without the fault, wait (bounded) until all are back; with it, watch
+    // for twice the time they would have needed.
+    let window = if never_return {
+        Duration::from_millis(4800)
+    } else {
+        Duration::from_secs(15)
+    };
+    let deadline = Instant::now() + window;
     let mut last = first;
     while Instant::now() < deadline && last > 0 {
         last = count(tok.clone()).await.unwrap();
@@ -390,4 +396,29 @@ async fn jump_clients_return_at_throttle_rate_and_never_with_fault() {
         (40, 40),
         "clients never return under the fault"
     );
+}
+
+#[tokio::test]
+async fn extreme_knob_values_do_not_break_the_simulator() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = start(config("a", dir.path())).await;
+    sim.set_fault(Fault::ClockSkew(i64::MAX));
+    sim.set_fault(Fault::TokenLifetime(Some(u64::MAX)));
+    sim.set_fault(Fault::CertExpiring(Some(i64::MIN)));
+    sim.set_fault(Fault::CertExpiring(Some(i64::MAX)));
+    let http = client(&sim);
+    let tok = token(&http, &sim.url()).await;
+    assert!(health_xml(&http, &sim.url(), &tok).await.is_ok());
+    let r = http
+        .get(format!(
+            "{}/api/config/v1/jump-client?per_page=100&current_page=18446744073709551615",
+            sim.url()
+        ))
+        .bearer_auth(&tok)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Vec<serde_json::Value>>().await.unwrap().len(), 0);
+    assert_eq!(sim.state().name, "a");
 }
