@@ -69,7 +69,9 @@ async fn asynchronous_failover_upgrade_end_to_end() {
     assert_eq!(health(&http, &a.url()).await.unwrap().1, "none");
     assert_eq!(health(&http, &b.url()).await.unwrap().1, "none");
 
-    // Install on B: unreachable during the install, back on the new version after it.
+    // Install on B: unreachable during the install, back on the new version after it, with
+    // every API session dropped.
+    let old_token = token(&http, &b.url()).await;
     let (s, v) = sim_post(
         &http,
         &b.url(),
@@ -91,6 +93,17 @@ async fn asynchronous_failover_upgrade_end_to_end() {
     })
     .await;
     assert!(version.starts_with("25.1.3 "));
+    let stale = http
+        .get(format!("{}/api/command?action=check_health", b.url()))
+        .bearer_auth(&old_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        stale.status(),
+        401,
+        "tokens from before the install are gone"
+    );
     let actions: Vec<String> = b.state().actions.iter().map(|a| a.action.clone()).collect();
     assert!(
         actions.contains(&"install.started".to_string())
