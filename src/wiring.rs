@@ -105,6 +105,7 @@ pub fn build(plan: &Plan, base_dir: &Path) -> Result<Providers, WiringError> {
     use swing_providers::beyondtrust::{BeyondTrustAppliance, BeyondTrustConfig};
     let mut out = Providers::default();
     let backup_password = resolve(&plan.backup.password, base_dir, "backup.password")?;
+    let mut sim_operator: Option<Arc<dyn swing_engine::provider::OperatorBridge>> = None;
     for (name, app) in &plan.appliances {
         let pname = app.provider.as_str();
         let Provider::Beyondtrust(bt) = provider(plan, pname)? else {
@@ -157,10 +158,17 @@ pub fn build(plan: &Plan, base_dir: &Path) -> Result<Providers, WiringError> {
                 out.bridges.insert(name.clone(), Arc::new(bridge));
             }
             OperatorMode::Sim => {
-                out.bridges.insert(
-                    name.clone(),
-                    sim_bridge(plan, name, base_dir, bt).map_err(|e| perr(pname, e))?,
-                );
+                // One bridge for all appliances: a certificate exported from one is imported
+                // into the other through the bridge's memory (migration).
+                let bridge = match &sim_operator {
+                    Some(b) => Arc::clone(b),
+                    None => {
+                        let b = sim_bridge(plan, name, base_dir, bt).map_err(|e| perr(pname, e))?;
+                        sim_operator = Some(Arc::clone(&b));
+                        b
+                    }
+                };
+                out.bridges.insert(name.clone(), bridge);
             }
         }
     }
@@ -229,18 +237,46 @@ pub fn build(plan: &Plan, base_dir: &Path) -> Result<Providers, WiringError> {
     Ok(out)
 }
 
-/// The `operator: sim` bridge for one appliance (the simulator's `/_sim` automation).
+/// The `operator: sim` bridge (the simulator's `/_sim` automation), reaching every appliance
+/// of the plan at `https://address:port`, verified with the provider's CA file.
 fn sim_bridge(
-    _plan: &Plan,
+    plan: &Plan,
     _appliance: &str,
-    _base_dir: &Path,
-    _bt: &swing_schema::BeyondtrustProvider,
+    base_dir: &Path,
+    bt: &swing_schema::BeyondtrustProvider,
 ) -> Result<Arc<dyn swing_engine::provider::OperatorBridge>, swing_engine::provider::ProviderError>
 {
-    Err(swing_engine::provider::ProviderError::new(
-        swing_engine::provider::ErrorKind::Invalid,
-        "operator: sim is not available in this build yet (the simulator bridge has not landed)",
-    ))
+    use swing_providers::operator::{SimOperator, SimTarget};
+    let targets = plan
+        .appliances
+        .iter()
+        .map(|(name, app)| SimTarget {
+            name: name.clone(),
+            url: format!("https://{}", host_port(&app.address, app.port)),
+        })
+        .collect();
+    let password = resolve(&plan.backup.password, base_dir, "backup.password").map_err(|e| {
+        swing_engine::provider::ProviderError::new(
+            swing_engine::provider::ErrorKind::Invalid,
+            e.to_string(),
+        )
+    })?;
+    let ca_file = bt.ca_file.as_ref().map(|f| base_dir.join(f));
+    Ok(Arc::new(SimOperator::new(
+        targets,
+        ca_file,
+        Some(password),
+        Duration::from_secs(30),
+    )?))
+}
+
+/// `host:port`, bracketing an IPv6 literal.
+fn host_port(address: &str, port: u16) -> String {
+    if address.parse::<std::net::Ipv6Addr>().is_ok() {
+        format!("[{address}]:{port}")
+    } else {
+        format!("{address}:{port}")
+    }
 }
 
 #[cfg(test)]

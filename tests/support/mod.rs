@@ -88,7 +88,12 @@ pub async fn apply_with_probe(lab: &Lab, plan: &Path, route: Route, limit: Durat
     let t0 = Instant::now();
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_swing"))
         .args(["apply", "--auto-approve", "--output", "json"])
-        .args(lab.scenario.confirmations().iter().flat_map(|c| ["--confirm", c]))
+        .args(
+            lab.scenario
+                .confirmations()
+                .iter()
+                .flat_map(|c| ["--confirm", c]),
+        )
         .arg(plan)
         .current_dir(&lab.dir)
         .stdin(std::process::Stdio::null())
@@ -99,8 +104,7 @@ pub async fn apply_with_probe(lab: &Lab, plan: &Path, route: Route, limit: Durat
         .expect("swing binary starts");
     let out = tokio::time::timeout(limit, child.wait_with_output()).await;
     let makespan = t0.elapsed();
-    let n = probe.finished() + 5;
-    wait_until(Duration::from_secs(5), || probe.finished() >= n).await;
+    crate::kit::settle(lab, &probe).await;
     let report = probe.stop().await;
     let out = match out {
         Ok(Ok(o)) => o,

@@ -288,6 +288,14 @@ impl Lab {
             sims.push((name.to_string(), Simulator::start(cfg).await?));
         }
         let ca_file = dir.join("ca").join("ca.pem");
+        {
+            use std::os::unix::fs::DirBuilderExt as _;
+            // swing writes backups into an existing directory; the lab provides it.
+            std::fs::DirBuilder::new()
+                .mode(0o700)
+                .recursive(true)
+                .create(dir.join("backups"))?;
+        }
         write_secret(&dir.join("client-secret"), CLIENT_SECRET)?;
         write_secret(
             &dir.join("backup-password"),
@@ -605,6 +613,26 @@ pub fn check_backups(dir: &Path, served: &[String]) -> Vec<String> {
 
 fn hex_lower(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// After the apply: wait until the client sees the appliance that should serve the site at
+/// the end (a client's DNS cache may hold the previous answer for up to the lowered TTL),
+/// and a few probes more, bounded by the TTL plus 2 s.
+pub async fn settle(lab: &Lab, probe: &swing_providers::probe::ProbeHandle) {
+    let last = lab
+        .scenario
+        .expected_sequence()
+        .last()
+        .copied()
+        .unwrap_or_default();
+    let id = lab.sim(last).map(|s| s.appliance_id().to_string());
+    let limit = Duration::from_secs(u64::from(DNS_SWITCH_TTL) + 2);
+    wait_until(limit, || {
+        probe.last().is_some_and(|r| r.ok && r.appliance == id)
+    })
+    .await;
+    let n = probe.finished() + 5;
+    wait_until(Duration::from_secs(5), || probe.finished() >= n).await;
 }
 
 /// Poll `cond` every 20 ms until it holds or `limit` passes.

@@ -244,7 +244,11 @@ pub async fn run_scenario(
     };
     let walk = WalkOptions {
         parallelism: usize::try_from(plan.policy.parallelism).unwrap_or(1).max(1),
-        confirmed: scenario.confirmations().iter().map(|c| c.to_string()).collect(),
+        confirmed: scenario
+            .confirmations()
+            .iter()
+            .map(|c| c.to_string())
+            .collect(),
         windows: plan.windows.clone(),
         // Poll fast: the simulated world moves at the time scale, not at human pace.
         poll: PollPolicy {
@@ -266,9 +270,8 @@ pub async fn run_scenario(
     };
     let result = apply_site(req, providers).await;
     let makespan = t0.elapsed();
-    // Let the prober see the settled end state for a moment.
-    let settle = probe.finished() + 5;
-    kit::wait_until(Duration::from_secs(5), || probe.finished() >= settle).await;
+    // Let the prober see the settled end state.
+    kit::settle(&lab, &probe).await;
     let report = probe.stop().await;
     if let Some(d) = dns_server {
         d.shutdown().await;
