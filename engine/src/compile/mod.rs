@@ -164,7 +164,7 @@ pub fn compile(plan: &Plan, options: &CompileOptions) -> Result<CompiledPlan, Co
 /// Invariant 8 (downtime inside windows) depends on the user's windows and estimates; it
 /// becomes an error-level finding in the view instead.
 fn check_invariants(compiled: &CompiledPlan) -> Result<(), CompileError> {
-    let view = crate::view::build(compiled);
+    let view = crate::view::skeleton(compiled);
     match crate::invariants::check(&view)
         .into_iter()
         .find(|v| v.number != 8)
