@@ -1,0 +1,164 @@
+//! Renderer limits and failure modes: Markdown stays under 65,000 characters for any plan
+//! (detail is cut, the summary never), colour only when asked, and compile refuses broken plans
+//! with a typed error instead of panicking.
+//!
+//! Must not: reach the network.
+
+use std::path::Path;
+
+use swing_engine::compile::{CompileError, CompileOptions, compile};
+use swing_engine::render::{self, Format, RenderOptions};
+use swing_schema::{Plan, Verify};
+
+fn example(name: &str) -> Plan {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("plans/examples")
+        .join(name);
+    let checked = swing_engine::validate::check_file(&path);
+    checked
+        .plan
+        .unwrap_or_else(|| panic!("{name}: {:?}", checked.diagnostics))
+}
+
+const OPTS: CompileOptions = CompileOptions {
+    offline: true,
+    file: None,
+};
+
+#[test]
+fn markdown_of_a_huge_plan_is_cut_but_keeps_the_summary() {
+    let mut plan = example("failover-async-dns.yaml");
+    // 400 manual checks of 300 characters: the checklist alone would be > 120,000 characters.
+    plan.verify = Some(Verify {
+        manual: Some(
+            (0..400)
+                .map(|i| format!("check {i}: {}", "x".repeat(290)))
+                .collect(),
+        ),
+    });
+    let view = swing_engine::view::plan_view(&plan, &OPTS).unwrap();
+    let full = render::render(&view, Format::Text, RenderOptions::default());
+    assert!(full.len() > 120_000, "the test plan is not big enough");
+    let md = render::render(&view, Format::Markdown, RenderOptions::default());
+    assert!(
+        md.chars().count() <= render::markdown::MAX_CHARS,
+        "{} chars",
+        md.chars().count()
+    );
+    assert!(md.contains(&view.summary.line));
+    assert!(md.contains("Cut to stay under"));
+    // A fleet of many such plans too.
+    let many = vec![view.clone(); 30];
+    let md = render::render_many(&many, Format::Markdown, RenderOptions::default());
+    assert!(md.chars().count() <= render::markdown::MAX_CHARS);
+}
+
+#[test]
+fn colour_only_when_asked() {
+    let view = swing_engine::view::plan_view(&example("single-automatic.yaml"), &OPTS).unwrap();
+    let plain = render::render(&view, Format::Text, RenderOptions { color: false });
+    assert!(!plain.contains('\u{1b}'));
+    let coloured = render::render(&view, Format::Text, RenderOptions { color: true });
+    assert!(coloured.contains("\u{1b}["));
+    for f in [
+        Format::Markdown,
+        Format::Json,
+        Format::Dot,
+        Format::Mermaid,
+        Format::Gantt,
+    ] {
+        assert!(
+            !render::render(&view, f, RenderOptions { color: true }).contains('\u{1b}'),
+            "{f:?}"
+        );
+    }
+}
+
+#[test]
+fn text_shows_changes_and_unknown_versions() {
+    let mut plan = example("failover-async-dns.yaml");
+    for a in plan.appliances.values_mut() {
+        a.current_version = None;
+    }
+    let view = swing_engine::view::plan_view(&plan, &OPTS).unwrap();
+    let text = render::render(&view, Format::Text, RenderOptions::default());
+    assert!(
+        text.contains("~ appliance west: version (known after refresh) → 25.1.3"),
+        "{text}"
+    );
+    assert!(
+        text.contains("~ dns access.example.com A: 10.0.0.11 → 10.0.0.12"),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .last()
+            .unwrap()
+            .starts_with("Plan: 29 steps (10 operator, 1 gate)")
+    );
+}
+
+#[test]
+fn window_too_short_is_an_error_finding_not_a_crash() {
+    let mut plan = example("single-automatic.yaml");
+    for w in &mut plan.windows {
+        w.end = w.start + std::time::Duration::from_secs(20 * 60);
+    }
+    let view = swing_engine::view::plan_view(&plan, &OPTS).unwrap();
+    assert!(
+        view.findings.iter().any(|f| f.code == "window-overrun"),
+        "{:?}",
+        view.findings
+    );
+    assert!(view.summary.errors > 0);
+    assert_eq!(view.summary.fits_windows, Some(false));
+}
+
+#[test]
+fn unprotected_longer_than_policy_is_an_error() {
+    let mut plan = example("failover-async-dns.yaml");
+    plan.policy.max_unprotected = swing_schema::DurationSpec::from_secs(86_400);
+    let view = swing_engine::view::plan_view(&plan, &OPTS).unwrap();
+    assert!(
+        view.findings
+            .iter()
+            .any(|f| f.code == "unprotected-too-long")
+    );
+}
+
+#[test]
+fn broken_plans_give_typed_errors() {
+    let mut p = example("failover-async-dns.yaml");
+    p.failover.as_mut().unwrap().backup = "nowhere".to_owned();
+    assert!(matches!(
+        compile(&p, &OPTS),
+        Err(CompileError::UnknownAppliance { .. })
+    ));
+    let mut p = example("failover-async-dns.yaml");
+    p.failover.as_mut().unwrap().switch = None;
+    assert_eq!(compile(&p, &OPTS).err(), Some(CompileError::MissingSwitch));
+    let mut p = example("failover-sync-shared-ip.yaml");
+    p.failover.as_mut().unwrap().final_primary = Some("b".to_owned());
+    assert_eq!(
+        compile(&p, &OPTS).err(),
+        Some(CompileError::FinalPrimaryWithSync)
+    );
+    let mut p = example("failover-async-dns.yaml");
+    p.migration = example("hardware-migration.yaml").migration;
+    assert_eq!(
+        compile(&p, &OPTS).err(),
+        Some(CompileError::FailoverAndMigration)
+    );
+    let mut p = example("failover-async-dns.yaml");
+    p.failover = None;
+    assert_eq!(
+        compile(&p, &OPTS).err(),
+        Some(CompileError::PairWithoutFailover)
+    );
+    let mut p = example("single-automatic.yaml");
+    p.appliances.clear();
+    assert_eq!(
+        compile(&p, &OPTS).err(),
+        Some(CompileError::ApplianceCount(0))
+    );
+}
