@@ -6,7 +6,8 @@
 //! appliance it moves to (`switch.to-*`, `switch.verify-*`), the relationship is established
 //! or a role promoted (`failover.establish`, `failover.promote-*`). A milestone that already
 //! holds is done, and so is everything it depends on (it happened before). Preflight checks
-//! that a remaining step depends on run again (they are cheap and the world may have moved).
+//! and the configuration backup that a remaining step depends on run again (cheap, and the
+//! world may have moved; every install requires a backup taken by this change).
 //! All milestones done = "No changes. The site matches the plan."
 //!
 //! Drift: before any milestone holds, the world must look like the plan says it starts
@@ -89,10 +90,17 @@ pub fn served_by(c: &CompiledPlan, o: &Observed, appliance: &str) -> Option<bool
         .get(appliance)
         .map(|a| a.address.as_str())?;
     match plan_switch(&c.plan)? {
-        Switch::SharedIp { address } => Some(
-            o.appliance(appliance)
-                .is_some_and(|a| a.shared_ips.contains(address)),
-        ),
+        Switch::SharedIp { address } => {
+            let a = o.appliance(appliance)?;
+            if a.shared_ips.contains(address) {
+                Some(true)
+            } else if a.role == FailoverRole::None {
+                // check_health lists shared IPs only inside a failover relationship.
+                None
+            } else {
+                Some(false)
+            }
+        }
         Switch::Dns { .. } => {
             let (_, r) = o.dns.as_ref()?;
             let d = r.as_ref().ok()?;
@@ -163,27 +171,35 @@ pub fn diff(c: &CompiledPlan, o: &Observed) -> Diff {
         diff.done = c.steps.iter().map(|s| s.id.clone()).collect();
         return diff;
     }
-    // Preflight checks that remaining steps depend on run again.
+    // Preflight checks and the configuration backup among the (done) ancestors of remaining
+    // steps run again.
     let mut rerun: BTreeSet<usize> = BTreeSet::new();
+    let mut visited = vec![false; n];
+    let mut stack: Vec<usize> = Vec::new();
     for (i, s) in c.steps.iter().enumerate() {
-        if done[i] {
+        if !done[i] {
+            stack.extend(
+                s.depends_on
+                    .iter()
+                    .filter_map(|d| idx.get(d.as_str()).copied()),
+            );
+        }
+    }
+    while let Some(k) = stack.pop() {
+        if visited[k] {
             continue;
         }
-        let mut stack: Vec<usize> = s
-            .depends_on
-            .iter()
-            .filter_map(|d| idx.get(d.as_str()).copied())
-            .collect();
-        while let Some(k) = stack.pop() {
-            if c.steps[k].phase == Phase::Preflight && done[k] && rerun.insert(k) {
-                stack.extend(
-                    c.steps[k]
-                        .depends_on
-                        .iter()
-                        .filter_map(|d| idx.get(d.as_str()).copied()),
-                );
-            }
+        visited[k] = true;
+        let again = c.steps[k].phase == Phase::Preflight || c.steps[k].id == "backup.config";
+        if again && done[k] {
+            rerun.insert(k);
         }
+        stack.extend(
+            c.steps[k]
+                .depends_on
+                .iter()
+                .filter_map(|d| idx.get(d.as_str()).copied()),
+        );
     }
     for (i, s) in c.steps.iter().enumerate() {
         if !done[i] || rerun.contains(&i) {
@@ -340,7 +356,6 @@ mod tests {
         );
         assert!(d.drift.is_empty(), "{:?}", d.drift);
         for gone in [
-            "backup.config",
             "failover.break",
             "b.install",
             "b.verify-manual",
@@ -353,6 +368,7 @@ mod tests {
             );
         }
         for left in [
+            "backup.config",
             "a.install",
             "a.online",
             "a.verify",

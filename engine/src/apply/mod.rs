@@ -86,7 +86,17 @@ pub async fn run(
     steps: &[StepSpec],
     exec: Arc<dyn StepExecutor>,
 ) -> Result<WalkResult, ApplyError> {
-    let mut guard = lock::acquire(&lock_path(&req.state_dir, &req.site), &req.change, req.lock)?;
+    let guard = lock::acquire(&lock_path(&req.state_dir, &req.site), &req.change, req.lock)?;
+    run_locked(req, steps, exec, guard).await
+}
+
+/// [`run`] with the site lock already taken (callers that must hold it while they observe).
+pub async fn run_locked(
+    req: &ApplyRequest,
+    steps: &[StepSpec],
+    exec: Arc<dyn StepExecutor>,
+    mut guard: LockGuard,
+) -> Result<WalkResult, ApplyError> {
     guard.start_heartbeat(req.lock.heartbeat_every);
     let jpath = Journal::path_for(&req.state_dir, &req.change);
     let records = Journal::read(&jpath)?;

@@ -581,6 +581,14 @@ impl SiteExecutor {
                     Ok(Check::Holds(
                         serde_json::json!({ "appliance": appliance, "shared_ip": address }),
                     ))
+                } else if o.reachable && o.role == FailoverRole::None {
+                    // check_health lists shared IPs only inside a failover relationship: while
+                    // the pair is broken the API cannot tell; the operator's report stands.
+                    Ok(Check::Holds(serde_json::json!({
+                        "appliance": appliance,
+                        "shared_ip": address,
+                        "observable": false
+                    })))
                 } else {
                     Ok(Check::NotYet(format!(
                         "shared IP {address} is not enabled on {appliance}"
@@ -851,6 +859,14 @@ pub async fn apply_site(req: SiteApply, providers: Providers) -> Result<SiteOutc
             file: Some(req.source.clone()),
         },
     )?);
+    // One apply per site: hold the lock while observing, so a second apply is refused
+    // (exit 4) instead of seeing the first one's changes as drift.
+    let guard = super::lock::acquire(
+        &super::lock_path(&req.state_dir, &req.plan.site),
+        &req.plan.name,
+        super::LockOptions::default(),
+    )
+    .map_err(super::ApplyError::from)?;
     let steps: Vec<String> = if req.resume {
         // The world moved because of this apply: the journal, not the fingerprint, decides.
         super::journal_steps(&req.state_dir, &req.plan.name)?
@@ -899,6 +915,6 @@ pub async fn apply_site(req: SiteApply, providers: Providers) -> Result<SiteOutc
         lock: super::LockOptions::default(),
         walk: req.walk,
     };
-    let result = super::run(&apply_req, &specs, exec).await?;
+    let result = super::run_locked(&apply_req, &specs, exec, guard).await?;
     Ok(SiteOutcome::Ran(Box::new(result)))
 }
