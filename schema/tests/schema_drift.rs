@@ -36,10 +36,23 @@ fn generated_schema_is_a_valid_draft_2020_12_document() {
     // The top-level keys of plan format v1 are all there and unknown keys are refused.
     let props = schema["properties"].as_object().expect("properties");
     for key in [
-        "version", "name", "site", "target", "appliances", "failover", "migration", "windows",
-        "policy", "backup", "verify", "providers",
+        "version",
+        "name",
+        "site",
+        "target",
+        "appliances",
+        "failover",
+        "migration",
+        "windows",
+        "policy",
+        "backup",
+        "verify",
+        "providers",
     ] {
         assert!(props.contains_key(key), "schema lacks `{key}`");
     }
-    assert_eq!(schema["additionalProperties"], serde_json::Value::Bool(false));
+    assert_eq!(
+        schema["additionalProperties"],
+        serde_json::Value::Bool(false)
+    );
 }
