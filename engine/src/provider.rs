@@ -51,7 +51,10 @@ pub enum ErrorKind {
 
 impl ProviderError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        ProviderError { kind, message: message.into() }
+        ProviderError {
+            kind,
+            message: message.into(),
+        }
     }
     /// Whether the engine may retry the same call (only ever for idempotent calls).
     pub fn retryable(&self) -> bool {
@@ -95,7 +98,11 @@ pub struct JumpClientSummary {
 impl JumpClientSummary {
     /// Fraction of Jump Clients online and upgraded (1.0 when there are none).
     pub fn ratio(&self) -> f64 {
-        if self.total == 0 { 1.0 } else { self.upgraded_online as f64 / self.total as f64 }
+        if self.total == 0 {
+            1.0
+        } else {
+            self.upgraded_online as f64 / self.total as f64
+        }
     }
 }
 
@@ -159,7 +166,11 @@ pub trait ApplianceProvider: Send + Sync {
     /// Download a (password-protected) configuration backup into `dir`, mode 0600, atomically.
     async fn backup(&self, dir: &std::path::Path, file_stem: &str) -> ProviderResult<BackupInfo>;
     /// `set_failover_role` through the command API.
-    async fn set_failover_role(&self, role: FailoverRole, data_sync_first: bool) -> ProviderResult<()>;
+    async fn set_failover_role(
+        &self,
+        role: FailoverRole,
+        data_sync_first: bool,
+    ) -> ProviderResult<()>;
 }
 
 /// A step no vendor API covers, described for whoever carries it out.
@@ -168,7 +179,10 @@ pub trait ApplianceProvider: Send + Sync {
 #[non_exhaustive]
 pub enum OperatorAction {
     /// Install these packages in order on the appliance.
-    Install { packages: Vec<String>, version: String },
+    Install {
+        packages: Vec<String>,
+        version: String,
+    },
     /// Enable or disable a shared IP.
     SharedIp { address: String, enabled: bool },
     /// "Sync Now" on the primary.
@@ -178,7 +192,10 @@ pub enum OperatorAction {
     /// Confirm both appliances hold the same inter-appliance key.
     ConfirmKeys,
     /// Establish the relationship with this appliance as primary and `backup_address` as backup.
-    EstablishFailover { backup_address: String, peer_port: u16 },
+    EstablishFailover {
+        backup_address: String,
+        peer_port: u16,
+    },
     /// Export certificate + key + chain.
     ExportCertificate,
     /// Import the exported certificate.
@@ -249,5 +266,10 @@ pub struct NatObservation {
 pub trait NatProvider: Send + Sync {
     async fn observe(&self, public: SocketAddr) -> ProviderResult<NatObservation>;
     /// Point the rule matching `public` at `to`, in one transaction; `Conflict` if it is not at `from`.
-    async fn swing(&self, public: SocketAddr, from: SocketAddr, to: SocketAddr) -> ProviderResult<()>;
+    async fn swing(
+        &self,
+        public: SocketAddr,
+        from: SocketAddr,
+        to: SocketAddr,
+    ) -> ProviderResult<()>;
 }

@@ -128,7 +128,13 @@ mod tests {
 
     #[test]
     fn parses_and_prints() {
-        for (s, secs) in [("30s", 30), ("15m", 900), ("4h", 14_400), ("8d", 691_200), ("1h30m", 5_400)] {
+        for (s, secs) in [
+            ("30s", 30),
+            ("15m", 900),
+            ("4h", 14_400),
+            ("8d", 691_200),
+            ("1h30m", 5_400),
+        ] {
             let d = DurationSpec::parse(s).unwrap();
             assert_eq!(d.secs(), secs, "{s}");
             assert_eq!(d.to_string(), s);
@@ -137,7 +143,15 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        for s in ["", "10", "h", "1x", "30m1h", "1h1h", "99999999999999999999d"] {
+        for s in [
+            "",
+            "10",
+            "h",
+            "1x",
+            "30m1h",
+            "1h1h",
+            "99999999999999999999d",
+        ] {
             assert!(DurationSpec::parse(s).is_err(), "{s}");
         }
     }

@@ -400,7 +400,10 @@ impl Plan {
     pub fn manual_checks(&self) -> Vec<String> {
         match self.verify.as_ref().and_then(|v| v.manual.clone()) {
             Some(list) => list,
-            None => DEFAULT_MANUAL_CHECKS.iter().map(|s| (*s).to_owned()).collect(),
+            None => DEFAULT_MANUAL_CHECKS
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
         }
     }
 }

@@ -130,7 +130,10 @@ mod tests {
     #[test]
     fn parses_references() {
         assert_eq!(SecretRef::parse("${env:X}"), Ok(SecretRef::Env("X".into())));
-        assert_eq!(SecretRef::parse("${file:./k}"), Ok(SecretRef::File("./k".into())));
+        assert_eq!(
+            SecretRef::parse("${file:./k}"),
+            Ok(SecretRef::File("./k".into()))
+        );
         assert!(SecretRef::parse("hunter2").is_err());
         assert!(SecretRef::parse("${env:}").is_err());
         assert!(SecretRef::parse("${vault:x}").is_err());
