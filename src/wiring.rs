@@ -154,7 +154,8 @@ pub fn build(plan: &Plan, base_dir: &Path) -> Result<Providers, WiringError> {
                     program,
                     Vec::new(),
                     OPERATOR_EXEC_TIMEOUT,
-                );
+                )
+                .without_env(secret_env_names(plan));
                 out.bridges.insert(name.clone(), Arc::new(bridge));
             }
             OperatorMode::Sim => {
@@ -198,9 +199,7 @@ pub fn build(plan: &Plan, base_dir: &Path) -> Result<Providers, WiringError> {
                             .map_err(|e| perr(pname, e))?,
                     )
                 }
-                Provider::Exec(e) => Arc::new(swing_providers::exec::ExecPlugin::new(
-                    e, base_dir, &plan.name,
-                )),
+                Provider::Exec(e) => Arc::new(exec_plugin(e, base_dir, plan)),
                 other => {
                     return Err(WiringError::WrongType {
                         name: pname.clone(),
@@ -219,9 +218,7 @@ pub fn build(plan: &Plan, base_dir: &Path) -> Result<Providers, WiringError> {
                     swing_providers::nftables::NftablesNat::new(cfg, &plan.name)
                         .map_err(|e| perr(pname, e))?,
                 ),
-                Provider::Exec(e) => Arc::new(swing_providers::exec::ExecPlugin::new(
-                    e, base_dir, &plan.name,
-                )),
+                Provider::Exec(e) => Arc::new(exec_plugin(e, base_dir, plan)),
                 other => {
                     return Err(WiringError::WrongType {
                         name: pname.clone(),
@@ -235,6 +232,48 @@ pub fn build(plan: &Plan, base_dir: &Path) -> Result<Providers, WiringError> {
         Some(Switch::SharedIp { .. }) | None => {}
     }
     Ok(out)
+}
+
+/// An exec provider that never sees the plan's secrets: every environment variable a
+/// `${env:NAME}` reference of the plan names is removed from the command's environment.
+fn exec_plugin(
+    e: &swing_schema::ExecProvider,
+    base_dir: &Path,
+    plan: &Plan,
+) -> swing_providers::exec::ExecPlugin {
+    swing_providers::exec::ExecPlugin::new(e, base_dir, &plan.name)
+        .without_env(secret_env_names(plan))
+}
+
+/// Names of the environment variables the plan's secret references point at.
+fn secret_env_names(plan: &Plan) -> Vec<String> {
+    let mut refs: Vec<&SecretRef> = vec![&plan.backup.password];
+    for p in plan.providers.values() {
+        match p {
+            Provider::Beyondtrust(bt) => {
+                refs.push(&bt.client_secret);
+                if let ValueOrRef::Ref(r) = &bt.client_id {
+                    refs.push(r);
+                }
+            }
+            Provider::Rfc2136(d) => {
+                if let Some(t) = &d.tsig {
+                    refs.push(&t.secret);
+                }
+            }
+            Provider::Nftables(_) | Provider::Exec(_) => {}
+        }
+    }
+    let mut names: Vec<String> = refs
+        .into_iter()
+        .filter_map(|r| match r {
+            SecretRef::Env(n) => Some(n.clone()),
+            SecretRef::File(_) => None,
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
 }
 
 /// The `operator: sim` bridge (the simulator's `/_sim` automation), reaching every appliance
@@ -282,6 +321,24 @@ fn host_port(address: &str, port: u16) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exec_commands_lose_every_secret_variable_the_plan_names() {
+        let checked = swing_engine::validate::check_file(Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/plans/examples/failover-async-dns.yaml"
+        )));
+        let plan = checked.plan.expect("example is valid");
+        let names = secret_env_names(&plan);
+        for expected in [
+            "BT_CLIENT_ID",
+            "BT_CLIENT_SECRET",
+            "SWING_BACKUP_PASSWORD",
+            "SWING_TSIG_SECRET",
+        ] {
+            assert!(names.iter().any(|n| n == expected), "{expected}: {names:?}");
+        }
+    }
 
     #[test]
     fn resolves_env_and_file_references_without_leaking() {

@@ -57,15 +57,27 @@ pub struct ExecOperator {
     program: PathBuf,
     args: Vec<String>,
     timeout: Duration,
+    env_remove: Vec<String>,
 }
 
 impl ExecOperator {
+    /// Removes these variables from the command's environment (the plan's secret references).
+    pub fn without_env<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.env_remove.extend(names.into_iter().map(Into::into));
+        self
+    }
+
     /// `program` is run directly (no shell) with `args`; it is killed after `timeout`.
     pub fn new(program: impl Into<PathBuf>, args: Vec<String>, timeout: Duration) -> Self {
         ExecOperator {
             program: program.into(),
             args,
             timeout,
+            env_remove: Vec::new(),
         }
     }
 
@@ -126,7 +138,11 @@ impl OperatorBridge for ExecOperator {
                 format!("{step}: cannot encode the operator request: {e}"),
             )
         })?;
-        let mut child = tokio::process::Command::new(&self.program)
+        let mut cmd = tokio::process::Command::new(&self.program);
+        for name in &self.env_remove {
+            cmd.env_remove(name);
+        }
+        let mut child = cmd
             .args(&self.args)
             .env("SWING_OPERATOR_PROTOCOL", OPERATOR_PROTOCOL)
             .env("SWING_STEP_ID", step)
