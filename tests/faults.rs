@@ -427,3 +427,62 @@ async fn fault_matrix_every_cell_succeeds_or_halts_safely_then_resumes() {
         bad.join("\n\n")
     );
 }
+
+/// The guide: a failed install must not be retried and the appliance must not be restarted.
+/// The apply halts at the install as soon as the appliance reports the failure (not at a
+/// timeout), names the guide's advice and the abort path, and a resume does not install again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_install_halts_at_once_with_the_guides_advice_and_is_never_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = LabOptions {
+        jump_clients: 5,
+        ..LabOptions::default()
+    };
+    let lab = Lab::start(Scenario::SingleAutomatic, dir.path(), options)
+        .await
+        .expect("lab starts");
+    let plan = lab.write_plan(None, None).expect("plan written");
+    let fault: Fault = "install-fails".parse().expect("fault spec");
+    for (_, s) in &lab.sims {
+        s.set_fault(fault.clone());
+    }
+    let (first, log) = tokio::task::block_in_place(|| {
+        apply(&lab, &plan, false, None, &|| {}, Duration::from_secs(60))
+    });
+    match &first {
+        End::Halt {
+            step,
+            message,
+            abort,
+        } => {
+            assert_eq!(step, "main.install", "{log}");
+            assert!(message.contains("reports"), "{message}");
+            assert!(!abort.is_empty(), "{log}");
+        }
+        other => panic!("expected a safe halt at main.install, got {other:?}\n{log}"),
+    }
+    assert!(
+        log.contains("do NOT restart") || log.contains("do not restart"),
+        "the guide's advice is missing:\n{log}"
+    );
+    // Resume (fault cleared or not): the failed install is not run again.
+    for (_, s) in &lab.sims {
+        s.set_faults(Faults::default());
+    }
+    let (_second, log2) = tokio::task::block_in_place(|| {
+        apply(&lab, &plan, true, None, &|| {}, Duration::from_secs(60))
+    });
+    let installs: usize = lab
+        .sims
+        .iter()
+        .map(|(_, s)| {
+            s.state()
+                .actions
+                .iter()
+                .filter(|a| a.action == "install.started")
+                .count()
+        })
+        .sum();
+    assert_eq!(installs, 1, "the install ran again on resume:\n{log2}");
+    lab.shutdown().await;
+}

@@ -348,6 +348,17 @@ impl SiteExecutor {
                     };
                     if o.reachable && o.version.as_deref() == Some(version.as_str()) {
                         holds(serde_json::json!({ "appliance": appliance, "version": version }))
+                    } else if o.reachable && !o.healthy {
+                        // Back on the old version and reporting a problem: the install ended
+                        // without reaching the target. Waiting longer cannot help, and the
+                        // guide forbids restarting the appliance: halt now.
+                        Err(StepError::fatal(format!(
+                            "appliance {appliance} still runs {} (target {version}) and reports: {}",
+                            o.version.as_deref().unwrap_or("an unknown version"),
+                            o.error_message
+                                .as_deref()
+                                .unwrap_or("check_health success=0")
+                        )))
                     } else {
                         not_yet(format!(
                             "appliance {appliance} runs {}, waiting for {version}",
