@@ -165,6 +165,20 @@ fn an_unreadable_path_is_refused() {
 }
 
 #[test]
+fn a_fifo_is_refused_without_hanging() {
+    // Opening a FIFO for reading blocks until a writer appears: every command must look at the
+    // file type first and refuse it, never wait.
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("plan.yaml");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success(), "mkfifo failed");
+    each_command_refuses(dir.path(), "plan.yaml", |_| "not a regular file");
+}
+
+#[test]
 fn binary_garbage_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     // Not UTF-8: a fixed pseudo-random byte string with NULs and high bytes.

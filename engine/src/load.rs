@@ -60,6 +60,23 @@ pub enum ReadError {
 /// Reads a file, refusing more than [`MAX_FILE_BYTES`]. Returns the raw bytes.
 pub fn read_capped(path: &Path) -> Result<Vec<u8>, ReadError> {
     let shown = path.display().to_string();
+    // Refuse anything but a regular file before opening it: opening a FIFO blocks forever,
+    // and a device could stream without end.
+    let meta = std::fs::metadata(path).map_err(|source| ReadError::Io {
+        path: shown.clone(),
+        source,
+    })?;
+    if !meta.is_file() {
+        let what = if meta.is_dir() {
+            "is a directory (give a plan file)"
+        } else {
+            "not a regular file (a plan must be a YAML file)"
+        };
+        return Err(ReadError::Io {
+            path: shown,
+            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, what),
+        });
+    }
     let file = std::fs::File::open(path).map_err(|source| ReadError::Io {
         path: shown.clone(),
         source,

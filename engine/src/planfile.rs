@@ -153,9 +153,10 @@ impl SavedPlan {
 
     /// Reads a saved plan, checking its kind and version.
     pub fn read(path: &Path) -> Result<SavedPlan, PlanFileError> {
-        let text = std::fs::read(path).map_err(|source| PlanFileError::Read {
+        // Capped and regular files only (a FIFO or a huge file must not hang or exhaust memory).
+        let text = crate::load::read_capped(path).map_err(|e| PlanFileError::Read {
             path: path.to_owned(),
-            source,
+            source: std::io::Error::other(e.to_string()),
         })?;
         let value: serde_json::Value =
             serde_json::from_slice(&text).map_err(|e| PlanFileError::NotAPlanFile {
@@ -187,7 +188,7 @@ impl SavedPlan {
 
     /// Whether the file is probably a saved plan (by content), for commands that take either.
     pub fn sniff(path: &Path) -> bool {
-        std::fs::read(path)
+        crate::load::read_capped(path)
             .ok()
             .and_then(|t| serde_json::from_slice::<serde_json::Value>(&t).ok())
             .is_some_and(|v| v.get("kind").and_then(|k| k.as_str()) == Some(PLANFILE_KIND))

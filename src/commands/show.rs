@@ -64,8 +64,7 @@ fn read(path: &std::path::Path) -> Result<PlanView, String> {
     let view = if SavedPlan::sniff(path) {
         SavedPlan::read(path).map_err(|e| e.to_string())?.view
     } else {
-        let text =
-            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let text = swing_engine::load::read_capped(path).map_err(|e| e.to_string())?;
         serde_json::from_slice(&text).map_err(|e| {
             format!(
                 "{} is neither a saved plan nor a JSON plan view: {e}",
