@@ -98,10 +98,41 @@ fn a_directory_plans_the_whole_fleet() {
 }
 
 #[test]
-fn plan_without_offline_refuses() {
-    let o = swing(&["plan", "plans/examples/single-automatic.yaml"]);
+fn live_plan_without_credentials_says_what_is_missing_and_how_to_plan_offline() {
+    // Without the secrets the providers cannot be built, so nothing is contacted.
+    let o = Command::new(env!("CARGO_BIN_EXE_swing"))
+        .args(["plan", "plans/examples/single-automatic.yaml"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("SWING_BACKUP_PASSWORD")
+        .env_remove("BT_CLIENT_ID")
+        .env_remove("BT_CLIENT_SECRET")
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("--offline"));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("environment variable SWING_BACKUP_PASSWORD is not set")
+            && stderr.contains("--offline"),
+        "{stderr}"
+    );
+    assert!(o.stdout.is_empty());
+}
+
+#[test]
+fn detailed_exitcode_says_changes_are_present() {
+    let o = swing(&[
+        "plan",
+        "plans/examples/single-automatic.yaml",
+        "--offline",
+        "--detailed-exitcode",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "an offline plan always has changes"
+    );
+    let o = swing(&["plan", "plans/examples/single-automatic.yaml", "--offline"]);
+    assert_eq!(o.status.code(), Some(0));
 }
 
 #[test]
@@ -116,12 +147,14 @@ fn an_invalid_plan_fails_with_its_diagnostics() {
 }
 
 #[test]
-fn saved_plan_shows_again_in_every_format() {
+fn saved_plan_shows_again_in_every_format_marked_when_it_cannot_be_applied() {
     let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("migration.yaml");
+    std::fs::copy("plans/examples/hardware-migration.yaml", &plan).unwrap();
     let out = dir.path().join("change.plan");
     let o = swing(&[
         "plan",
-        "plans/examples/hardware-migration.yaml",
+        plan.to_str().unwrap(),
         "--offline",
         "--out",
         out.to_str().unwrap(),
@@ -135,15 +168,34 @@ fn saved_plan_shows_again_in_every_format() {
     assert!(out.exists());
     let shown = swing(&["show", out.to_str().unwrap()]);
     assert_eq!(shown.status.code(), Some(0));
-    assert_eq!(
-        shown.stdout, o.stdout,
-        "show renders the saved view exactly as plan did"
+    let text = stdout(&shown);
+    assert!(
+        text.ends_with(&stdout(&o)),
+        "show renders the saved view exactly as plan did, after its marks"
+    );
+    let marks = &text[..text.len() - o.stdout.len()];
+    assert!(
+        marks.contains("OFFLINE") && !marks.contains("STALE"),
+        "{marks}"
     );
     for format in ["markdown", "json", "dot", "mermaid", "gantt"] {
         let s = swing(&["show", out.to_str().unwrap(), "--format", format]);
         assert_eq!(s.status.code(), Some(0), "{format}");
         assert!(!s.stdout.is_empty(), "{format}");
     }
+    // Machine formats stay parseable; the marks go to stderr.
+    let json = swing(&["show", out.to_str().unwrap(), "--format", "json"]);
+    serde_json::from_slice::<serde_json::Value>(&json.stdout).unwrap();
+    assert!(String::from_utf8_lossy(&json.stderr).contains("OFFLINE"));
+    // The plan file changes after the plan was saved: marked stale.
+    let yaml = std::fs::read_to_string(&plan).unwrap();
+    assert!(yaml.contains("\nname: "));
+    std::fs::write(&plan, yaml.replacen("\nname: ", "\nname: changed-", 1)).unwrap();
+    let stale = stdout(&swing(&["show", out.to_str().unwrap()]));
+    assert!(
+        stale.contains(&format!("STALE: {} changed", plan.display())),
+        "{stale}"
+    );
     // The saved plan holds secret references only, never values.
     let text = std::fs::read_to_string(&out).unwrap();
     assert!(text.contains("${env:"));

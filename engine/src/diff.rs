@@ -34,6 +34,9 @@ pub struct Diff {
     pub done: Vec<String>,
     /// Differences from what the plan expects that it does not cover; apply refuses while any.
     pub drift: Vec<String>,
+    /// Resources that could not be observed before anything of the plan was done (an
+    /// appliance down, a DNS server refusing), each with its cause; apply refuses while any.
+    pub unobserved: Vec<String>,
 }
 
 impl Diff {
@@ -209,7 +212,34 @@ pub fn diff(c: &CompiledPlan, o: &Observed) -> Diff {
         }
     }
     diff.drift = drift(c, o, any_milestone);
+    if !any_milestone {
+        diff.unobserved = unobserved(o);
+    }
     diff
+}
+
+/// The resources that could not be observed, each with its cause: before a change starts
+/// every one of them must answer (during a change an installing appliance is expected to be
+/// away, so the diff only asks this while no milestone holds).
+pub fn unobserved(o: &Observed) -> Vec<String> {
+    let mut out = Vec::new();
+    for (name, r) in &o.appliances {
+        match r {
+            Err(e) => out.push(format!("appliance {name}: {}", e.message)),
+            Ok(a) if !a.reachable => out.push(format!(
+                "appliance {name} does not answer: {}",
+                a.error_message.as_deref().unwrap_or("no response")
+            )),
+            Ok(_) => {}
+        }
+    }
+    if let Some((record, Err(e))) = &o.dns {
+        out.push(format!("dns {record}: {}", e.message));
+    }
+    if let Some((public, Err(e))) = &o.nat {
+        out.push(format!("nat {public}: {}", e.message));
+    }
+    out
 }
 
 fn mentions_role(c: &Condition) -> bool {
@@ -234,29 +264,16 @@ fn drift(c: &CompiledPlan, o: &Observed, started: bool) -> Vec<String> {
     let mut out = Vec::new();
     let target = c.plan.target.version.components();
     for (name, r) in &o.appliances {
-        match r {
-            Err(e) => out.push(format!(
-                "appliance {name} could not be observed: {}",
-                e.message
-            )),
-            Ok(a) if !a.reachable => out.push(format!("appliance {name} does not answer")),
-            Ok(a) => {
-                if let Some(v) = &a.version
-                    && swing_schema::Version(v.clone()).components() > target
-                {
-                    out.push(format!(
-                        "appliance {name} runs {v}, newer than the plan's target {}",
-                        c.plan.target.version
-                    ));
-                }
-            }
+        if let Ok(a) = r
+            && a.reachable
+            && let Some(v) = &a.version
+            && swing_schema::Version(v.clone()).components() > target
+        {
+            out.push(format!(
+                "appliance {name} runs {v}, newer than the plan's target {}",
+                c.plan.target.version
+            ));
         }
-    }
-    if let Some((record, Err(e))) = &o.dns {
-        out.push(format!("dns {record} could not be observed: {}", e.message));
-    }
-    if let Some((public, Err(e))) = &o.nat {
-        out.push(format!("nat {public} could not be observed: {}", e.message));
     }
     if started {
         return out;
@@ -387,6 +404,34 @@ mod tests {
             .position(|s| s.ends_with(".install"))
             .unwrap();
         assert_eq!(d.needed[first_install], "a.install");
+
+        // The live view shows only what is left, b's observed version, and what is done.
+        let o = world(
+            app("24.3.2", FailoverRole::None, false),
+            app("25.1.3", FailoverRole::None, true),
+        );
+        let v = crate::view::refreshed(&c, &o, &d);
+        let ids: Vec<&str> = v.steps.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, d.needed.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(
+            v.phases
+                .iter()
+                .all(|p| p.steps.iter().all(|s| d.needed.contains(s)))
+        );
+        let b = v.appliances.iter().find(|a| a.name == "b").unwrap();
+        assert_eq!(b.version_before.as_deref(), Some("25.1.3"));
+        let r = v.refresh.as_ref().unwrap();
+        assert!(r.has_changes && r.done.contains(&"b.install".to_owned()));
+        assert!(
+            r.observed
+                .iter()
+                .any(|l| l.starts_with("appliance b (10.0.0.12): 25.1.3"))
+        );
+        assert!(
+            v.summary.line.ends_with("already done (observed)"),
+            "{}",
+            v.summary.line
+        );
     }
 
     #[test]
@@ -401,6 +446,16 @@ mod tests {
         );
         assert!(!d.has_changes(), "{:?}", d.needed);
         assert!(d.drift.is_empty());
+        let o = world(
+            app("25.1.3", FailoverRole::Backup, false),
+            app("25.1.3", FailoverRole::Primary, true),
+        );
+        let v = crate::view::refreshed(&c, &o, &d);
+        assert!(v.steps.is_empty() && v.phases.is_empty());
+        assert_eq!(v.summary.line, NO_CHANGES);
+        let text = crate::render::text::render(&v, false);
+        assert!(text.trim_end().ends_with(NO_CHANGES), "{text}");
+        assert!(!text.contains("Steps"), "{text}");
     }
 
     #[test]
@@ -423,12 +478,18 @@ mod tests {
             app("24.3.2", FailoverRole::Primary, true),
             app("24.3.2", FailoverRole::Backup, false),
         );
-        o.appliances
-            .insert("b".into(), Ok(ApplianceObservation::unreachable()));
-        assert!(
-            diff(&c, &o)
-                .drift
-                .contains(&"appliance b does not answer".to_owned())
+        o.appliances.insert(
+            "b".into(),
+            Ok(ApplianceObservation {
+                error_message: Some("connection refused (10.0.0.12:443)".into()),
+                ..ApplianceObservation::unreachable()
+            }),
         );
+        let d = diff(&c, &o);
+        assert_eq!(
+            d.unobserved,
+            vec!["appliance b does not answer: connection refused (10.0.0.12:443)".to_owned()]
+        );
+        assert!(d.drift.is_empty(), "an outage is not drift: {:?}", d.drift);
     }
 }

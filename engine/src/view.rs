@@ -55,6 +55,7 @@ pub fn skeleton(c: &CompiledPlan) -> PlanView {
             line: String::new(),
         },
         findings: Vec::new(),
+        refresh: None,
     }
 }
 
@@ -483,6 +484,120 @@ fn summary(c: &CompiledPlan, v: &PlanView) -> SummaryView {
         warnings,
         line,
     }
+}
+
+/// The view of a live plan: the compiled view narrowed to the steps still needed, the
+/// appliances' versions as observed, and what the refresh saw (done steps, drift, outages).
+pub fn refreshed(
+    c: &CompiledPlan,
+    o: &crate::refresh::Observed,
+    d: &crate::diff::Diff,
+) -> PlanView {
+    let mut v = build(c);
+    for a in &mut v.appliances {
+        if let Some(seen) = o.appliance(&a.name)
+            && seen.reachable
+            && let Some(ver) = &seen.version
+        {
+            a.version_before = Some(ver.clone());
+        }
+    }
+    let keep: std::collections::HashSet<&str> = d.needed.iter().map(String::as_str).collect();
+    v.steps.retain(|s| keep.contains(s.id.as_str()));
+    for ph in &mut v.phases {
+        ph.steps.retain(|s| keep.contains(s.as_str()));
+    }
+    v.phases.retain(|ph| !ph.steps.is_empty());
+    for w in &mut v.windows {
+        w.steps.retain(|s| keep.contains(s.as_str()));
+    }
+    v.changes
+        .retain(|ch| ch.steps.is_empty() || ch.steps.iter().any(|s| keep.contains(s.as_str())));
+    v.summary = summary(c, &v);
+    if d.needed.is_empty() {
+        v.summary.line = crate::diff::NO_CHANGES.to_owned();
+    } else if !d.done.is_empty() {
+        v.summary.line = format!(
+            "{} · {} already done (observed)",
+            v.summary.line,
+            d.done.len()
+        );
+    }
+    v.refresh = Some(swing_schema::output::RefreshView {
+        observed: observed_lines(c, o),
+        done: d.done.clone(),
+        needed: d.needed.clone(),
+        drift: d.drift.clone(),
+        unobserved: d.unobserved.clone(),
+        has_changes: d.has_changes(),
+    });
+    v
+}
+
+/// One line per observed resource, for people.
+fn observed_lines(c: &CompiledPlan, o: &crate::refresh::Observed) -> Vec<String> {
+    use crate::provider::FailoverRole;
+    let mut out = Vec::new();
+    for (name, r) in &o.appliances {
+        let addr = c
+            .plan
+            .appliances
+            .get(name)
+            .map(|a| format!(" ({})", a.address))
+            .unwrap_or_default();
+        let line = match r {
+            Err(e) => format!("appliance {name}{addr}: not observed: {}", e.message),
+            Ok(a) if !a.reachable => format!(
+                "appliance {name}{addr}: does not answer ({})",
+                a.error_message.as_deref().unwrap_or("no response")
+            ),
+            Ok(a) => {
+                let mut parts = vec![
+                    a.version
+                        .clone()
+                        .unwrap_or_else(|| "version unknown".into()),
+                ];
+                parts.push(
+                    match a.role {
+                        FailoverRole::None => "no failover role",
+                        FailoverRole::Primary => "primary",
+                        FailoverRole::Backup => "backup",
+                    }
+                    .into(),
+                );
+                if !a.shared_ips.is_empty() {
+                    parts.push(format!("shared IP {}", a.shared_ips.join(", ")));
+                }
+                parts.push(if a.healthy { "healthy" } else { "UNHEALTHY" }.into());
+                format!("appliance {name}{addr}: {}", parts.join(" · "))
+            }
+        };
+        out.push(line);
+    }
+    if let Some((record, r)) = &o.dns {
+        out.push(match r {
+            Ok(d) => format!(
+                "dns {record}: {} · TTL {}s",
+                d.addresses
+                    .iter()
+                    .map(|a| a.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                d.ttl
+            ),
+            Err(e) => format!("dns {record}: not observed: {}", e.message),
+        });
+    }
+    if let Some((public, r)) = &o.nat {
+        out.push(match r {
+            Ok(n) => match n.target {
+                Some(t) => format!("nat {public}: → {t}"),
+                None => format!("nat {public}: no rule"),
+            },
+            Err(e) => format!("nat {public}: not observed: {}", e.message),
+        });
+    }
+    out
 }
 
 /// The `swing plan --offline` pipeline for one validated plan: compile, then build the view.

@@ -58,6 +58,31 @@ pub struct PlanView {
     pub summary: SummaryView,
     /// Warnings and errors about estimates, windows and protection.
     pub findings: Vec<Finding>,
+    /// What a live `swing plan` observed and what is left (absent with `--offline`). When
+    /// present, `steps` and `phases` hold only the steps still needed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh: Option<RefreshView>,
+}
+
+/// The refresh of a live plan: what each resource looked like and the diff against the plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshView {
+    /// One line per observed resource, e.g. `appliance a: 24.3.1, primary, healthy`.
+    pub observed: Vec<String>,
+    /// Steps already done (their lasting result was observed), in compiled order.
+    pub done: Vec<String>,
+    /// Steps still needed, in compiled order.
+    pub needed: Vec<String>,
+    /// Differences from what the plan expects that it does not cover; apply is blocked while
+    /// any is listed.
+    pub drift: Vec<String>,
+    /// Resources that could not be observed, with the cause; apply is blocked while any is
+    /// listed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unobserved: Vec<String>,
+    /// Whether applying would change anything (`needed` is not empty).
+    pub has_changes: bool,
 }
 
 /// The upgrade scenario a plan compiles to.

@@ -1,20 +1,21 @@
-//! `swing plan FILE|DIR... --offline [--format text|markdown|json] [--out PLANFILE]`: compile
-//! every plan file into its steps and show what will happen, in what order, what a person must
-//! do, how long it takes and how much downtime it costs.
+//! `swing plan FILE|DIR... [--offline] [--format text|markdown|json] [--out PLANFILE]
+//! [--detailed-exitcode]`: compile every plan file into its steps, observe the live state
+//! through the providers (unless `--offline`), and show what is left to do, in what order, what
+//! a person must do, how long it takes and how much downtime it costs.
 //!
-//! Parses the arguments, validates (`swing_engine::validate::check_paths`), makes one engine
-//! call per plan (`swing_engine::view::plan_view`) and renders the views
-//! (`swing_engine::render`). Exit code 0 when every plan compiled without error findings, 1
-//! otherwise. Must not: compile, estimate or word anything itself.
+//! Parses the arguments, validates (`swing_engine::validate::check_paths`), wires the providers
+//! (`crate::wiring`, the only place secrets are resolved), makes one engine call per plan
+//! (`swing_engine::apply::site::plan_site`: compile, refresh, diff, view, saved plan) and renders
+//! the views (`swing_engine::render`). Exit code 0 when every plan can be applied as planned
+//! (with `--detailed-exitcode`: 0 no changes, 2 changes), 1 on error findings, drift, or a
+//! resource that cannot be observed. Must not: compile, observe, diff or word anything itself.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use swing_engine::compile::CompileOptions;
-use swing_engine::planfile::SavedPlan;
+use swing_engine::apply::site::{PlannedSite, plan_site};
 use swing_engine::render::{self, Format, RenderOptions};
 use swing_engine::validate::{Checked, check_paths, expand_paths};
-use swing_schema::output::PlanView;
 
 /// Output formats of `swing plan`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -43,25 +44,26 @@ pub struct PlanArgs {
     /// Plan files, or directories holding `*.yaml` / `*.yml` plans (a fleet of sites).
     #[arg(required = true, value_name = "FILE|DIR")]
     pub paths: Vec<PathBuf>,
-    /// Plan without reading live state: versions from `current_version`, else unknown.
+    /// Plan without reading live state (no credentials needed): versions from
+    /// `current_version`, else unknown; such a saved plan can be reviewed, not applied.
     #[arg(long)]
     pub offline: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     pub format: PlanFormat,
-    /// Also save the plan (one plan file only) for `swing show` and review.
+    /// Also save the plan (one plan file only) for review (`swing show`) and `swing apply`.
     #[arg(long, value_name = "PLANFILE")]
     pub out: Option<PathBuf>,
+    /// Exit 0 when there is nothing to do, 2 when there are changes, 1 on error.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
 }
+
+/// Exit code of `--detailed-exitcode` when there are changes.
+pub const EXIT_CHANGES: i32 = 2;
 
 /// Runs `swing plan`; returns the exit code.
 pub fn run(args: &PlanArgs) -> i32 {
-    if !args.offline {
-        eprintln!(
-            "swing plan: planning against live state is not available in this build; run with --offline (versions from current_version, others known after refresh)"
-        );
-        return 1;
-    }
     let files = expand_paths(&args.paths);
     if files.is_empty() {
         eprintln!("swing plan: no plan files (*.yaml, *.yml) found in the given paths");
@@ -78,33 +80,61 @@ pub fn run(args: &PlanArgs) -> i32 {
     if report_invalid(&checked) {
         return 1;
     }
-    let mut views = Vec::with_capacity(checked.len());
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("swing plan: cannot start the runtime: {e}");
+            return 1;
+        }
+    };
+    let mut planned = Vec::with_capacity(checked.len());
     for c in &checked {
         let Some(plan) = &c.plan else { continue };
-        let opts = CompileOptions {
-            offline: true,
-            file: Some(c.origin.clone()),
-        };
-        match swing_engine::view::plan_view(plan, &opts) {
-            Ok(v) => views.push(v),
+        match rt.block_on(plan_one(c, plan, args.offline)) {
+            Ok(p) => planned.push(p),
             Err(e) => {
                 eprintln!("swing plan: {}: {e}", c.origin);
                 return 1;
             }
         }
     }
-    if let (Some(out), [view], [c]) = (&args.out, views.as_slice(), checked.as_slice())
-        && let Err(e) = save(out, c, view)
-    {
-        eprintln!("swing plan: {e}");
-        return 1;
+    let mut blocked = Vec::new();
+    for p in &planned {
+        let origin = &p.saved.source;
+        blocked.extend(
+            p.diff
+                .unobserved
+                .iter()
+                .map(|u| format!("{origin}: cannot observe {u}")),
+        );
+        blocked.extend(p.diff.drift.iter().map(|d| format!("{origin}: drift: {d}")));
     }
+    let views: Vec<_> = planned.iter().map(|p| p.view.clone()).collect();
     let color = args.format == PlanFormat::Text
         && std::io::stdout().is_terminal()
         && std::env::var_os("NO_COLOR").is_none();
     let text = render::render_many(&views, args.format.engine(), RenderOptions { color });
-    if !super::plan::write_stdout(&text) {
+    if !write_stdout(&text) {
         return 1;
+    }
+    if let (Some(out), [p]) = (&args.out, planned.as_slice()) {
+        if !p.diff.unobserved.is_empty() {
+            eprintln!(
+                "swing plan: not saved to {}: {} resource(s) could not be observed (below), so the saved plan could not be checked for staleness",
+                out.display(),
+                p.diff.unobserved.len()
+            );
+            blocked.push(format!(
+                "{}: nothing saved; plan again once everything answers",
+                p.saved.source
+            ));
+        } else if let Err(e) = p.saved.write(out) {
+            eprintln!("swing plan: {e}");
+            return 1;
+        }
     }
     let errors: u32 = views.iter().map(|v| v.summary.errors).sum();
     if errors > 0 {
@@ -114,7 +144,47 @@ pub fn run(args: &PlanArgs) -> i32 {
         );
         return 1;
     }
+    if !blocked.is_empty() {
+        for b in &blocked {
+            eprintln!("swing plan: {b}");
+        }
+        eprintln!(
+            "swing plan: apply is blocked until the site looks as the plan starts (or the plan is changed to cover it)"
+        );
+        return 1;
+    }
+    if args.detailed_exitcode && planned.iter().any(|p| p.diff.has_changes()) {
+        return EXIT_CHANGES;
+    }
     0
+}
+
+/// Compiles one plan and, unless offline, observes its site and diffs.
+async fn plan_one(
+    c: &Checked,
+    plan: &swing_schema::Plan,
+    offline: bool,
+) -> Result<PlannedSite, String> {
+    let base = base_dir(&c.origin)?;
+    let providers = if offline {
+        None
+    } else {
+        Some(crate::wiring::build(plan, &base).map_err(|e| {
+            format!("{e}\n  (planning against live state needs the providers' credentials; `swing plan --offline` needs none)")
+        })?)
+    };
+    plan_site(plan, &c.origin, &base, providers.as_ref())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// The directory a plan's relative paths (backups, `${file:…}`, CA files) are resolved from.
+fn base_dir(origin: &str) -> Result<PathBuf, String> {
+    let dir = std::path::Path::new(origin)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    std::fs::canonicalize(dir).map_err(|e| format!("{}: {e}", dir.display()))
 }
 
 /// Prints the diagnostics of every file; true when any file has an error.
@@ -132,36 +202,6 @@ pub(crate) fn report_invalid(checked: &[Checked]) -> bool {
         );
     }
     invalid > 0
-}
-
-fn save(out: &std::path::Path, c: &Checked, view: &PlanView) -> Result<(), String> {
-    let Some(plan) = &c.plan else {
-        return Err(format!("{}: no valid plan to save", c.origin));
-    };
-    let dir = std::path::Path::new(&c.origin)
-        .parent()
-        .map(|p| {
-            if p.as_os_str().is_empty() {
-                std::path::Path::new(".")
-            } else {
-                p
-            }
-        })
-        .unwrap_or(std::path::Path::new("."));
-    let base = std::fs::canonicalize(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let value = serde_json::to_value(view).map_err(|e| e.to_string())?;
-    let steps = view.steps.iter().map(|s| s.id.clone()).collect();
-    let saved = SavedPlan::new(
-        plan,
-        &c.origin,
-        &base,
-        true,
-        steps,
-        Vec::new(),
-        Default::default(),
-        value,
-    );
-    saved.write(out).map_err(|e| e.to_string())
 }
 
 /// Writes rendered output to stdout; a closed pipe (`| head`) is not an error. False on failure.

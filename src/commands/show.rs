@@ -1,8 +1,10 @@
-//! `swing show PLANFILE [--format text|markdown|json|dot|mermaid|gantt]`: render a saved plan
-//! (`swing plan --out`) — or a JSON plan view (`swing plan --format json`) — again, in any
-//! format, without the plan file or any appliance.
+//! `swing show PLANFILE [--format text|markdown|json|dot|mermaid|gantt] [--refresh]`: render a
+//! saved plan (`swing plan --out`) — or a JSON plan view (`swing plan --format json`) — again,
+//! in any format, without any appliance. A saved plan is marked when it cannot be applied as it
+//! is: made `--offline`, modified after it was written, its plan file changed since, or (with
+//! `--refresh`, which observes the site through the providers) the world moved since.
 //!
-//! Must not: recompile; it shows exactly the view that was saved.
+//! Must not: recompile or re-plan; it shows exactly the view that was saved.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -31,16 +33,37 @@ pub struct ShowArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
     pub format: ShowFormat,
+    /// Also observe the site (needs the providers' credentials) and mark the saved plan stale
+    /// when anything it was made against moved.
+    #[arg(long)]
+    pub refresh: bool,
 }
 
 /// Runs `swing show`; returns the exit code.
 pub fn run(args: &ShowArgs) -> i32 {
-    let view = match read(&args.file) {
+    let (view, saved) = match read(&args.file) {
         Ok(v) => v,
         Err(e) => {
             eprintln!("swing show: {e}");
             return 1;
         }
+    };
+    let marks = match (&saved, args.refresh) {
+        (Some(saved), refresh) => match marks(saved, refresh) {
+            Ok(m) => m,
+            Err(e) => {
+                eprintln!("swing show: {e}");
+                return 1;
+            }
+        },
+        (None, true) => {
+            eprintln!(
+                "swing show: --refresh needs a saved plan (swing plan --out FILE); {} is a plan view",
+                args.file.display()
+            );
+            return 1;
+        }
+        (None, false) => Vec::new(),
     };
     let format = match args.format {
         ShowFormat::Text => Format::Text,
@@ -53,24 +76,106 @@ pub fn run(args: &ShowArgs) -> i32 {
     let color = format == Format::Text
         && std::io::stdout().is_terminal()
         && std::env::var_os("NO_COLOR").is_none();
-    if super::plan::write_stdout(&render::render(&view, format, RenderOptions { color })) {
+    let mut text = String::new();
+    match format {
+        // People read these: the marks come first, where nobody can miss them.
+        Format::Text | Format::Markdown => {
+            for m in &marks {
+                text.push_str(&if format == Format::Markdown {
+                    format!("> **{m}**\n\n")
+                } else {
+                    format!("{m}\n")
+                });
+            }
+            if !marks.is_empty() && format == Format::Text {
+                text.push('\n');
+            }
+        }
+        // Machine formats stay parseable: the marks go to stderr.
+        _ => marks.iter().for_each(|m| eprintln!("swing show: {m}")),
+    }
+    text.push_str(&render::render(&view, format, RenderOptions { color }));
+    if super::plan::write_stdout(&text) {
         0
     } else {
         1
     }
 }
 
-fn read(path: &std::path::Path) -> Result<PlanView, String> {
-    let view = if SavedPlan::sniff(path) {
-        SavedPlan::read(path).map_err(|e| e.to_string())?.view
+/// What keeps a saved plan from being applied as it is, worded for the reader.
+fn marks(saved: &SavedPlan, refresh: bool) -> Result<Vec<String>, String> {
+    let mut out = vec![format!(
+        "Saved plan of {} made {} by swing {}.",
+        saved.source, saved.created, saved.swing_version
+    )];
+    if saved.offline {
+        out.push(
+            "OFFLINE: made without observing the site; for review only (run `swing plan --out FILE` without --offline to get an appliable plan)."
+                .to_owned(),
+        );
+    }
+    if swing_engine::planfile::plan_digest(&saved.plan) != saved.plan_digest {
+        out.push(
+            "MODIFIED: the saved plan was changed after it was written; apply refuses it."
+                .to_owned(),
+        );
+    }
+    let source = std::path::Path::new(&saved.source);
+    let source = if source.is_absolute() || source.exists() {
+        source.to_path_buf()
+    } else {
+        saved.base_dir.join(source.file_name().unwrap_or_default())
+    };
+    if source.is_file() {
+        let now = swing_engine::validate::check_file(&source).plan;
+        let same = now
+            .as_ref()
+            .is_some_and(|p| swing_engine::planfile::plan_digest(p) == saved.plan_digest);
+        if !same {
+            out.push(format!(
+                "STALE: {} changed since this plan was made; plan again.",
+                source.display()
+            ));
+        }
+    }
+    if refresh && !saved.offline {
+        let providers =
+            crate::wiring::build(&saved.plan, &saved.base_dir).map_err(|e| e.to_string())?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        let observed = rt.block_on(swing_engine::refresh::refresh(&saved.plan, &providers));
+        let reasons = saved.stale_reasons(&swing_engine::refresh::Fingerprint::of(&observed));
+        if reasons.is_empty() {
+            out.push("Current: the site still looks as it did when the plan was made.".to_owned());
+        } else {
+            out.extend(
+                reasons
+                    .iter()
+                    .map(|r| format!("STALE: {}", r.strip_prefix("stale: ").unwrap_or(r))),
+            );
+        }
+    }
+    if !saved.has_changes {
+        out.push(swing_engine::diff::NO_CHANGES.to_owned());
+    }
+    Ok(out)
+}
+
+fn read(path: &std::path::Path) -> Result<(PlanView, Option<SavedPlan>), String> {
+    let (view, saved) = if SavedPlan::sniff(path) {
+        let saved = SavedPlan::read(path).map_err(|e| e.to_string())?;
+        (saved.view.clone(), Some(saved))
     } else {
         let text = swing_engine::load::read_capped(path).map_err(|e| e.to_string())?;
-        serde_json::from_slice(&text).map_err(|e| {
+        let v = serde_json::from_slice(&text).map_err(|e| {
             format!(
                 "{} is neither a saved plan nor a JSON plan view: {e}",
                 path.display()
             )
-        })?
+        })?;
+        (v, None)
     };
     let found = view
         .get("format_version")
@@ -82,5 +187,7 @@ fn read(path: &std::path::Path) -> Result<PlanView, String> {
             path.display()
         ));
     }
-    serde_json::from_value(view).map_err(|e| format!("{}: not a plan view: {e}", path.display()))
+    let view = serde_json::from_value(view)
+        .map_err(|e| format!("{}: not a plan view: {e}", path.display()))?;
+    Ok((view, saved))
 }

@@ -787,10 +787,27 @@ pub enum SiteError {
     /// The world differs from what the plan expects, in a way the plan does not cover.
     #[error("drift the plan does not cover:\n  {}", .0.join("\n  "))]
     Drift(Vec<String>),
+    /// Something the plan starts from could not be observed (each entry names it and why);
+    /// nothing was changed.
+    #[error(
+        "cannot observe what the plan starts from:\n  {}\nNothing was changed. Make sure each is up and reachable, then run again.",
+        .0.join("\n  ")
+    )]
+    Unobserved(Vec<String>),
     #[error(transparent)]
     Apply(#[from] super::ApplyError),
     #[error(transparent)]
     Journal(#[from] super::JournalError),
+}
+
+/// What `swing plan` made of one plan: the compiled plan, the diff against what was
+/// observed, the view every renderer reads, and the saved plan `--out` writes.
+#[derive(Debug)]
+pub struct PlannedSite {
+    pub compiled: CompiledPlan,
+    pub diff: crate::diff::Diff,
+    pub view: swing_schema::output::PlanView,
+    pub saved: crate::planfile::SavedPlan,
 }
 
 /// `swing plan` with refresh (or `--offline` when `providers` is `None`): compile, observe,
@@ -800,7 +817,7 @@ pub async fn plan_site(
     source: &str,
     base_dir: &std::path::Path,
     providers: Option<&Providers>,
-) -> Result<(CompiledPlan, crate::diff::Diff, crate::planfile::SavedPlan), SiteError> {
+) -> Result<PlannedSite, SiteError> {
     let offline = providers.is_none();
     let compiled = crate::compile::compile(
         plan,
@@ -809,13 +826,12 @@ pub async fn plan_site(
             file: Some(source.to_owned()),
         },
     )?;
-    let (d, fingerprint) = match providers {
+    let (d, fingerprint, view) = match providers {
         Some(p) => {
             let observed = crate::refresh::refresh(plan, p).await;
-            (
-                crate::diff::diff(&compiled, &observed),
-                crate::refresh::Fingerprint::of(&observed),
-            )
+            let d = crate::diff::diff(&compiled, &observed);
+            let view = crate::view::refreshed(&compiled, &observed, &d);
+            (d, crate::refresh::Fingerprint::of(&observed), view)
         }
         None => (
             crate::diff::Diff {
@@ -823,10 +839,9 @@ pub async fn plan_site(
                 ..crate::diff::Diff::default()
             },
             crate::refresh::Fingerprint::default(),
+            crate::view::build(&compiled),
         ),
     };
-    let view =
-        serde_json::to_value(crate::view::build(&compiled)).unwrap_or(serde_json::Value::Null);
     let saved = crate::planfile::SavedPlan::new(
         plan,
         source,
@@ -835,9 +850,14 @@ pub async fn plan_site(
         d.needed.clone(),
         d.drift.clone(),
         fingerprint,
-        view,
+        serde_json::to_value(&view).unwrap_or(serde_json::Value::Null),
     );
-    Ok((compiled, d, saved))
+    Ok(PlannedSite {
+        compiled,
+        diff: d,
+        view,
+        saved,
+    })
 }
 
 /// What `swing apply` runs.
@@ -883,6 +903,10 @@ pub async fn apply_site(req: SiteApply, providers: Providers) -> Result<SiteOutc
         super::journal_steps(&req.state_dir, &req.plan.name)?
     } else {
         let observed = crate::refresh::refresh(&req.plan, &providers).await;
+        let d = crate::diff::diff(&compiled, &observed);
+        if !d.unobserved.is_empty() {
+            return Err(SiteError::Unobserved(d.unobserved));
+        }
         match &req.saved {
             Some(saved) => {
                 let stale = saved.stale_reasons(&crate::refresh::Fingerprint::of(&observed));
@@ -895,7 +919,6 @@ pub async fn apply_site(req: SiteApply, providers: Providers) -> Result<SiteOutc
                 saved.steps.clone()
             }
             None => {
-                let d = crate::diff::diff(&compiled, &observed);
                 if !d.drift.is_empty() {
                     return Err(SiteError::Drift(d.drift));
                 }

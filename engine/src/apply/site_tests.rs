@@ -391,9 +391,10 @@ async fn saved_plan_applies_then_replan_says_no_changes_and_stale_plans_are_refu
     let p = providers(&world);
 
     // A plan saved now goes stale when b changes before apply.
-    let (_, _, stale_plan) = plan_site(&plan(), "plan.yaml", dir.path(), Some(&p))
+    let stale_plan = plan_site(&plan(), "plan.yaml", dir.path(), Some(&p))
         .await
-        .unwrap();
+        .unwrap()
+        .saved;
     assert!(stale_plan.has_changes);
     world.apps.lock().unwrap().get_mut("b").unwrap().version = "25.1.3".into();
     match apply_site(
@@ -412,7 +413,9 @@ async fn saved_plan_applies_then_replan_says_no_changes_and_stale_plans_are_refu
     world.apps.lock().unwrap().get_mut("b").unwrap().version = "24.3.2".into();
 
     // plan --out, then apply: pauses at the first gate, resume with the gates finishes.
-    let (compiled, _, saved) = plan_site(&plan(), "plan.yaml", dir.path(), Some(&p))
+    let super::site::PlannedSite {
+        compiled, saved, ..
+    } = plan_site(&plan(), "plan.yaml", dir.path(), Some(&p))
         .await
         .unwrap();
     saved.write(&dir.path().join("change.plan")).unwrap();
@@ -436,7 +439,11 @@ async fn saved_plan_applies_then_replan_says_no_changes_and_stale_plans_are_refu
     assert_eq!(r.outcome, Outcome::Done, "{:?}", r.report.root_cause);
 
     // Re-plan: no changes; applying it again is a no-op.
-    let (_, d, again) = plan_site(&plan(), "plan.yaml", dir.path(), Some(&p))
+    let super::site::PlannedSite {
+        diff: d,
+        saved: again,
+        ..
+    } = plan_site(&plan(), "plan.yaml", dir.path(), Some(&p))
         .await
         .unwrap();
     assert!(!d.has_changes() && !again.has_changes, "{:?}", d.needed);

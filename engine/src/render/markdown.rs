@@ -60,6 +60,40 @@ fn head(v: &PlanView) -> String {
                 .join(" ")
         );
     }
+    if let Some(r) = &v.refresh {
+        for (title, list) in [
+            ("🛑 Cannot observe (apply is blocked)", &r.unobserved),
+            (
+                "🛑 Drift the plan does not cover (apply is blocked)",
+                &r.drift,
+            ),
+        ] {
+            if !list.is_empty() {
+                let _ = writeln!(o, "**{title}**\n");
+                for d in list {
+                    let _ = writeln!(o, "- {}", cell(d));
+                }
+                o.push('\n');
+            }
+        }
+        let _ = writeln!(o, "<details><summary>Refreshed state</summary>\n");
+        for line in &r.observed {
+            let _ = writeln!(o, "- {}", cell(line));
+        }
+        if !r.done.is_empty() {
+            let _ = writeln!(
+                o,
+                "\nAlready done ({} steps, observed): {}",
+                r.done.len(),
+                r.done
+                    .iter()
+                    .map(|d| format!("`{d}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        o.push_str("\n</details>\n\n");
+    }
     o.push_str("| | |\n|---|---|\n");
     let _ = writeln!(o, "| Scenario | {} |", i.scenario.label());
     let _ = writeln!(
@@ -269,6 +303,9 @@ fn graph(v: &PlanView) -> String {
 /// Renders one plan in at most `max` characters (the head is always kept whole).
 pub fn render(v: &PlanView, max: usize) -> String {
     let mut out = head(v);
+    if v.refresh.as_ref().is_some_and(|r| !r.has_changes) {
+        return out;
+    }
     let mut cut = Vec::new();
     let detail_head = format!(
         "<details><summary>All {} steps</summary>\n\n| Step | Kind | Phase | Start | Takes | Downtime | No failover | Window | After |\n|---|---|---|---|---|---|---|---|---|\n",

@@ -75,6 +75,44 @@ pub fn render(v: &PlanView, color: bool) -> String {
     }
     o.push('\n');
 
+    if let Some(r) = &v.refresh {
+        let _ = writeln!(o, "{}", p.bold("Refreshed state:"));
+        for line in &r.observed {
+            let _ = writeln!(o, "  {line}");
+        }
+        o.push('\n');
+        for (title, list) in [
+            ("Cannot observe (apply is blocked):", &r.unobserved),
+            (
+                "Drift the plan does not cover (apply is blocked):",
+                &r.drift,
+            ),
+        ] {
+            if !list.is_empty() {
+                let _ = writeln!(o, "{}", p.fg(AnsiColor::Red, title));
+                for d in list {
+                    let _ = writeln!(o, "  {} {d}", p.fg(AnsiColor::Red, "!"));
+                }
+                o.push('\n');
+            }
+        }
+        if !r.has_changes {
+            let _ = writeln!(o, "{}", p.bold(&v.summary.line));
+            return o;
+        }
+        if !r.done.is_empty() {
+            let _ = writeln!(
+                o,
+                "{}\n  {}\n",
+                p.bold(&format!(
+                    "Already done ({} steps, observed; not planned again):",
+                    r.done.len()
+                )),
+                p.dim(&r.done.join(", "))
+            );
+        }
+    }
+
     let _ = writeln!(o, "{}", p.bold("Resource changes:"));
     for c in &v.changes {
         let (m, col) = match c.action {

@@ -338,7 +338,10 @@ impl BeyondTrustAppliance {
             Ok(h) => h,
             // Not answering (down, rebooting, installing): nothing else is known.
             Err(e) if e.kind == ErrorKind::Transient => {
-                return Ok(ApplianceObservation::unreachable());
+                return Ok(ApplianceObservation {
+                    error_message: Some(e.message),
+                    ..ApplianceObservation::unreachable()
+                });
             }
             Err(e) => return Err(e),
         };
@@ -607,6 +610,9 @@ mod tests {
         let p = BeyondTrustAppliance::new(c).unwrap();
         let o = p.observe().await.unwrap();
         assert!(!o.reachable);
+        // The cause travels with the observation, so a refresh can say why.
+        let cause = o.error_message.expect("cause of the outage");
+        assert!(cause.contains(&port.to_string()), "{cause}");
         // State-changing calls report the failure instead.
         let e = p
             .set_failover_role(FailoverRole::Primary, false)
