@@ -262,20 +262,33 @@ impl Leaf {
             .map_err(|e| SimError::Ca(format!("certificate and key do not fit: {e}")))
     }
 
-    /// Rebuild a leaf from an exported bundle (certificate chain PEM + PKCS#8 key PEM).
+    /// Rebuild a leaf from a PEM bundle: the certificate chain (leaf first) and exactly one
+    /// private key, the blocks in any order, text between them ignored (what exports and
+    /// `openssl pkcs12 -nodes` write). Errors never quote the bundle.
     pub fn from_bundle(bundle: &str) -> Result<Leaf, SimError> {
+        use rustls::pki_types::pem::SectionKind;
         let bad = |m: &str| SimError::Invalid(format!("certificate bundle: {m}"));
-        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(bundle.as_bytes())
-            .collect::<Result<_, _>>()
-            .map_err(|e| bad(&format!("certificate: {e}")))?;
+        let mut chain: Vec<CertificateDer<'static>> = Vec::new();
+        let mut keys: Vec<PrivateKeyDer<'static>> = Vec::new();
+        for section in <(SectionKind, Vec<u8>)>::pem_slice_iter(bundle.as_bytes()) {
+            let (kind, der) = section.map_err(|e| bad(&format!("unreadable PEM: {e}")))?;
+            match kind {
+                SectionKind::Certificate => chain.push(CertificateDer::from(der)),
+                SectionKind::PrivateKey => keys.push(PrivateKeyDer::Pkcs8(der.into())),
+                SectionKind::EcPrivateKey => keys.push(PrivateKeyDer::Sec1(der.into())),
+                SectionKind::RsaPrivateKey => keys.push(PrivateKeyDer::Pkcs1(der.into())),
+                // Public keys, CRLs, CSRs: not part of a certificate installation.
+                _ => {}
+            }
+        }
         let first = chain.first().ok_or_else(|| bad("no CERTIFICATE block"))?;
-        const BEGIN: &str = "-----BEGIN PRIVATE KEY-----";
-        const END: &str = "-----END PRIVATE KEY-----";
-        let key_pem = bundle
-            .find(BEGIN)
-            .and_then(|b| bundle[b..].find(END).map(|e| &bundle[b..b + e + END.len()]))
-            .ok_or_else(|| bad("no PRIVATE KEY block"))?;
-        let key = KeyPair::from_pem(key_pem).map_err(|e| bad(&format!("private key: {e}")))?;
+        let key = match keys.as_slice() {
+            [] => return Err(bad("no PRIVATE KEY block")),
+            [k] => k,
+            _ => return Err(bad("more than one PRIVATE KEY block")),
+        };
+        let key = KeyPair::try_from(key)
+            .map_err(|e| bad(&format!("private key: {e} (a PKCS#8 key is expected)")))?;
         let (sans, not_after_unix) = inspect_leaf(first.as_ref())?;
         let chain_pem = chain
             .iter()

@@ -159,3 +159,27 @@ pub fn assert_change_complete(lab: &Lab, run: &E2eRun) {
         }
     }
 }
+
+/// Lowercase hex SHA-256 of a file's bytes.
+pub fn sha256_file(path: &Path) -> String {
+    use sha2::Digest as _;
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// One line per run on stdout (shown with `--nocapture`, kept in the test log otherwise):
+/// the measured downtime, outages and makespan, for docs/performance.md.
+pub fn report_measurement(lab: &Lab, run: &E2eRun) {
+    println!(
+        "e2e-measurement scenario={} downtime_ms={} outages={} total_outage_ms={} makespan_ms={} probes={}",
+        lab.scenario.name(),
+        run.probe.longest_outage_ms,
+        run.probe.outages.len(),
+        run.probe.total_outage_ms,
+        run.makespan.as_millis(),
+        run.probe.probes
+    );
+}

@@ -143,6 +143,10 @@ pub fn find_rustls_error<'a>(
 
 /// Connects to `addrs` (first that answers), verifies the served chain for `host` with
 /// `config`, and describes the leaf certificate. Verification failures are `ErrorKind::Tls`.
+///
+/// Always a full handshake: a resumed TLS session reports the certificate chain cached from
+/// the earlier handshake and is not verified again, so after the appliance changed its
+/// default certificate (migration `certs.default`) inspection would keep seeing the old one.
 pub async fn inspect(
     config: Arc<ClientConfig>,
     addrs: &[SocketAddr],
@@ -176,7 +180,9 @@ pub async fn inspect(
                 ),
             ));
         };
-        let tls = TlsConnector::from(config)
+        let mut full = (*config).clone();
+        full.resumption = rustls::client::Resumption::disabled();
+        let tls = TlsConnector::from(Arc::new(full))
             .connect(server_name, tcp)
             .await
             .map_err(|e| match find_rustls_error(&e) {

@@ -187,34 +187,12 @@ impl SimOperator {
                 )
             })?
             .to_owned();
-        let bundle = key_first(&bundle);
         self.exported
             .lock()
             .await
             .insert(appliance.to_owned(), (bundle.clone(), passphrase.clone()));
         Ok((bundle, passphrase))
     }
-}
-
-/// The same PEM bundle with the private key block first and the certificates after it, in
-/// their order (what importers that read "the first block" as the key expect).
-fn key_first(bundle: &str) -> String {
-    let mut keys = String::new();
-    let mut certs = String::new();
-    let mut current = String::new();
-    for line in bundle.lines() {
-        current.push_str(line);
-        current.push('\n');
-        if line.starts_with("-----END ") {
-            if line.contains("PRIVATE KEY") {
-                keys.push_str(&current);
-            } else {
-                certs.push_str(&current);
-            }
-            current.clear();
-        }
-    }
-    keys + &certs
 }
 
 #[async_trait]
@@ -361,19 +339,5 @@ impl OperatorBridge for SimOperator {
             }
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bundles_are_reordered_key_first() {
-        let b = "-----BEGIN CERTIFICATE-----\nA\n-----END CERTIFICATE-----\n-----BEGIN CERTIFICATE-----\nB\n-----END CERTIFICATE-----\n-----BEGIN PRIVATE KEY-----\nK\n-----END PRIVATE KEY-----\n";
-        let r = key_first(b);
-        assert!(r.starts_with("-----BEGIN PRIVATE KEY-----\nK\n"), "{r}");
-        assert!(r.find("\nA\n").unwrap() < r.find("\nB\n").unwrap());
-        assert_eq!(r.len(), b.len());
     }
 }

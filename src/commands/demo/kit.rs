@@ -513,11 +513,14 @@ impl Lab {
         let states = self.final_states();
         for (name, st) in &states {
             if self.scenario == Scenario::Migration && name == "old" {
-                // Decommissioned last: factory reset and powered off.
-                if st.status != swing_sim::ApplianceStatus::PoweredOff {
+                // `old.decommission` is a gate: swing records the approval, the factory reset
+                // and shutdown are the person's act after it. Until then old stays untouched
+                // (the migration's abort path relies on it): running, on its version.
+                if st.status != swing_sim::ApplianceStatus::Running || st.version != TARGET_VERSION
+                {
                     problems.push(format!(
-                        "old is {:?}, not decommissioned (powered off)",
-                        st.status
+                        "old was touched: {:?} on {} (expected running on {TARGET_VERSION})",
+                        st.status, st.version
                     ));
                 }
                 continue;
