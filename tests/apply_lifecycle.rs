@@ -216,6 +216,22 @@ async fn saved_plan_applies_while_a_second_apply_exits_4_then_replan_has_no_chan
         "{:?}",
         lab.check_final_state()
     );
+    // While the pair was broken, the shared IP's move was verified by asking who answers
+    // there (check_health lists shared IPs only inside a relationship), not taken on trust.
+    let journal = std::fs::read_to_string(swing_engine::apply::Journal::path_for(
+        &lab.dir.join(".swing"),
+        &load(&plan_path).name,
+    ))
+    .unwrap();
+    let verified = journal
+        .lines()
+        .filter(|l| l.contains("\"switch.to-b\"") && l.contains("\"answered_by\""))
+        .count();
+    assert!(
+        verified >= 1,
+        "switch.to-b not verified at the shared IP:\n{journal}"
+    );
+    assert!(!journal.contains("\"observable\":false"), "{journal}");
     // Re-plan: no changes (exit 0 with --detailed-exitcode); applying that is a no-op.
     let (code, stdout, again) = plan_out(&lab.dir, &plan_path, &out).await;
     assert_eq!(code, Some(0), "{stdout}");

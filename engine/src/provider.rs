@@ -171,6 +171,16 @@ pub trait ApplianceProvider: Send + Sync {
         role: FailoverRole,
         data_sync_first: bool,
     ) -> ProviderResult<()>;
+    /// The appliance id of whichever appliance answers the command API at `address` (a shared
+    /// IP) with this appliance's site name and credentials; `None` when nobody answers there.
+    /// Tells who holds a shared IP while no failover relationship lists it.
+    async fn identify_at(&self, address: &str) -> ProviderResult<Option<String>> {
+        let _ = address;
+        Err(ProviderError::new(
+            ErrorKind::NotFound,
+            "this provider cannot tell who answers at another address",
+        ))
+    }
 }
 
 /// A step no vendor API covers, described for whoever carries it out.

@@ -584,6 +584,48 @@ impl SiteExecutor {
         })
     }
 
+    /// Whether `appliance` is the one answering the command API at the shared `address`.
+    async fn answers_at(
+        &self,
+        appliance: &str,
+        address: &str,
+        own: &crate::provider::ApplianceObservation,
+    ) -> Result<Check, StepError> {
+        let p = self
+            .providers
+            .appliances
+            .get(appliance)
+            .ok_or_else(|| StepError::fatal(format!("no provider is wired for {appliance}")))?;
+        let Some(want) = own.appliance_id.as_deref() else {
+            return Ok(Check::NotYet(format!(
+                "{appliance} reported no appliance id"
+            )));
+        };
+        match p.identify_at(address).await {
+            Ok(Some(id)) if id == want => Ok(Check::Holds(serde_json::json!({
+                "appliance": appliance,
+                "shared_ip": address,
+                "answered_by": id
+            }))),
+            Ok(Some(id)) => Ok(Check::NotYet(format!(
+                "the shared IP {address} is answered by appliance id {id}, not {appliance}"
+            ))),
+            Ok(None) => Ok(Check::NotYet(format!(
+                "nothing answers at the shared IP {address} yet"
+            ))),
+            // A provider that cannot look (an exec plugin): the operator's report stands,
+            // journaled as not observable.
+            Err(e) if e.kind == crate::provider::ErrorKind::NotFound => {
+                Ok(Check::Holds(serde_json::json!({
+                    "appliance": appliance,
+                    "shared_ip": address,
+                    "observable": false
+                })))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
     async fn site_served_by(&self, appliance: &str) -> Result<Check, StepError> {
         match plan_switch(self.plan()) {
             Some(Switch::SharedIp { address }) => {
@@ -594,12 +636,8 @@ impl SiteExecutor {
                     ))
                 } else if o.reachable && o.role == FailoverRole::None {
                     // check_health lists shared IPs only inside a failover relationship: while
-                    // the pair is broken the API cannot tell; the operator's report stands.
-                    Ok(Check::Holds(serde_json::json!({
-                        "appliance": appliance,
-                        "shared_ip": address,
-                        "observable": false
-                    })))
+                    // the pair is broken, ask who answers at the shared address itself.
+                    self.answers_at(appliance, address, &o).await
                 } else {
                     Ok(Check::NotYet(format!(
                         "shared IP {address} is not enabled on {appliance}"

@@ -1,7 +1,7 @@
 //! Writing a configuration backup to disk: streamed, hashed, private and atomic.
 //!
-//! Owns: [`BackupSink`], which writes chunks into a hidden temporary file created with mode
-//! 0600 next to the destination, hashes them with SHA-256 as they pass, and on `finish`
+//! Owns: [`BackupSink`], which makes the backup directory if missing (mode 0700), writes chunks
+//! into a hidden temporary file created with mode 0600 next to the destination, hashes them with SHA-256 as they pass, and on `finish`
 //! fsyncs the file, renames it into place (never over an existing backup) and fsyncs the
 //! directory. Dropping an unfinished sink removes the temporary file.
 //!
@@ -54,6 +54,14 @@ impl BackupSink {
                 format!("backup file name {file_stem:?} must be letters, digits, '-', '_' or '.'"),
             ));
         }
+        // A backup directory that does not exist yet is made, private to this user.
+        let mut mk = tokio::fs::DirBuilder::new();
+        mk.recursive(true);
+        #[cfg(unix)]
+        mk.mode(0o700);
+        mk.create(dir)
+            .await
+            .map_err(|e| io_err("cannot create the backup directory", dir, e))?;
         let dest = dir.join(format!("{file_stem}.nsb"));
         if tokio::fs::try_exists(&dest)
             .await
@@ -219,6 +227,27 @@ mod tests {
         let sink = BackupSink::create(dir.path(), "y").await.unwrap();
         assert_eq!(sink.finish().await.unwrap_err().kind, ErrorKind::Failed);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_missing_backup_directory_is_made_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let nested = dir.path().join("backups").join("2026");
+        let sink = BackupSink::create(&nested, "change-1").await.unwrap();
+        drop(sink);
+        assert!(nested.is_dir());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&nested).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o700);
+        }
+        // A path that is a file cannot become the directory: a clear error, nothing written.
+        let file = dir.path().join("file");
+        std::fs::write(&file, b"x").unwrap();
+        let e = BackupSink::create(&file, "change-1").await.err().unwrap();
+        assert!(e.message.contains("backup directory"), "{}", e.message);
+        assert_eq!(std::fs::read(&file).unwrap(), b"x");
     }
 
     #[tokio::test]

@@ -152,6 +152,8 @@ impl BeyondTrustConfig {
 /// A BeyondTrust appliance behind the vendor APIs.
 pub struct BeyondTrustAppliance {
     client: ApplianceClient,
+    /// Kept to reach the same site at another address (`identify_at`).
+    config: BeyondTrustConfig,
     backup_password: Option<SecretValue>,
     include_reporting_data: bool,
     online_within: Duration,
@@ -201,6 +203,7 @@ impl BeyondTrustAppliance {
         let client = ApplianceClient::new(&config)?;
         Ok(BeyondTrustAppliance {
             client,
+            config: config.clone(),
             backup_password: config.backup_password,
             include_reporting_data: config.include_reporting_data,
             online_within: config.jump_client_online_within,
@@ -432,6 +435,18 @@ struct BackupBody<'a> {
 impl ApplianceProvider for BeyondTrustAppliance {
     async fn observe(&self) -> ProviderResult<ApplianceObservation> {
         self.observe_inner().await
+    }
+
+    async fn identify_at(&self, address: &str) -> ProviderResult<Option<String>> {
+        let mut cfg = self.config.clone();
+        cfg.address = address.to_owned();
+        let there = BeyondTrustAppliance::new(cfg)?;
+        match there.check_health().await {
+            Ok(h) => Ok(h.report.local().and_then(|l| l.id.clone())),
+            // Nobody answers at that address (yet).
+            Err(e) if e.kind == ErrorKind::Transient => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     async fn backup(&self, dir: &Path, file_stem: &str) -> ProviderResult<BackupInfo> {
