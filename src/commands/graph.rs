@@ -35,7 +35,7 @@ pub struct GraphArgs {
 /// Runs `swing graph`; returns the exit code.
 pub fn run(args: &GraphArgs) -> i32 {
     let checked = check_file(&args.file);
-    if super::plan::report_invalid(std::slice::from_ref(&checked)) {
+    if super::plan::report_invalid("swing graph", std::slice::from_ref(&checked)) {
         return 1;
     }
     let Some(plan) = &checked.plan else { return 1 };

@@ -77,7 +77,7 @@ pub fn run(args: &PlanArgs) -> i32 {
         return 1;
     }
     let checked = check_paths(&args.paths);
-    if report_invalid(&checked) {
+    if report_invalid("swing plan", &checked) {
         return 1;
     }
     let rt = match tokio::runtime::Builder::new_multi_thread()
@@ -188,7 +188,7 @@ fn base_dir(origin: &str) -> Result<PathBuf, String> {
 }
 
 /// Prints the diagnostics of every file; true when any file has an error.
-pub(crate) fn report_invalid(checked: &[Checked]) -> bool {
+pub(crate) fn report_invalid(command: &str, checked: &[Checked]) -> bool {
     for c in checked {
         for d in &c.diagnostics {
             eprintln!("{}", d.to_plain());
@@ -197,7 +197,7 @@ pub(crate) fn report_invalid(checked: &[Checked]) -> bool {
     let invalid = checked.iter().filter(|c| c.has_errors()).count();
     if invalid > 0 {
         eprintln!(
-            "swing plan: {invalid} invalid plan file{}; run `swing validate` for details",
+            "{command}: {invalid} invalid plan file{}; run `swing validate` for details",
             if invalid == 1 { "" } else { "s" }
         );
     }
