@@ -1,7 +1,7 @@
 //! The secret canary: a unique value put into EVERY secret every example plan references
 //! (each `${env:NAME}` gets it in the environment, each `${file:PATH}` gets it in the file),
 //! then everything the real `swing` binary offers runs — validate, plan in every format,
-//! plan --out + show, graph, and apply against an in-process simulator whose API account
+//! plan --out + show, graph, a live plan and `show --refresh`, and apply against an in-process simulator whose API account
 //! secret and backup password are canaries — and the canary must appear nowhere: not in
 //! stdout, stderr, saved plans, journals, locks, backup metadata, any file the runs left in
 //! their directories, nor in the committed snapshots. Literal secrets in a plan are refused
@@ -354,8 +354,7 @@ async fn the_canary_never_leaves_an_apply_against_the_simulator() {
     cfg.time_scale = 0.0002; // a 45-minute install takes about half a second
     let sim = Simulator::start(cfg).await.unwrap();
     std::fs::create_dir_all(d.join("secrets")).unwrap();
-    // backup.config does not create a missing backup directory (reported to the lead).
-    std::fs::create_dir_all(d.join("backups")).unwrap();
+    // No backups/ directory: backup.config makes it.
     let secret_file = d.join("secrets/backup-password");
     std::fs::write(&secret_file, canary_for("backup-password")).unwrap();
     std::fs::write(d.join("plan.yaml"), sim_plan(sim.addr())).unwrap();
@@ -389,14 +388,19 @@ async fn the_canary_never_leaves_an_apply_against_the_simulator() {
     };
 
     // 1. A wrong secret that is itself a canary: refused as an auth problem, never echoed.
-    let wrong = vec![(
-        "SWING_CANARY_CLIENT_SECRET".to_string(),
-        canary_for("wrong-secret"),
-    )];
-    let o = tokio::time::timeout(Duration::from_secs(120), run(wrong, args("state-wrong")))
-        .await
-        .expect("apply with a wrong secret ends")
-        .unwrap();
+    let wrong_env = || {
+        vec![(
+            "SWING_CANARY_CLIENT_SECRET".to_string(),
+            canary_for("wrong-secret"),
+        )]
+    };
+    let o = tokio::time::timeout(
+        Duration::from_secs(120),
+        run(wrong_env(), args("state-wrong")),
+    )
+    .await
+    .expect("apply with a wrong secret ends")
+    .unwrap();
     assert_eq!(
         o.status.code(),
         Some(1),
@@ -405,6 +409,46 @@ async fn the_canary_never_leaves_an_apply_against_the_simulator() {
         String::from_utf8_lossy(&o.stderr)
     );
     check.output("apply with a wrong secret", &o);
+
+    // 1b. A live plan (refresh through the canary account), saved, and shown with a
+    //     refresh — text and JSON — with the right and the wrong secret.
+    for (label, env) in [("good", good_env.clone()), ("wrong", wrong_env())] {
+        let saved = format!("change-{label}.plan");
+        for fmt in ["text", "json", "markdown"] {
+            let args: Vec<String> = ["plan", "plan.yaml", "--format", fmt, "--out", &saved]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            let o = tokio::time::timeout(Duration::from_secs(120), run(env.clone(), args))
+                .await
+                .expect("plan ends")
+                .unwrap();
+            if label == "good" {
+                assert_eq!(
+                    o.status.code(),
+                    Some(0),
+                    "{}",
+                    String::from_utf8_lossy(&o.stderr)
+                );
+                assert!(!o.stdout.is_empty());
+            } else {
+                assert_eq!(o.status.code(), Some(1), "a wrong secret observes nothing");
+            }
+            check.output(&format!("live plan ({label}, {fmt})"), &o);
+        }
+        if label == "good" {
+            let args: Vec<String> = ["show", "--refresh", &saved]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            let o = tokio::time::timeout(Duration::from_secs(120), run(env.clone(), args))
+                .await
+                .expect("show ends")
+                .unwrap();
+            assert_eq!(o.status.code(), Some(0));
+            check.output("show --refresh", &o);
+        }
+    }
 
     // 2. The change with JSON progress and `operator: prompt`: every automatic step up to
     //    the first operator step runs (health, clock, TLS, the password-protected backup
