@@ -10,7 +10,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use swing_providers::probe::{ProbeReport, Prober, Route};
+use swing_providers::probe::{ProbeHandle, ProbeReport, Prober, Route};
 
 use crate::kit::{Lab, wait_until};
 
@@ -77,17 +77,23 @@ pub async fn apply_with_probe(lab: &Lab, plan: &Path, route: Route, limit: Durat
     let mut cfg = lab.probe_config(route);
     cfg.timeout = Duration::from_secs(1);
     let probe = Prober::start(cfg).expect("prober starts");
-    assert!(
-        wait_until(Duration::from_secs(10), || probe
-            .last()
-            .is_some_and(|r| r.ok))
-        .await,
-        "the site must answer before the change: {}",
-        probe.report().summary()
-    );
-    let t0 = Instant::now();
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_swing"))
-        .args(["apply", "--auto-approve", "--output", "json"])
+    run_apply(lab, probe, swing_apply_command(lab, plan, None), limit).await
+}
+
+/// `swing apply --auto-approve --output json [--confirm STEP]… PLAN` in the lab directory,
+/// killed on drop; run inside network namespace `netns` (`ip netns exec`, which execs the
+/// binary, so the child is swing itself) when given.
+pub fn swing_apply_command(lab: &Lab, plan: &Path, netns: Option<&str>) -> tokio::process::Command {
+    let swing = env!("CARGO_BIN_EXE_swing");
+    let mut cmd = match netns {
+        Some(ns) => {
+            let mut c = tokio::process::Command::new("ip");
+            c.args(["netns", "exec", ns, swing]);
+            c
+        }
+        None => tokio::process::Command::new(swing),
+    };
+    cmd.args(["apply", "--auto-approve", "--output", "json"])
         .args(
             lab.scenario
                 .confirmations()
@@ -99,9 +105,29 @@ pub async fn apply_with_probe(lab: &Lab, plan: &Path, route: Route, limit: Durat
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("swing binary starts");
+        .kill_on_drop(true);
+    cmd
+}
+
+/// Wait until `probe` sees the site answer, run `cmd` (a `swing apply`, see
+/// [`swing_apply_command`]) to completion within `limit`, let the client settle on the final
+/// appliance, and collect what the binary and the prober saw.
+pub async fn run_apply(
+    lab: &Lab,
+    probe: ProbeHandle,
+    mut cmd: tokio::process::Command,
+    limit: Duration,
+) -> E2eRun {
+    assert!(
+        wait_until(Duration::from_secs(10), || probe
+            .last()
+            .is_some_and(|r| r.ok))
+        .await,
+        "the site must answer before the change: {}",
+        probe.report().summary()
+    );
+    let t0 = Instant::now();
+    let child = cmd.spawn().expect("swing binary starts");
     let out = tokio::time::timeout(limit, child.wait_with_output()).await;
     let makespan = t0.elapsed();
     crate::kit::settle(lab, &probe).await;
