@@ -26,6 +26,17 @@ fn swing() -> tokio::process::Command {
     c
 }
 
+/// Runs `swing ARGS FILE` in `dir` to the end.
+async fn run(dir: &Path, args: &[&str], file: &Path) -> std::process::Output {
+    swing()
+        .args(args)
+        .arg(file)
+        .current_dir(dir)
+        .output()
+        .await
+        .unwrap()
+}
+
 fn load(plan: &Path) -> swing_schema::Plan {
     swing_engine::validate::check_file(plan)
         .plan
@@ -97,13 +108,7 @@ async fn saved_plan_is_refused_when_the_world_moved_naming_what_moved() {
     );
 
     // `swing show --refresh` marks it, naming what moved.
-    let o = swing()
-        .args(["show", "--refresh"])
-        .arg(&out)
-        .current_dir(&lab.dir)
-        .output()
-        .await
-        .unwrap();
+    let o = run(&lab.dir, &["show", "--refresh"], &out).await;
     let shown = String::from_utf8_lossy(&o.stdout);
     assert_eq!(
         o.status.code(),
@@ -120,13 +125,7 @@ async fn saved_plan_is_refused_when_the_world_moved_naming_what_moved() {
         "{shown}"
     );
 
-    let o = swing()
-        .args(["apply", "--output", "json"])
-        .arg(&out)
-        .current_dir(&lab.dir)
-        .output()
-        .await
-        .unwrap();
+    let o = run(&lab.dir, &["apply", "--output", "json"], &out).await;
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{stderr}");
     assert!(
@@ -162,13 +161,7 @@ async fn saved_plan_applies_while_a_second_apply_exits_4_then_replan_has_no_chan
         stdout.contains("Refreshed state:") && stdout.contains("a.install"),
         "{stdout}"
     );
-    let o = swing()
-        .args(["show", "--refresh"])
-        .arg(&out)
-        .current_dir(&lab.dir)
-        .output()
-        .await
-        .unwrap();
+    let o = run(&lab.dir, &["show", "--refresh"], &out).await;
     let shown = String::from_utf8_lossy(&o.stdout);
     assert!(
         shown.contains("Current: the site still looks as it did") && !shown.contains("STALE"),
@@ -187,13 +180,7 @@ async fn saved_plan_applies_while_a_second_apply_exits_4_then_replan_has_no_chan
         wait_until(Duration::from_secs(30), || lock.exists()).await,
         "the first apply never took the lock"
     );
-    let o = swing()
-        .args(["apply", "--auto-approve"])
-        .arg(&plan_path)
-        .current_dir(&lab.dir)
-        .output()
-        .await
-        .unwrap();
+    let o = run(&lab.dir, &["apply", "--auto-approve"], &plan_path).await;
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(4), "{stderr}");
     assert!(
@@ -240,13 +227,7 @@ async fn saved_plan_applies_while_a_second_apply_exits_4_then_replan_has_no_chan
         "{stdout}"
     );
     assert!(!again.has_changes, "{:?}", again.steps);
-    let o = swing()
-        .args(["apply"])
-        .arg(&out)
-        .current_dir(&lab.dir)
-        .output()
-        .await
-        .unwrap();
+    let o = run(&lab.dir, &["apply"], &out).await;
     assert_eq!(
         o.status.code(),
         Some(0),
@@ -446,13 +427,7 @@ async fn an_appliance_that_does_not_answer_blocks_plan_and_apply_naming_it_and_w
     );
     assert!(!out.exists(), "no saved plan without an observation of b");
 
-    let o = swing()
-        .args(["apply", "--auto-approve"])
-        .arg(&plan_path)
-        .current_dir(&lab.dir)
-        .output()
-        .await
-        .unwrap();
+    let o = run(&lab.dir, &["apply", "--auto-approve"], &plan_path).await;
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{stderr}");
     assert!(
