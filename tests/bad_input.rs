@@ -290,6 +290,20 @@ fn nonsense_command_lines_are_usage_errors() {
         (&["unlock"], "required"),
         (&["probe"], "required"),
         (&["schema", "--nope"], "unexpected argument '--nope'"),
+        (
+            &[
+                "plan",
+                "plans/examples",
+                "--offline",
+                "--out",
+                "never-written.plan",
+            ],
+            "--out saves one plan",
+        ),
+        (
+            &["plan", EXAMPLE, "--offline", "--detailed-exitcode=yes"],
+            "unexpected value",
+        ),
         (&["demo", "--time-scale", "fast"], "invalid value 'fast'"),
     ];
     for (args, needle) in cases {
