@@ -235,11 +235,11 @@ impl ApplianceClient {
                 .execute(req, self.cfg.request_timeout, "POST /oauth2/token")
                 .await;
             match res {
-                Err(e) if e.retryable() && attempt + 1 < self.cfg.retry.attempts => {
+                Err(f) if f.worth_retrying() && attempt + 1 < self.cfg.retry.attempts => {
                     self.backoff(attempt).await;
                     attempt += 1;
                 }
-                other => break other?,
+                other => break other.map_err(|f| f.error)?,
             }
         };
         match answer.status {
@@ -330,11 +330,15 @@ impl ApplianceClient {
                     attempt += 1;
                 }
                 Ok(a) => return Ok(a),
-                Err(e) if idempotent && e.retryable() && attempt + 1 < self.cfg.retry.attempts => {
+                Err(f)
+                    if idempotent
+                        && f.worth_retrying()
+                        && attempt + 1 < self.cfg.retry.attempts =>
+                {
                     self.backoff(attempt).await;
                     attempt += 1;
                 }
-                Err(e) => return Err(e),
+                Err(f) => return Err(f.error),
             }
         }
     }
@@ -380,12 +384,15 @@ impl ApplianceClient {
         req: RequestBuilder,
         timeout: Duration,
         what: &str,
-    ) -> ProviderResult<Answer> {
+    ) -> Result<Answer, CallFailed> {
         let mut res = self
             .prepare(req, timeout)
             .send()
             .await
-            .map_err(|e| self.transport_error(&e, what))?;
+            .map_err(|e| CallFailed {
+                refused: connection_refused(&e),
+                error: self.transport_error(&e, what),
+            })?;
         let received = SystemTime::now();
         let status = res.status();
         let date = res
@@ -411,7 +418,8 @@ impl ApplianceClient {
                         "{what} on {}: answer larger than {} bytes",
                         self.host, MAX_BODY
                     ),
-                ));
+                )
+                .into());
             }
             body.extend_from_slice(&chunk);
         }
@@ -458,6 +466,46 @@ impl ApplianceClient {
     }
 }
 
+/// A call that got no answer.
+pub(crate) struct CallFailed {
+    pub error: ProviderError,
+    /// The appliance refused the TCP connection: nothing listens on the port (installing,
+    /// restarting). That is an answer, not a blip: repeating the call at once only delays the
+    /// caller, who observes again on its own schedule (the engine polls postconditions).
+    pub refused: bool,
+}
+
+impl CallFailed {
+    /// Worth repeating within the same call: retryable, and not a refused connection.
+    fn worth_retrying(&self) -> bool {
+        self.error.retryable() && !self.refused
+    }
+}
+
+impl From<ProviderError> for CallFailed {
+    fn from(error: ProviderError) -> Self {
+        CallFailed {
+            error,
+            refused: false,
+        }
+    }
+}
+
+/// Whether the TCP connection was refused (an `io::Error` of kind `ConnectionRefused` in the
+/// error's sources).
+fn connection_refused(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::ConnectionRefused
+        {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}
+
 /// An error's message with its sources, `a: b: c`.
 fn chain_text(e: &(dyn std::error::Error + 'static)) -> String {
     let mut parts = vec![e.to_string()];
@@ -490,4 +538,75 @@ pub(crate) fn status_error(s: StatusCode, what: &str, host: &str) -> ProviderErr
         _ => "",
     };
     ProviderError::new(kind, format!("{what} on {host}: HTTP {}{hint}", s.as_u16()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::beyondtrust::BeyondTrustConfig;
+
+    /// A port on loopback nobody listens on (bound, then released).
+    fn closed_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_reported_at_once_not_retried() {
+        let mut c = BeyondTrustConfig::new("127.0.0.1", "id", SecretValue::new("secret"));
+        c.port = closed_port();
+        // Were a refused connection retried, these delays would take at least 2.5 s.
+        c.retry = RetryPolicy {
+            attempts: 3,
+            base_delay: Duration::from_secs(5),
+            max_delay: Duration::from_secs(5),
+        };
+        let client = ApplianceClient::new(&c).unwrap();
+        let url = client.url("api/command").unwrap();
+        let t = Instant::now();
+        let r = client
+            .call("check_health", true, Duration::from_secs(5), |http| {
+                Ok(http.get(url.clone()))
+            })
+            .await;
+        let Err(e) = r else { panic!("nothing listens") };
+        assert_eq!(e.kind, ErrorKind::Transient, "{}", e.message);
+        assert!(e.message.contains("cannot connect"), "{}", e.message);
+        assert!(
+            t.elapsed() < Duration::from_secs(2),
+            "refused connection retried: {:?}",
+            t.elapsed()
+        );
+    }
+
+    #[test]
+    fn refused_is_found_among_the_sources_only() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert!(connection_refused(&refused));
+        #[derive(Debug)]
+        struct Wrapper(std::io::Error);
+        impl std::fmt::Display for Wrapper {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("tcp connect error")
+            }
+        }
+        impl std::error::Error for Wrapper {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        assert!(connection_refused(&Wrapper(refused)));
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        assert!(!connection_refused(&reset));
+        let failed = CallFailed::from(ProviderError::new(ErrorKind::Transient, "reset"));
+        assert!(failed.worth_retrying());
+        let refused = CallFailed {
+            refused: true,
+            ..failed
+        };
+        assert!(!refused.worth_retrying());
+    }
 }

@@ -349,19 +349,24 @@ impl BeyondTrustAppliance {
             Err(e) => return Err(e),
         };
         let local = health.report.local().cloned().unwrap_or_default();
-        let certificate = if self.inspect_certificate {
-            Some(self.inspect_certificate().await?)
-        } else {
-            None
+        // The certificate and the Jump Clients are independent reads: both at once.
+        let certificate = async {
+            if !self.inspect_certificate {
+                return Ok(None);
+            }
+            self.inspect_certificate().await.map(Some)
         };
-        let jump_clients = if self.count_jump_clients {
+        let jump_clients = async {
+            if !self.count_jump_clients {
+                return Ok(None);
+            }
             let now = health
                 .appliance_time
                 .unwrap_or_else(|| unix(SystemTime::now()));
-            Some(self.jump_clients(now).await?)
-        } else {
-            None
+            self.jump_clients(now).await.map(Some)
         };
+        let (certificate, jump_clients) = tokio::join!(certificate, jump_clients);
+        let (certificate, jump_clients) = (certificate?, jump_clients?);
         Ok(ApplianceObservation {
             reachable: true,
             appliance_id: local.id,
