@@ -85,6 +85,26 @@ pub struct ApplyReport {
     pub waiting: Vec<Waiting>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<String>,
+    /// Downtime as a client saw it, when a prober watched the site during the apply
+    /// (`swing demo`); `downtime_ms` is the engine's own timing of its downtime steps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_downtime: Option<ClientDowntime>,
+}
+
+/// What a client probing the site saw during the apply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientDowntime {
+    /// The longest run of failed probes: the measured downtime, milliseconds.
+    pub longest_outage_ms: u64,
+    /// Runs of failed probes.
+    pub outages: usize,
+    /// All outages together, milliseconds.
+    pub total_outage_ms: u64,
+    pub probes: u64,
+    /// Milliseconds between probes (the measurement's resolution).
+    pub interval_ms: u64,
+    /// The appliances that answered, in order.
+    pub served_by: Vec<String>,
 }
 
 /// Builds the report from the whole journal of the change (`steps_run` is left 0 for the
@@ -187,5 +207,6 @@ pub fn build_report(
         root_cause,
         waiting,
         skipped,
+        client_downtime: None,
     }
 }

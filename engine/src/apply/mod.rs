@@ -20,7 +20,7 @@ pub mod window;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub use events::{ApplyEvent, ApplyReport, StepReport};
+pub use events::{ApplyEvent, ApplyReport, ClientDowntime, StepReport};
 pub use journal::{Artifact, Entry, Journal, JournalError, Prior, Record, ResumeState};
 pub use lock::{LockError, LockGuard, LockHolder, LockOptions, force_unlock, lock_path};
 pub use walker::{

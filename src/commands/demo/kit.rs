@@ -1,6 +1,6 @@
 //! The scenario kit: simulated appliances on loopback for every scenario of the guide, the
 //! plan file that upgrades them (`operator: sim`), and the prober set-up that watches the
-//! site. Shared by `swing demo`, the end-to-end tests (`tests/e2e_*.rs` include this file)
+//! site. Shared by `swing demo`, the end-to-end tests (`tests/e2e.rs` includes this file)
 //! and the end-to-end benchmark, so all three run exactly the same labs.
 //!
 //! Owns: lab layout (a random loopback /24 per lab: `.10` shared IP, `.11` first and `.12`
@@ -185,6 +185,11 @@ pub struct LabOptions {
     /// shared IP, if any, is `shared_ip`). Used by the NAT lab, whose appliances live in a
     /// network namespace.
     pub addresses: Option<(IpAddr, IpAddr, Option<IpAddr>)>,
+    /// State the durations of the fast time scale in the plan's `policy.estimates` (install,
+    /// restart, syncs, Jump Client wave), as a rehearsal plan does: the engine then polls
+    /// each step at intervals relative to what it really takes, and times a step out in
+    /// seconds. Off by default (the plan keeps the guide's estimates).
+    pub state_estimates: bool,
 }
 
 impl Default for LabOptions {
@@ -193,6 +198,7 @@ impl Default for LabOptions {
             time_scale: TIME_SCALE_45MIN_IN_2S,
             jump_clients: 20,
             addresses: None,
+            state_estimates: false,
         }
     }
 }
@@ -417,8 +423,15 @@ impl Lab {
             y,
             "  jump_clients: {{ online_ratio: 0.95, wait_timeout: 4h }}"
         )?;
+        let mut estimates = Vec::new();
         if s.uses_dns() {
-            writeln!(y, "  estimates: {{ switch.prepare: {DNS_OLD_TTL}s }}")?;
+            estimates.push(format!("switch.prepare: {DNS_OLD_TTL}s"));
+        }
+        if self.options.state_estimates {
+            estimates.extend(self.scaled_estimates());
+        }
+        if !estimates.is_empty() {
+            writeln!(y, "  estimates: {{ {} }}", estimates.join(", "))?;
         }
         writeln!(y, "backup:")?;
         writeln!(y, "  directory: ./backups")?;
@@ -457,6 +470,27 @@ impl Lab {
             }
         }
         Ok(y)
+    }
+
+    /// `policy.estimates` of what the simulators really take at the lab's time scale, whole
+    /// seconds rounded up (at least 1 s): the install (base + site package), the restart
+    /// after it, data syncs, the switch back, one Jump Client upgrade wave, the check that
+    /// the site answers as the appliance it moved to.
+    fn scaled_estimates(&self) -> Vec<String> {
+        let d = SimConfig::new("estimates", Path::new("."));
+        let scaled = |sim_s: f64| ((sim_s * self.options.time_scale).ceil() as u64).max(1);
+        let sync_s = d.data_mb / d.sync_mb_per_s;
+        vec![
+            format!("install: {}s", scaled(d.base_install_s + d.install_s)),
+            format!("online: {}s", scaled(60.0)),
+            format!("sync: {}s", scaled(sync_s)),
+            // The first sync after establishing starts within about 60 s.
+            format!("resync: {}s", scaled(60.0 + sync_s)),
+            format!("promote: {}s", scaled(sync_s)),
+            format!("clients-wait: {}s", scaled(d.jump_client_upgrade_s)),
+            // Checks through the site address answer at once (a dns swing adds its TTL).
+            format!("switch-verify: {}s", scaled(1.0)),
+        ]
     }
 
     /// Write the plan into the lab directory; returns its path.

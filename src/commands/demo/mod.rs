@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use swing_engine::apply::site::{SiteApply, SiteOutcome, apply_site};
-use swing_engine::apply::{ApplyEvent, Outcome, PollPolicy, WalkOptions};
+use swing_engine::apply::{ApplyEvent, ApplyReport, ClientDowntime, Outcome, WalkOptions};
 use swing_providers::probe::{ProbeReport, Prober, Route};
 
 use kit::{DNS_OLD_TTL, DnsSetup, Lab, LabOptions, SITE, Scenario, TIME_SCALE_45MIN_IN_2S, ZONE};
@@ -40,18 +40,16 @@ pub struct DemoArgs {
     pub keep: Option<std::path::PathBuf>,
 }
 
-/// What one demo/benchmark run measured.
+/// What one demo run measured.
 #[derive(Debug, Clone)]
 pub struct RunResult {
     pub outcome: String,
     pub makespan: Duration,
     pub probe: ProbeReport,
-    pub engine_downtime_ms: u64,
-    pub unprotected_ms: u64,
+    /// The apply's final report, with the client's measured downtime in it.
+    pub report: Option<ApplyReport>,
     /// Problems with the final state (empty when the change reached its goal).
     pub problems: Vec<String>,
-    /// (step id, duration ms) of the steps that succeeded, in plan order.
-    pub steps: Vec<(String, u64)>,
 }
 
 /// Runs `swing demo`; returns the exit code.
@@ -82,7 +80,7 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<i32> {
         .map_err(|e: String| anyhow::anyhow!(e))?;
     if scenario == Scenario::AsyncNat {
         anyhow::bail!(
-            "the nat scenario needs root and network namespaces (nftables DNAT); it runs in the end-to-end tests (tests/e2e_async_nat.rs)"
+            "the nat scenario needs root and network namespaces (nftables DNAT); it runs in the end-to-end tests (tests/e2e.rs, async_nat)"
         );
     }
     if !(args.time_scale.is_finite() && args.time_scale > 0.0 && args.time_scale <= 1.0) {
@@ -108,6 +106,7 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<i32> {
     );
     let options = LabOptions {
         time_scale: args.time_scale,
+        state_estimates: true,
         ..LabOptions::default()
     };
     let result = run_scenario(
@@ -250,12 +249,8 @@ pub async fn run_scenario(
             .map(|c| c.to_string())
             .collect(),
         windows: plan.windows.clone(),
-        // Poll fast: the simulated world moves at the time scale, not at human pace.
-        poll: PollPolicy {
-            initial: Duration::from_millis(10),
-            max: Duration::from_millis(100),
-            act_attempts: 3,
-        },
+        // The same polling as `swing apply`: the lab plan states the time scale's durations,
+        // and the walker polls each step relative to its estimate.
         events,
         ..WalkOptions::default()
     };
@@ -276,7 +271,7 @@ pub async fn run_scenario(
     if let Some(d) = dns_server {
         d.shutdown().await;
     }
-    let (outcome, apply_report) = match result {
+    let (outcome, mut apply_report) = match result {
         Ok(SiteOutcome::Ran(r)) => {
             let name = match &r.outcome {
                 Outcome::Failed { root_cause, .. } => {
@@ -293,25 +288,10 @@ pub async fn run_scenario(
     if let Err(e) = report.check_served_by(scenario.expected_sequence()) {
         problems.push(e);
     }
-    let steps = apply_report
-        .as_ref()
-        .map(|r| {
-            r.steps
-                .iter()
-                .filter(|s| s.status == "succeeded")
-                .map(|s| (s.id.clone(), s.duration_ms.unwrap_or(0)))
-                .collect()
-        })
-        .unwrap_or_default();
-    let rr = RunResult {
-        outcome,
-        makespan,
-        engine_downtime_ms: apply_report.as_ref().map(|r| r.downtime_ms).unwrap_or(0),
-        unprotected_ms: apply_report.as_ref().map(|r| r.unprotected_ms).unwrap_or(0),
-        probe: report,
-        problems,
-        steps,
-    };
+    // The client's view becomes part of the apply's report.
+    if let Some(r) = apply_report.as_mut() {
+        r.client_downtime = Some(client_downtime(&report));
+    }
     if verbose {
         println!();
         for (name, st) in lab.final_states() {
@@ -320,14 +300,27 @@ pub async fn run_scenario(
                 st.version, st.role, st.shared_ips, st.healthy
             );
         }
-        if let Some(r) = &apply_report {
-            for b in &r.backups {
-                println!("  backup {} (SHA-256 {})", b.path.display(), b.sha256);
-            }
-        }
     }
     lab.shutdown().await;
-    Ok(rr)
+    Ok(RunResult {
+        outcome,
+        makespan,
+        probe: report,
+        report: apply_report,
+        problems,
+    })
+}
+
+/// The prober's measurement, as the apply report carries it.
+fn client_downtime(p: &ProbeReport) -> ClientDowntime {
+    ClientDowntime {
+        longest_outage_ms: p.longest_outage_ms,
+        outages: p.outages.len(),
+        total_outage_ms: p.total_outage_ms,
+        probes: p.probes,
+        interval_ms: p.interval_ms,
+        served_by: p.sequence(),
+    }
 }
 
 fn print_event(t0: Instant, e: &ApplyEvent) {
@@ -351,25 +344,14 @@ fn print_event(t0: Instant, e: &ApplyEvent) {
 
 fn print_final(scenario: Scenario, r: &RunResult) {
     println!("\n== Final report: {} ==", scenario.name());
-    println!("apply outcome:              {}", r.outcome);
+    println!("apply outcome:               {}", r.outcome);
     println!(
-        "apply makespan:             {:.2} s",
+        "apply makespan:              {:.2} s",
         r.makespan.as_secs_f64()
     );
-    println!("steps completed:            {}", r.steps.len());
-    println!(
-        "measured downtime (client): {:.3} s  (longest outage seen by a client probing every {} ms)",
-        r.probe.longest_outage_ms as f64 / 1000.0,
-        r.probe.interval_ms
-    );
-    println!(
-        "downtime steps (engine):    {:.2} s",
-        r.engine_downtime_ms as f64 / 1000.0
-    );
-    println!(
-        "without failover protection:{:>6.2} s",
-        r.unprotected_ms as f64 / 1000.0
-    );
+    if let Some(rep) = &r.report {
+        print!("{}", report_text(rep));
+    }
     println!("{}", r.probe.summary());
     if r.problems.is_empty() {
         println!(
@@ -380,5 +362,136 @@ fn print_final(scenario: Scenario, r: &RunResult) {
         for p in &r.problems {
             println!("  - {p}");
         }
+    }
+}
+
+/// The apply report as text: steps, the client's measured downtime, the engine's timing of
+/// its downtime steps, time without failover protection, backups.
+pub fn report_text(r: &ApplyReport) -> String {
+    use std::fmt::Write as _;
+    let secs = |ms: u64| ms as f64 / 1000.0;
+    let mut out = String::new();
+    let done = r.steps.iter().filter(|s| s.status == "succeeded").count();
+    let _ = writeln!(
+        out,
+        "steps:                       {done} of {} succeeded",
+        r.steps.len()
+    );
+    for s in &r.steps {
+        let d = s
+            .duration_ms
+            .map(|d| format!("{:>7.2} s", secs(d)))
+            .unwrap_or_default();
+        let _ = writeln!(out, "  {:<10} {:<24} {d}", s.status, s.id);
+    }
+    match &r.client_downtime {
+        Some(c) => {
+            let _ = writeln!(
+                out,
+                "downtime (measured):         {:.3} s  longest outage a client saw, probing every {} ms ({} outage(s), {:.3} s in total, {} probes; served by {})",
+                secs(c.longest_outage_ms),
+                c.interval_ms,
+                c.outages,
+                secs(c.total_outage_ms),
+                c.probes,
+                c.served_by.join(" → ")
+            );
+        }
+        None => {
+            let _ = writeln!(out, "downtime (measured):         no client probe ran");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "downtime steps (engine):     {:.2} s  summed durations of the steps that take the site down",
+        secs(r.downtime_ms)
+    );
+    let _ = writeln!(
+        out,
+        "without failover protection: {:.2} s",
+        secs(r.unprotected_ms)
+    );
+    for b in &r.backups {
+        let _ = writeln!(
+            out,
+            "backup written:              {} (SHA-256 {})",
+            b.path.display(),
+            b.sha256
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_report_text_leads_with_the_client_measured_downtime() {
+        let report = ApplyReport {
+            outcome: "done".into(),
+            steps: Vec::new(),
+            steps_run: 0,
+            downtime_ms: 2_700,
+            unprotected_ms: 5_500,
+            backups: Vec::new(),
+            root_cause: None,
+            waiting: Vec::new(),
+            skipped: Vec::new(),
+            client_downtime: Some(ClientDowntime {
+                longest_outage_ms: 850,
+                outages: 1,
+                total_outage_ms: 850,
+                probes: 120,
+                interval_ms: 50,
+                served_by: vec!["a".into(), "b".into()],
+            }),
+        };
+        let text = report_text(&report);
+        assert!(
+            text.contains("downtime (measured):         0.850 s"),
+            "{text}"
+        );
+        assert!(text.contains("served by a → b"), "{text}");
+        assert!(
+            text.contains("downtime steps (engine):     2.70 s"),
+            "{text}"
+        );
+        let without = ApplyReport {
+            client_downtime: None,
+            ..report
+        };
+        assert!(report_text(&without).contains("no client probe ran"));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn the_demo_apply_report_carries_the_downtime_the_client_measured() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = LabOptions {
+            state_estimates: true,
+            jump_clients: 5,
+            ..LabOptions::default()
+        };
+        let r = run_scenario(
+            Scenario::SingleAutomatic,
+            dir.path(),
+            options,
+            Duration::from_millis(50),
+            false,
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.outcome, "done");
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+        let report = r.report.expect("the apply ran");
+        let c = report.client_downtime.as_ref().expect("measured downtime");
+        // The single appliance is down while it installs: the client saw that outage.
+        assert!(c.longest_outage_ms > 0);
+        assert_eq!(c.longest_outage_ms, r.probe.longest_outage_ms);
+        assert_eq!(c.served_by, vec!["main".to_owned()]);
+        assert!(report_text(&report).contains(&format!(
+            "downtime (measured):         {:.3} s",
+            c.longest_outage_ms as f64 / 1000.0
+        )));
     }
 }
