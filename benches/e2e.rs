@@ -12,8 +12,14 @@
 //! what the simulated world needs, at the time scale: `X.install` = the simulator's
 //! install time (base + site package), `failover.sync` / `failover.resync` /
 //! `failover.promote-*` = the data syncs the simulators logged (in order), `switch.prepare`
-//! = the old DNS TTL the engine must wait out, `clients.wait` = one Jump Client upgrade
-//! wave; every other step (API calls, checks) weighs 0 — all its time is engine overhead.
+//! = the old DNS TTL the engine must wait out, `switch.verify-X` = the lowered TTL when
+//! the appliance the site left goes down afterwards (clients' caches must expire first),
+//! `clients.wait` = one Jump Client upgrade wave; every other step (API calls, checks)
+//! weighs 0 — all its time is engine overhead.
+//!
+//! The lab plan states the fast time scale's durations in `policy.estimates`
+//! (`LabOptions::state_estimates`), as a rehearsal plan does. `E2E_TIMELINE=1` also prints
+//! each scenario's step timeline from the journal (stderr), with the idle gaps between steps.
 
 #[path = "../src/commands/demo/kit.rs"]
 mod kit;
@@ -23,7 +29,7 @@ mod support;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use kit::{DNS_OLD_TTL, DnsSetup, Lab, LabOptions, SITE, Scenario, ZONE};
+use kit::{DNS_OLD_TTL, DNS_SWITCH_TTL, DnsSetup, Lab, LabOptions, SITE, Scenario, ZONE};
 use swing_providers::probe::Route;
 
 struct Row {
@@ -85,7 +91,12 @@ fn main() {
 
 async fn bench(s: Scenario) -> Row {
     let dir = tempfile::tempdir().expect("temp dir");
-    let lab = Lab::start(s, dir.path(), LabOptions::default())
+    // The plan states the fast time scale's durations, as a rehearsal plan does.
+    let options = LabOptions {
+        state_estimates: true,
+        ..LabOptions::default()
+    };
+    let lab = Lab::start(s, dir.path(), options)
         .await
         .expect("simulators start");
     let mut server = None;
@@ -120,6 +131,9 @@ async fn bench(s: Scenario) -> Row {
     let problems = lab.check_final_state();
     let ok = run.exit_code == Some(0) && run.all_steps_succeeded().is_ok() && problems.is_empty();
     let critical_ms = critical_path_ms(&lab, &plan_path);
+    if std::env::var_os("E2E_TIMELINE").is_some() {
+        print_timeline(&lab, s);
+    }
     let row = Row {
         scenario: s.name(),
         downtime_ms: run.probe.longest_outage_ms,
@@ -205,6 +219,22 @@ fn critical_path_ms(lab: &Lab, plan_path: &std::path::Path) -> u64 {
     }
     if lab.scenario.uses_dns() {
         weight.insert("switch.prepare".into(), f64::from(DNS_OLD_TTL));
+        // Before the appliance the site left goes down (its install or decommission), the
+        // clients' caches of its address must expire: the lowered TTL after the swing.
+        for step in &compiled.steps {
+            let Some(to) = step.id.strip_prefix("switch.verify-") else {
+                continue;
+            };
+            let after = downstream(&compiled, &step.id);
+            let goes_down = lab.scenario.appliances().iter().any(|a| {
+                *a != to
+                    && (after.contains(&format!("{a}.install"))
+                        || after.contains(&format!("{a}.decommission")))
+            });
+            if goes_down {
+                weight.insert(step.id.clone(), f64::from(DNS_SWITCH_TTL));
+            }
+        }
     }
     weight.insert("clients.wait".into(), max_jc_upgrade);
     let mut finish: HashMap<&str, f64> = HashMap::new();
@@ -220,4 +250,78 @@ fn critical_path_ms(lab: &Lab, plan_path: &std::path::Path) -> u64 {
         finish.insert(step.id.as_str(), end);
     }
     (longest * 1000.0).round() as u64
+}
+
+/// The steps that depend on `id`, directly or through others.
+fn downstream(compiled: &swing_engine::compile::CompiledPlan, id: &str) -> Vec<String> {
+    let mut after: Vec<String> = vec![id.to_owned()];
+    let mut grew = true;
+    while grew {
+        grew = false;
+        for s in &compiled.steps {
+            if !after.contains(&s.id) && s.depends_on.iter().any(|d| after.contains(d)) {
+                after.push(s.id.clone());
+                grew = true;
+            }
+        }
+    }
+    after.remove(0);
+    after
+}
+
+/// Prints (stderr) each step's start and end relative to the apply's first journal record,
+/// and the idle gap before it (time no step ran): where the wall time beyond the critical
+/// path goes. Enabled with `E2E_TIMELINE=1`.
+fn print_timeline(lab: &Lab, s: Scenario) {
+    let path = lab
+        .dir
+        .join(".swing")
+        .join(format!("lab-{}.journal.jsonl", s.name()));
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        eprintln!("no journal at {}", path.display());
+        return;
+    };
+    let recs: Vec<serde_json::Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let Some(t0) = recs.first().and_then(|r| r["ts_ms"].as_i64()) else {
+        return;
+    };
+    let mut running = 0i32;
+    let mut idle_since = Some(t0);
+    let mut idle_total = 0i64;
+    for r in &recs {
+        let t = r["ts_ms"].as_i64().unwrap_or(t0);
+        let ev = r["event"].as_str().unwrap_or("");
+        let step = r["step"].as_str().unwrap_or("");
+        match ev {
+            "step-started" => {
+                if running == 0 {
+                    let gap = idle_since.map(|i| t - i).unwrap_or(0);
+                    idle_total += gap;
+                    eprintln!("{:>7} ms  start {step:<24} (idle {gap} ms)", t - t0);
+                } else {
+                    eprintln!("{:>7} ms  start {step:<24}", t - t0);
+                }
+                running += 1;
+            }
+            "step-succeeded" | "step-failed" => {
+                running -= 1;
+                if running == 0 {
+                    idle_since = Some(t);
+                }
+                eprintln!("{:>7} ms  {ev:<5} {step}", t - t0);
+            }
+            "run-finished" => {
+                let gap = idle_since.map(|i| t - i).unwrap_or(0);
+                idle_total += gap;
+                eprintln!(
+                    "{:>7} ms  finished (idle {gap} ms; idle in total {idle_total} ms)",
+                    t - t0
+                );
+            }
+            _ => {}
+        }
+    }
 }

@@ -84,6 +84,12 @@ pub enum Entry {
         /// The step must not be retried automatically (a failed install).
         no_retry: bool,
     },
+    /// What a step observed before acting, kept so a resume continues from it instead of
+    /// observing again a world the step already changed (the DNS TTL before it was lowered).
+    StepObserved {
+        step: String,
+        observed: serde_json::Value,
+    },
     /// The step waits for a person or a window.
     StepWaiting { step: String, reason: String },
     /// A person confirmed the step (`--confirm STEP` or the prompt).
@@ -332,7 +338,9 @@ impl ResumeState {
                     st.confirmed.insert(step.clone());
                 }
                 Entry::RunFinished { outcome } => st.finished = outcome == "done",
-                Entry::StepWaiting { .. } | Entry::StepSkipped { .. } => {}
+                Entry::StepWaiting { .. }
+                | Entry::StepSkipped { .. }
+                | Entry::StepObserved { .. } => {}
             }
         }
         st

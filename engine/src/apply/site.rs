@@ -64,11 +64,16 @@ fn spec_of(
         s.phase.title(),
         crate::estimate::abort_path(c, s.phase)
     ));
+    // dns: `switch.verify-*` may also wait out the lowered TTL after the swing.
+    let cache_wait = match (plan_switch(&c.plan), s.id.starts_with("switch.verify-")) {
+        (Some(Switch::Dns { ttl, .. }), true) => Duration::from_secs(u64::from(*ttl)),
+        _ => Duration::ZERO,
+    };
     let verify_timeout = if s.id == "clients.wait" {
         c.plan.policy.jump_clients.wait_timeout.as_std()
     } else {
         Duration::from_secs((s.estimate_s.saturating_mul(3)).max(120))
-    };
+    } + cache_wait;
     StepSpec {
         id: s.id.clone(),
         title: s.title.clone(),
@@ -90,6 +95,7 @@ fn spec_of(
         downtime: s.downtime,
         unprotected: s.unprotected,
         verify_timeout,
+        expected: Duration::from_secs(s.estimate_s) + cache_wait,
         no_retry: is_install,
         failure_advice: advice,
     }
@@ -132,6 +138,20 @@ pub struct SiteExecutor {
     acted: Mutex<HashMap<String, i64>>,
     /// Backups written by `backup.config`, also from earlier runs.
     backups: Mutex<Vec<Artifact>>,
+    /// What the DNS steps remember, also from earlier runs.
+    dns_memory: Mutex<DnsMemory>,
+    /// The walk's journal (for [`Entry::StepObserved`]).
+    journal: std::sync::OnceLock<Arc<super::Journal>>,
+}
+
+/// The DNS switch's timing: the TTL caches may hold, and since when.
+#[derive(Debug, Default)]
+struct DnsMemory {
+    /// The record's TTL observed before `switch.prepare` lowered it (journaled).
+    old_ttl: Option<u32>,
+    /// UNIX ms when a step's action completed (its first `action-done`; for `switch.to-*`
+    /// also its success), also from earlier runs.
+    done_at: HashMap<String, i64>,
 }
 
 impl SiteExecutor {
@@ -145,12 +165,22 @@ impl SiteExecutor {
     ) -> SiteExecutor {
         let mut acted = HashMap::new();
         let mut backups = Vec::new();
+        let mut dns = DnsMemory::default();
         for r in records {
             match &r.entry {
                 Entry::StepStarted { step } | Entry::ActionSent { step } => {
                     acted.insert(step.clone(), r.ts_ms);
                 }
-                Entry::ActionDone { artifacts, .. } => backups.extend(artifacts.iter().cloned()),
+                Entry::ActionDone { step, artifacts } => {
+                    backups.extend(artifacts.iter().cloned());
+                    dns.done_at.entry(step.clone()).or_insert(r.ts_ms);
+                }
+                Entry::StepSucceeded { step, .. } if step.starts_with("switch.to-") => {
+                    dns.done_at.entry(step.clone()).or_insert(r.ts_ms);
+                }
+                Entry::StepObserved { step, observed } if step == "switch.prepare" => {
+                    dns.old_ttl = observed["ttl"].as_u64().and_then(|t| u32::try_from(t).ok());
+                }
                 _ => {}
             }
         }
@@ -161,7 +191,22 @@ impl SiteExecutor {
             clock,
             acted: Mutex::new(acted),
             backups: Mutex::new(backups),
+            dns_memory: Mutex::new(dns),
+            journal: std::sync::OnceLock::new(),
         }
+    }
+
+    fn dns_memory(&self) -> std::sync::MutexGuard<'_, DnsMemory> {
+        self.dns_memory.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Notes that `step`'s action completed now, unless an earlier completion is known.
+    fn mark_done_once(&self, step: &str) {
+        let now = self.clock.now_ms();
+        self.dns_memory()
+            .done_at
+            .entry(step.to_owned())
+            .or_insert(now);
     }
 
     fn plan(&self) -> &Plan {
@@ -287,6 +332,131 @@ impl SiteExecutor {
                 "{} needs a switch in the plan",
                 s.id
             ))),
+        }
+    }
+
+    fn dns(&self) -> Result<&Arc<dyn crate::provider::DnsProvider>, StepError> {
+        self.providers
+            .dns
+            .as_ref()
+            .ok_or_else(|| StepError::fatal("no DNS provider is wired"))
+    }
+
+    /// `switch.prepare`: observe the record's TTL and journal it (once: a resume keeps the
+    /// value seen before the first lowering), then lower the TTL to the switch's.
+    async fn lower_dns_ttl(
+        &self,
+        spec: &StepSpec,
+        record: &str,
+        ttl: u32,
+    ) -> Result<(), StepError> {
+        let dns = self.dns()?;
+        let cur = dns.observe(record).await?;
+        let known = self.dns_memory().old_ttl;
+        if known.is_none() {
+            let old = cur.ttl;
+            if Duration::from_secs(u64::from(old)) >= spec.verify_timeout {
+                return Err(StepError::fatal(format!(
+                    "dns {record} has TTL {old}s: waiting it out after lowering takes longer than {} may take ({}s); set policy.estimates.\"switch.prepare\" to at least {old}s and plan again",
+                    spec.id,
+                    spec.verify_timeout.as_secs()
+                )));
+            }
+            if let Some(j) = self.journal.get() {
+                j.append(Entry::StepObserved {
+                    step: spec.id.clone(),
+                    observed: serde_json::json!({ "record": record, "ttl": old }),
+                })
+                .map_err(|e| StepError::fatal(e.to_string()))?;
+            }
+            self.dns_memory().old_ttl = Some(old);
+        }
+        if cur.ttl != ttl {
+            dns.set_ttl(record, &cur, ttl).await?;
+            let now = self.clock.now_ms();
+            self.dns_memory().done_at.insert(spec.id.clone(), now);
+        } else {
+            self.mark_done_once(&spec.id);
+        }
+        Ok(())
+    }
+
+    /// The TTL to restore: the one observed before lowering, else the plan's old TTL.
+    fn restore_ttl(&self) -> u32 {
+        self.dns_memory().old_ttl.unwrap_or_else(|| {
+            u32::try_from(crate::compile::old_ttl(self.plan())).unwrap_or(u32::MAX)
+        })
+    }
+
+    /// How long ago (ms) `step`'s action completed; `None` when it is not known to have.
+    fn since_done(&self, step: &str) -> Option<i64> {
+        let at = self.dns_memory().done_at.get(step).copied()?;
+        Some(self.clock.now_ms() - at)
+    }
+
+    /// Whether a step after `switch.verify-{to}` makes the appliance the site left
+    /// unavailable (its install or decommission): clients may still hold its address.
+    fn old_goes_down_after(&self, to: &str) -> bool {
+        let from = self.switch_from(to);
+        let down = [format!("{from}.install"), format!("{from}.decommission")];
+        let mut after: std::collections::HashSet<&str> = std::collections::HashSet::new();
+        let start = format!("switch.verify-{to}");
+        let mut grew = true;
+        while grew {
+            grew = false;
+            for st in &self.compiled.steps {
+                if !after.contains(st.id.as_str())
+                    && st
+                        .depends_on
+                        .iter()
+                        .any(|d| *d == start || after.contains(d.as_str()))
+                {
+                    after.insert(st.id.as_str());
+                    grew = true;
+                }
+            }
+        }
+        down.iter().any(|d| after.contains(d.as_str()))
+    }
+
+    /// The DNS-only parts of a postcondition that holds: the old TTL waited out after lowering
+    /// (`switch.prepare`), the lowered TTL waited out after the swing before the old appliance
+    /// goes down (`switch.verify-*`).
+    fn dns_wait(&self, id: &str, observed: serde_json::Value) -> Check {
+        let Some(Switch::Dns { record, ttl, .. }) = plan_switch(self.plan()) else {
+            return Check::Holds(observed);
+        };
+        let (since, wait_s, what) = if id == "switch.prepare" {
+            self.mark_done_once(id);
+            let old = self.restore_ttl();
+            (
+                self.since_done(id),
+                old,
+                "caches may still hold the record with its old TTL",
+            )
+        } else if let Some(to) = id.strip_prefix("switch.verify-")
+            && self.old_goes_down_after(to)
+        {
+            let swung = format!("switch.to-{to}");
+            self.mark_done_once(&swung);
+            (
+                self.since_done(&swung),
+                *ttl,
+                "clients may still hold the old address (lowered TTL)",
+            )
+        } else {
+            return Check::Holds(observed);
+        };
+        let waited = since.unwrap_or(0).max(0);
+        if waited >= i64::from(wait_s) * 1000 {
+            Check::Holds(serde_json::json!({
+                "observed": observed, "waited_ms": waited, "ttl_waited_out": wait_s
+            }))
+        } else {
+            Check::NotYet(format!(
+                "dns {record}: {what}: {:.1}s of {wait_s}s",
+                waited as f64 / 1000.0
+            ))
         }
     }
 
@@ -726,6 +896,7 @@ impl StepExecutor for SiteExecutor {
         }
         if let Some(to) = id.strip_prefix("switch.to-") {
             self.act_switch(&s, to).await?;
+            self.mark_done_once(id);
             return Ok(Vec::new());
         }
         if let Some(x) = id.strip_prefix("failover.promote-") {
@@ -736,14 +907,13 @@ impl StepExecutor for SiteExecutor {
             return Ok(Vec::new());
         }
         if id == "switch.prepare" {
-            if let Some(Switch::Dns { ttl, .. }) = plan_switch(&plan) {
-                self.set_dns_ttl(*ttl).await?;
+            if let Some(Switch::Dns { record, ttl, .. }) = plan_switch(&plan) {
+                self.lower_dns_ttl(spec, record, *ttl).await?;
             }
             return Ok(Vec::new());
         }
         if id == "switch.restore" {
-            self.set_dns_ttl(u32::try_from(crate::compile::old_ttl(&plan)).unwrap_or(u32::MAX))
-                .await?;
+            self.set_dns_ttl(self.restore_ttl()).await?;
             return Ok(Vec::new());
         }
         if s.kind != OutKind::Operator {
@@ -809,7 +979,24 @@ impl StepExecutor for SiteExecutor {
         if self.acted_at(&s.id).is_none() {
             self.mark_acted(&s.id);
         }
-        self.eval(&s.postcondition).await
+        if let (Condition::DnsTtl { record, .. }, "switch.restore") =
+            (&s.postcondition, s.id.as_str())
+        {
+            // The TTL observed before lowering, not the plan's assumption.
+            let restored = Condition::DnsTtl {
+                record: record.clone(),
+                ttl_s: u64::from(self.restore_ttl()),
+            };
+            return self.eval(&restored).await;
+        }
+        match self.eval(&s.postcondition).await? {
+            Check::Holds(observed) => Ok(self.dns_wait(&s.id, observed)),
+            not_yet => Ok(not_yet),
+        }
+    }
+
+    fn journal_opened(&self, journal: &Arc<super::Journal>) {
+        let _ = self.journal.set(journal.clone());
     }
 }
 

@@ -25,6 +25,8 @@ struct App {
 struct World {
     apps: Mutex<BTreeMap<String, App>>,
     log: Mutex<Vec<String>>,
+    /// The same as `log`, with the UNIX ms of each entry.
+    timed: Mutex<Vec<(i64, String)>>,
     fail_install: bool,
 }
 
@@ -138,6 +140,10 @@ impl OperatorBridge for FakeBridge {
             .lock()
             .unwrap()
             .push(format!("{} {}", task.step_id, task.appliance));
+        self.0.timed.lock().unwrap().push((
+            journal::now_ms(),
+            format!("{} {}", task.step_id, task.appliance),
+        ));
         let mut apps = self.0.apps.lock().unwrap();
         match &task.action {
             OperatorAction::Install { version, .. } => {
@@ -452,4 +458,284 @@ async fn saved_plan_applies_then_replan_says_no_changes_and_stale_plans_are_refu
         .unwrap();
     assert!(matches!(r, SiteOutcome::NoChanges));
     assert_eq!(world.count("a.install a"), 1);
+}
+
+/// One DNS record in memory; every change is logged with its UNIX ms.
+struct FakeDns {
+    record: Mutex<(Vec<std::net::IpAddr>, u32)>,
+    log: Mutex<Vec<(i64, String)>>,
+}
+
+impl FakeDns {
+    fn new(at: &str, ttl: u32) -> Arc<FakeDns> {
+        Arc::new(FakeDns {
+            record: Mutex::new((vec![at.parse().unwrap()], ttl)),
+            log: Mutex::new(Vec::new()),
+        })
+    }
+    fn ttl(&self) -> u32 {
+        self.record.lock().unwrap().1
+    }
+    /// When `what` happened (the first time) and how often.
+    fn at(&self, what: &str) -> (Option<i64>, usize) {
+        let log = self.log.lock().unwrap();
+        let hits: Vec<i64> = log
+            .iter()
+            .filter(|(_, w)| w == what)
+            .map(|(t, _)| *t)
+            .collect();
+        (hits.first().copied(), hits.len())
+    }
+}
+
+#[async_trait]
+impl DnsProvider for FakeDns {
+    async fn observe(&self, record: &str) -> ProviderResult<DnsObservation> {
+        let (addresses, ttl) = self.record.lock().unwrap().clone();
+        Ok(DnsObservation {
+            record: record.to_owned(),
+            addresses,
+            ttl,
+        })
+    }
+    async fn set_ttl(
+        &self,
+        _record: &str,
+        expect: &DnsObservation,
+        ttl: u32,
+    ) -> ProviderResult<()> {
+        let mut r = self.record.lock().unwrap();
+        if r.0 != expect.addresses {
+            return Err(ProviderError::new(ErrorKind::Conflict, "record changed"));
+        }
+        r.1 = ttl;
+        self.log
+            .lock()
+            .unwrap()
+            .push((journal::now_ms(), format!("ttl {ttl}")));
+        Ok(())
+    }
+    async fn swing(
+        &self,
+        _record: &str,
+        from: std::net::IpAddr,
+        to: std::net::IpAddr,
+        ttl: u32,
+    ) -> ProviderResult<()> {
+        let mut r = self.record.lock().unwrap();
+        if r.0 != vec![from] {
+            return Err(ProviderError::new(ErrorKind::Conflict, "record changed"));
+        }
+        *r = (vec![to], ttl);
+        self.log
+            .lock()
+            .unwrap()
+            .push((journal::now_ms(), format!("swing {to}")));
+        Ok(())
+    }
+}
+
+/// The record's TTL before the change (what swing must observe, wait out and restore).
+const REAL_OLD_TTL: u32 = 2;
+/// The TTL the plan lowers it to around the swing.
+const LOWERED_TTL: u32 = 1;
+
+/// Async failover with a DNS switch. The plan assumes an old TTL of 5 s
+/// (`policy.estimates.switch.prepare`); the record really has [`REAL_OLD_TTL`].
+fn dns_plan() -> swing_schema::Plan {
+    serde_json::from_value(serde_json::json!({
+        "version": 1, "name": "access-25-1-async-dns", "site": "access.example.com",
+        "target": {"version": "25.1.3", "packages": ["base-7.2.1", "pra-25.1.3"]},
+        "appliances": {"a": {"address": "10.0.0.11"}, "b": {"address": "10.0.0.12"}},
+        "failover": {"primary": "a", "backup": "b", "strategy": "asynchronous",
+                      "switch": {"method": "dns", "provider": "corp-dns",
+                                 "record": "access.example.com", "ttl": LOWERED_TTL}},
+        "policy": {"estimates": {"switch.prepare": "5s"}},
+        "backup": {"directory": "./backups", "password": "${env:P}"},
+        "verify": {"manual": []},
+        "providers": {
+            "appliance": {"type": "beyondtrust", "client_id": "x", "client_secret": "${env:S}", "operator": "sim"},
+            "corp-dns": {"type": "rfc2136", "server": "10.0.0.53:53", "zone": "example.com",
+                         "tsig": {"name": "k", "secret": "${env:T}"}}
+        }
+    }))
+    .unwrap()
+}
+
+struct DnsLab {
+    world: Arc<World>,
+    dns: Arc<FakeDns>,
+    providers: Providers,
+    compiled: Arc<crate::compile::CompiledPlan>,
+    specs: Vec<StepSpec>,
+}
+
+async fn dns_lab() -> DnsLab {
+    let world = World::new(false);
+    let dns = FakeDns::new("10.0.0.11", REAL_OLD_TTL);
+    let mut p = providers(&world);
+    p.dns = Some(dns.clone());
+    let plan = dns_plan();
+    let compiled = Arc::new(compile(&plan, &CompileOptions::default()).unwrap());
+    let d = diff(&compiled, &refresh(&plan, &p).await);
+    assert!(d.drift.is_empty(), "{:?}", d.drift);
+    let specs = step_specs(&compiled, &d.needed, &p);
+    DnsLab {
+        world,
+        dns,
+        providers: p,
+        compiled,
+        specs,
+    }
+}
+
+fn dns_request(dir: &std::path::Path, resume: bool) -> ApplyRequest {
+    ApplyRequest {
+        change: "access-25-1-async-dns".into(),
+        plan_digest: crate::planfile::plan_digest(&dns_plan()),
+        ..request(dir, &[], resume)
+    }
+}
+
+fn dns_journal(dir: &std::path::Path) -> Vec<Record> {
+    Journal::read(&Journal::path_for(
+        &dir.join(".swing"),
+        "access-25-1-async-dns",
+    ))
+    .unwrap()
+}
+
+fn executor(lab: &DnsLab, dir: &std::path::Path, records: &[Record]) -> Arc<SiteExecutor> {
+    Arc::new(SiteExecutor::new(
+        lab.compiled.clone(),
+        lab.providers.clone(),
+        dir.into(),
+        Arc::new(SystemClock),
+        records,
+    ))
+}
+
+/// When the bridge performed `what` (first time).
+fn bridge_at(world: &World, what: &str) -> Option<i64> {
+    world
+        .timed
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|(_, w)| w == what)
+        .map(|(t, _)| *t)
+}
+
+#[tokio::test]
+async fn dns_swing_waits_out_the_observed_ttls_and_restores_the_observed_ttl() {
+    let dir = tempfile::tempdir().unwrap();
+    let lab = dns_lab().await;
+    let r = run(
+        &dns_request(dir.path(), false),
+        &lab.specs,
+        executor(&lab, dir.path(), &[]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.outcome, Outcome::Done, "{:?}", r.report.root_cause);
+
+    let (lowered, n_lowered) = lab.dns.at(&format!("ttl {LOWERED_TTL}"));
+    let (swung, _) = lab.dns.at("swing 10.0.0.12");
+    let (lowered, swung) = (lowered.unwrap(), swung.unwrap());
+    assert_eq!(n_lowered, 1);
+    // a: the swing waits out the TTL observed before lowering (2 s), not the plan's 5 s.
+    assert!(
+        swung - lowered >= i64::from(REAL_OLD_TTL) * 1000,
+        "swung {} ms after lowering the TTL",
+        swung - lowered
+    );
+    assert!(swung - lowered < 4_500, "waited the plan's assumed TTL");
+    let observed = dns_journal(dir.path())
+        .into_iter()
+        .find_map(|r| match r.entry {
+            Entry::StepObserved { step, observed } if step == "switch.prepare" => Some(observed),
+            _ => None,
+        });
+    assert_eq!(
+        observed.unwrap()["ttl"],
+        serde_json::json!(REAL_OLD_TTL),
+        "the old TTL is journaled"
+    );
+    // b: a goes down for its install only after clients' caches of a's address expired.
+    let a_down = bridge_at(&lab.world, "a.install a").unwrap();
+    assert!(
+        a_down - swung >= i64::from(LOWERED_TTL) * 1000,
+        "a.install {} ms after the swing",
+        a_down - swung
+    );
+    // c: the TTL observed before the change is restored, not the plan's assumption.
+    assert_eq!(lab.dns.ttl(), REAL_OLD_TTL);
+    let d = diff(&lab.compiled, &refresh(&dns_plan(), &lab.providers).await);
+    assert!(!d.has_changes(), "{:?}", d.needed);
+}
+
+#[tokio::test]
+async fn dns_prepare_resumed_after_a_crash_waits_only_the_rest_and_restores_the_first_ttl() {
+    let dir = tempfile::tempdir().unwrap();
+    let lab = dns_lab().await;
+    let first = tokio::spawn({
+        let (req, specs, exec) = (
+            dns_request(dir.path(), false),
+            lab.specs.clone(),
+            executor(&lab, dir.path(), &[]),
+        );
+        async move { run(&req, &specs, exec).await }
+    });
+    // Crash (the apply stops dead) 1 s into the wait after the TTL was lowered.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let lowered = loop {
+        let done = dns_journal(dir.path())
+            .into_iter()
+            .find_map(|r| match r.entry {
+                Entry::ActionDone { step, .. } if step == "switch.prepare" => Some(r.ts_ms),
+                _ => None,
+            });
+        if let Some(t) = done {
+            break t;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "switch.prepare never acted"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    };
+    let crash_at = lowered + 1_000;
+    tokio::time::sleep(std::time::Duration::from_millis(
+        u64::try_from(crash_at - journal::now_ms()).unwrap_or(0),
+    ))
+    .await;
+    first.abort();
+    assert!(first.await.unwrap_err().is_cancelled());
+    assert!(
+        lab.dns.at("swing 10.0.0.12").0.is_none(),
+        "crashed before the swing"
+    );
+    assert_eq!(lab.dns.ttl(), LOWERED_TTL);
+
+    // Resume: the journal, not the (lowered) record, says what the old TTL was.
+    let records = dns_journal(dir.path());
+    let r = run(
+        &dns_request(dir.path(), true),
+        &lab.specs,
+        executor(&lab, dir.path(), &records),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.outcome, Outcome::Done, "{:?}", r.report.root_cause);
+    let (first_lowered, n_lowered) = lab.dns.at(&format!("ttl {LOWERED_TTL}"));
+    assert_eq!(n_lowered, 1, "lowered once");
+    let swung = lab.dns.at("swing 10.0.0.12").0.unwrap();
+    let waited = swung - first_lowered.unwrap();
+    assert!(waited >= i64::from(REAL_OLD_TTL) * 1000, "{waited} ms");
+    // Waiting the whole old TTL again after the resume would take at least 3 s.
+    assert!(
+        waited < 2_900,
+        "the resume waited the whole TTL again: {waited} ms"
+    );
+    assert_eq!(lab.dns.ttl(), REAL_OLD_TTL, "the TTL seen before lowering");
 }

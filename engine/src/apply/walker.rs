@@ -69,6 +69,9 @@ pub struct StepSpec {
     pub unprotected: bool,
     /// How long the postcondition may take to hold after acting.
     pub verify_timeout: Duration,
+    /// How long the step is expected to take (its estimate); caps the polling interval
+    /// (see [`PollPolicy::interval_cap`]). Zero: unknown.
+    pub expected: Duration,
     /// A failure must not be retried automatically (an install).
     pub no_retry: bool,
     /// What to tell the user when the step fails (the guide's advice, the abort path).
@@ -91,6 +94,7 @@ impl StepSpec {
             downtime: false,
             unprotected: false,
             verify_timeout: Duration::from_secs(60),
+            expected: Duration::ZERO,
             no_retry: false,
             failure_advice: Vec::new(),
         }
@@ -146,6 +150,9 @@ pub trait StepExecutor: Send + Sync {
     async fn act(&self, step: &StepSpec) -> Result<Vec<Artifact>, StepError>;
     /// Observes the postcondition.
     async fn verify(&self, step: &StepSpec) -> Result<Check, StepError>;
+    /// Hands over the walk's journal before the first step runs, for what a step must keep
+    /// across a crash beyond the walker's own records ([`Entry::StepObserved`]).
+    fn journal_opened(&self, _journal: &Arc<Journal>) {}
 }
 
 /// Asks a person to confirm a step (a TTY prompt). `false` = not now (apply pauses).
@@ -170,7 +177,9 @@ impl Clock for SystemClock {
     }
 }
 
-/// Backoff of postcondition polling.
+/// Backoff of postcondition polling: the first observation right after acting, then at
+/// intervals growing with the time the step has taken, capped relative to what it is
+/// expected to take ([`PollPolicy::next_delay`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PollPolicy {
     pub initial: Duration,
@@ -180,12 +189,35 @@ pub struct PollPolicy {
 }
 
 impl Default for PollPolicy {
+    /// Short first intervals (most postconditions hold within moments of acting), at most
+    /// 15 s between observations, and never more than 1 % of the step's expected duration:
+    /// a step expected to take 30 minutes is seen to complete within 15 s of completing, one
+    /// expected to take 3 s within 30 ms.
     fn default() -> Self {
         PollPolicy {
-            initial: Duration::from_millis(500),
+            initial: Duration::from_millis(20),
             max: Duration::from_secs(15),
             act_attempts: 3,
         }
+    }
+}
+
+impl PollPolicy {
+    /// The longest interval between two observations of `step`'s postcondition:
+    /// `step.expected / 100`, within `[initial, max]` (`max` when the duration is unknown).
+    pub fn interval_cap(&self, step: &StepSpec) -> Duration {
+        if step.expected.is_zero() {
+            return self.max;
+        }
+        (step.expected / 100).clamp(self.initial.min(self.max), self.max)
+    }
+
+    /// The wait before the next observation of a step that has run for `elapsed`: an eighth
+    /// of `elapsed` (so completion is seen at most 12.5 % late, whatever the estimate says),
+    /// at least `initial`, at most [`PollPolicy::interval_cap`].
+    pub fn next_delay(&self, step: &StepSpec, elapsed: Duration) -> Duration {
+        let cap = self.interval_cap(step);
+        (elapsed / 8).max(self.initial).min(cap)
     }
 }
 
@@ -390,6 +422,7 @@ pub async fn walk(
     let mut failure: Option<Failure> = None;
     let mut waiting: Vec<Waiting> = Vec::new();
     let mut steps_run = 0usize;
+    exec.journal_opened(&journal);
 
     loop {
         if failure.is_none() {
@@ -708,7 +741,7 @@ async fn run_step(
             });
         }
         let mut attempt = 0u32;
-        let mut delay = poll.initial;
+        let mut delay = ACT_RETRY_DELAY.min(poll.max);
         let artifacts = loop {
             attempt += 1;
             match exec.act(spec).await {
@@ -739,7 +772,6 @@ async fn run_step(
 
     // Verify by polling with backoff until the timeout.
     let deadline = start + spec.verify_timeout;
-    let mut delay = poll.initial;
     loop {
         let last = match exec.verify(spec).await {
             Ok(Check::Holds(observed)) => return succeed(spec, journal, observed, start),
@@ -761,10 +793,14 @@ async fn run_step(
             elapsed_ms: elapsed_ms(start),
             timeout_ms: u64::try_from(spec.verify_timeout.as_millis()).unwrap_or(u64::MAX),
         });
+        let delay = poll.next_delay(spec, now - start);
         tokio::time::sleep(delay.min(deadline - now)).await;
-        delay = (delay * 2).min(poll.max);
     }
 }
+
+/// The first wait before an action that failed retryably is sent again (then doubling, at
+/// most [`PollPolicy::max`]): network trouble takes longer to pass than a postcondition.
+const ACT_RETRY_DELAY: Duration = Duration::from_millis(500);
 
 fn succeed(
     spec: &StepSpec,
@@ -784,5 +820,63 @@ fn succeed(
             message: e.to_string(),
             advice: Vec::new(),
         }),
+    }
+}
+
+/// The polling interval follows the step's expected duration.
+#[cfg(test)]
+mod poll_tests {
+    use super::*;
+
+    fn step(expected: Duration) -> StepSpec {
+        let mut s = StepSpec::new("b.install", StepKind::Operator, &[]);
+        s.expected = expected;
+        s
+    }
+
+    #[test]
+    fn the_interval_is_capped_at_one_percent_of_the_expected_duration() {
+        let p = PollPolicy::default();
+        // A real install (30 minutes): the policy's maximum.
+        assert_eq!(
+            p.interval_cap(&step(Duration::from_secs(1800))),
+            Duration::from_secs(15)
+        );
+        // A 3-second install of a rehearsal: 30 ms.
+        assert_eq!(
+            p.interval_cap(&step(Duration::from_secs(3))),
+            Duration::from_millis(30)
+        );
+        // Never below the first interval, and unknown durations get the maximum.
+        assert_eq!(p.interval_cap(&step(Duration::from_millis(100))), p.initial);
+        assert_eq!(p.interval_cap(&step(Duration::ZERO)), p.max);
+        // A policy whose first interval exceeds its maximum stays within the maximum.
+        let odd = PollPolicy {
+            initial: Duration::from_secs(1),
+            max: Duration::from_millis(100),
+            act_attempts: 1,
+        };
+        assert_eq!(
+            odd.interval_cap(&step(Duration::from_secs(3))),
+            Duration::from_millis(100)
+        );
+    }
+
+    #[test]
+    fn the_interval_grows_with_the_elapsed_time_up_to_the_cap() {
+        let p = PollPolicy::default();
+        let ms = Duration::from_millis;
+        // A long step without a useful estimate: at most 12.5 % late, at most 15 s.
+        let long = step(Duration::from_secs(2700));
+        assert_eq!(p.next_delay(&long, Duration::ZERO), p.initial);
+        assert_eq!(p.next_delay(&long, ms(100)), p.initial);
+        assert_eq!(p.next_delay(&long, ms(2_400)), ms(300));
+        assert_eq!(
+            p.next_delay(&long, Duration::from_secs(600)),
+            Duration::from_secs(15)
+        );
+        // A 3-second step: never more than 30 ms between observations.
+        let short = step(Duration::from_secs(3));
+        assert_eq!(p.next_delay(&short, ms(2_400)), ms(30));
     }
 }
