@@ -1,4 +1,4 @@
-//! Support for the end-to-end tests (`tests/e2e_*.rs`): run the real `swing` binary
+//! Support for the end-to-end tests (`tests/e2e.rs`): run the real `swing` binary
 //! (`swing apply --auto-approve --output json PLAN`) against a scenario lab while the prober
 //! watches the site from the test process, and collect what both saw.
 //!
@@ -200,11 +200,15 @@ pub fn sha256_file(path: &Path) -> String {
 /// the measured downtime, outages and makespan, for docs/performance.md.
 pub fn report_measurement(lab: &Lab, run: &E2eRun) {
     println!(
-        "e2e-measurement scenario={} downtime_ms={} outages={} total_outage_ms={} makespan_ms={} probes={}",
+        "e2e-measurement scenario={} downtime_ms={} outages={} total_outage_ms={} unprotected_ms={} makespan_ms={} probes={}",
         lab.scenario.name(),
         run.probe.longest_outage_ms,
         run.probe.outages.len(),
         run.probe.total_outage_ms,
+        run.report
+            .as_ref()
+            .and_then(|r| r["unprotected_ms"].as_u64())
+            .map_or_else(|| "?".to_owned(), |u| u.to_string()),
         run.makespan.as_millis(),
         run.probe.probes
     );
