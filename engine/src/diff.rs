@@ -420,6 +420,12 @@ mod tests {
         );
         let b = v.appliances.iter().find(|a| a.name == "b").unwrap();
         assert_eq!(b.version_before.as_deref(), Some("25.1.3"));
+        let a = v
+            .changes
+            .iter()
+            .find(|c| c.resource == "appliance a" && c.attribute == "version")
+            .unwrap();
+        assert_eq!(a.before.as_deref(), Some("24.3.2"), "observed, not assumed");
         let r = v.refresh.as_ref().unwrap();
         assert!(r.has_changes && r.done.contains(&"b.install".to_owned()));
         assert!(

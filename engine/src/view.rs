@@ -502,6 +502,16 @@ pub fn refreshed(
             a.version_before = Some(ver.clone());
         }
     }
+    for ch in &mut v.changes {
+        if ch.attribute == "version"
+            && let Some(name) = ch.resource.strip_prefix("appliance ")
+            && let Some(seen) = o.appliance(name)
+            && seen.reachable
+            && let Some(ver) = &seen.version
+        {
+            ch.before = Some(ver.clone());
+        }
+    }
     let keep: std::collections::HashSet<&str> = d.needed.iter().map(String::as_str).collect();
     v.steps.retain(|s| keep.contains(s.id.as_str()));
     for ph in &mut v.phases {
@@ -569,6 +579,23 @@ fn observed_lines(c: &CompiledPlan, o: &crate::refresh::Observed) -> Vec<String>
                     parts.push(format!("shared IP {}", a.shared_ips.join(", ")));
                 }
                 parts.push(if a.healthy { "healthy" } else { "UNHEALTHY" }.into());
+                if let Some(status) = &a.last_sync_status {
+                    parts.push(format!("last sync {status}"));
+                }
+                if let Some(j) = &a.jump_clients {
+                    parts.push(format!(
+                        "Jump Clients {}/{} upgraded and online",
+                        j.upgraded_online, j.total
+                    ));
+                }
+                if let Some(c) = &a.certificate {
+                    parts.push(format!("certificate until {}", c.not_after));
+                }
+                if let Some(skew) = a.clock_skew_s
+                    && skew != 0
+                {
+                    parts.push(format!("clock {skew:+}s"));
+                }
                 format!("appliance {name}{addr}: {}", parts.join(" · "))
             }
         };
