@@ -11,10 +11,12 @@
 //! Critical path: the longest path through the compiled step graph where each step weighs
 //! what the simulated world needs, at the time scale: `X.install` = the simulator's
 //! install time (base + site package), `failover.sync` / `failover.resync` /
-//! `failover.promote-*` = the data syncs the simulators logged (in order), `switch.prepare`
+//! `failover.promote-*` = the data syncs the simulators logged (in order; the first sync
+//! after establishing also its one-minute start delay), `switch.prepare`
 //! = the old DNS TTL the engine must wait out, `switch.verify-X` = the lowered TTL when
 //! the appliance the site left goes down afterwards (clients' caches must expire first),
-//! `clients.wait` = one Jump Client upgrade wave; every other step (API calls, checks)
+//! `clients.wait` ends no earlier than 95 % of the Jump Clients are back after the last
+//! install (one returns every `upgrade_s / throttle`); every other step (API calls, checks)
 //! weighs 0 — all its time is engine overhead.
 //!
 //! The lab plan states the fast time scale's durations in `policy.estimates`
@@ -27,6 +29,11 @@ mod kit;
 mod support;
 
 use std::collections::HashMap;
+
+/// The simulator starts the first sync this many simulated seconds after establishing.
+const FIRST_SYNC_DELAY_S: f64 = 60.0;
+/// `policy.jump_clients.online_ratio` of the lab plans.
+const JC_ONLINE_RATIO: f64 = 0.95;
 use std::time::Duration;
 
 use kit::{DNS_OLD_TTL, DNS_SWITCH_TTL, DnsSetup, Lab, LabOptions, SITE, Scenario, ZONE};
@@ -193,14 +200,23 @@ fn critical_path_ms(lab: &Lab, plan_path: &std::path::Path) -> u64 {
             .filter(|a| a.action == "failover.sync" && a.ok)
         {
             if let Some(d) = a.detail["sim_duration_s"].as_f64() {
-                syncs.push((a.at_unix_ms, d * scale));
+                // The first sync after establishing starts a simulated minute later; the
+                // engine waits for that too.
+                let delay = if a.detail["reason"] == "first sync after establish" {
+                    FIRST_SYNC_DELAY_S
+                } else {
+                    0.0
+                };
+                syncs.push((a.at_unix_ms, (delay + d) * scale));
             }
         }
         if st.jump_clients.total > 0 {
-            let waves = (f64::from(st.jump_clients.total)
-                / f64::from(st.jump_clients.throttle.max(1)))
-            .ceil();
-            max_jc_upgrade = max_jc_upgrade.max(waves * 120.0 * scale);
+            // After an install, one Jump Client returns every upgrade_s / throttle simulated
+            // seconds; clients.wait needs JC_ONLINE_RATIO of them back.
+            let needed = (JC_ONLINE_RATIO * f64::from(st.jump_clients.total)).ceil();
+            let per = swing_sim::SimConfig::new("bench", ".").jump_client_upgrade_s
+                / f64::from(st.jump_clients.throttle.max(1));
+            max_jc_upgrade = max_jc_upgrade.max(needed * per * scale);
         }
     }
     syncs.sort_by_key(|(t, _)| *t);
@@ -236,7 +252,6 @@ fn critical_path_ms(lab: &Lab, plan_path: &std::path::Path) -> u64 {
             }
         }
     }
-    weight.insert("clients.wait".into(), max_jc_upgrade);
     let mut finish: HashMap<&str, f64> = HashMap::new();
     let mut longest = 0.0f64;
     for step in &compiled.steps {
@@ -245,7 +260,15 @@ fn critical_path_ms(lab: &Lab, plan_path: &std::path::Path) -> u64 {
             .iter()
             .filter_map(|d| finish.get(d.as_str()))
             .fold(0.0f64, |m, v| m.max(*v));
-        let end = start + weight.get(&step.id).copied().unwrap_or(0.0);
+        let mut end = start + weight.get(&step.id).copied().unwrap_or(0.0);
+        if step.id == "clients.wait" {
+            // The Jump Clients come back counting from the end of the last install.
+            let installed = finish
+                .iter()
+                .filter(|(id, _)| id.ends_with(".install"))
+                .fold(0.0f64, |m, (_, v)| m.max(*v));
+            end = end.max(installed + max_jc_upgrade);
+        }
         longest = longest.max(end);
         finish.insert(step.id.as_str(), end);
     }
