@@ -162,6 +162,7 @@ impl Journal {
             .mode(0o600)
             .open(path)
             .map_err(err)?;
+        drop_torn_tail(path, &file).map_err(err)?;
         Ok(Journal {
             path: path.to_owned(),
             file: Mutex::new(file),
@@ -191,7 +192,14 @@ impl Journal {
         };
         // A poisoned lock only means another task panicked mid-append; the file is still ours.
         let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
-        file.write_all(&line).map_err(err)?;
+        let before = file.metadata().map(|m| m.len());
+        if let Err(e) = file.write_all(&line) {
+            // A full disk may take part of the record: leave no partial line behind.
+            if let Ok(len) = before {
+                let _ = file.set_len(len);
+            }
+            return Err(err(e));
+        }
         file.sync_data().map_err(err)?;
         Ok(record)
     }
@@ -236,6 +244,19 @@ impl Journal {
         }
         Ok(out)
     }
+}
+
+/// Cuts off a torn last record (the process was killed, or the disk filled, mid-write) so the
+/// next record does not follow it: a torn line in the middle would make the journal
+/// unreadable, while one at the end is simply ignored.
+fn drop_torn_tail(path: &Path, file: &File) -> std::io::Result<()> {
+    let bytes = std::fs::read(path)?;
+    if bytes.last().is_none_or(|b| *b == b'\n') {
+        return Ok(());
+    }
+    let keep = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    file.set_len(keep as u64)?;
+    file.sync_data()
 }
 
 /// Creates the state directory (and parents), restricting a newly made directory to 0700.
@@ -431,6 +452,34 @@ mod tests {
             Journal::read(&path),
             Err(JournalError::Damaged { line: 2, .. })
         ));
+    }
+
+    #[test]
+    fn a_torn_last_record_is_cut_off_before_the_next_is_appended() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.jsonl");
+        let j = Journal::open(&path).unwrap();
+        j.append(Entry::StepStarted { step: "x".into() }).unwrap();
+        drop(j);
+        // Killed (or out of space) in the middle of the next record.
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"{\"ts\":\"2026-").unwrap();
+        drop(f);
+        // The resume opens the journal and goes on: every record stays readable.
+        let j = Journal::open(&path).unwrap();
+        j.append(Entry::StepStarted { step: "y".into() }).unwrap();
+        let steps: Vec<Entry> = Journal::read(&path)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.entry)
+            .collect();
+        assert_eq!(
+            steps,
+            vec![
+                Entry::StepStarted { step: "x".into() },
+                Entry::StepStarted { step: "y".into() }
+            ]
+        );
     }
 
     #[test]

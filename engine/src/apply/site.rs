@@ -69,11 +69,7 @@ fn spec_of(
         (Some(Switch::Dns { ttl, .. }), true) => Duration::from_secs(u64::from(*ttl)),
         _ => Duration::ZERO,
     };
-    let verify_timeout = if s.id == "clients.wait" {
-        c.plan.policy.jump_clients.wait_timeout.as_std()
-    } else {
-        Duration::from_secs((s.estimate_s.saturating_mul(3)).max(120))
-    } + cache_wait;
+    let verify_timeout = step_timeout(c, s) + cache_wait;
     StepSpec {
         id: s.id.clone(),
         title: s.title.clone(),
@@ -100,6 +96,28 @@ fn spec_of(
         failure_advice: advice,
     }
 }
+
+/// How long a step may take before it halts: `clients.wait` waits
+/// `policy.jump_clients.wait_timeout`; every other step three times its estimate — at least
+/// 2 minutes when the estimate is the guide's default (slack for slow networks), at least
+/// [`MIN_STEP_TIMEOUT_S`] when the plan sets the step's estimate in `policy.estimates` (a
+/// rehearsal at a fast time scale states its real durations there, so a hanging install halts
+/// in seconds, not in hours).
+fn step_timeout(c: &CompiledPlan, s: &Step) -> Duration {
+    if s.id == "clients.wait" {
+        return c.plan.policy.jump_clients.wait_timeout.as_std();
+    }
+    let est = &c.plan.policy.estimates;
+    let floor = if est.contains_key(&s.id) || est.contains_key(s.action) {
+        MIN_STEP_TIMEOUT_S
+    } else {
+        120
+    };
+    Duration::from_secs(s.estimate_s.saturating_mul(3).max(floor))
+}
+
+/// The shortest timeout of a step whose estimate the plan sets.
+const MIN_STEP_TIMEOUT_S: u64 = 10;
 
 /// The appliance an operator step is performed on.
 fn operator_appliance(c: &CompiledPlan, s: &Step) -> Option<String> {
@@ -545,6 +563,11 @@ impl SiteExecutor {
                     };
                     if o.reachable && now == role {
                         holds(serde_json::json!({ "appliance": appliance, "role": role }))
+                    } else if !o.reachable {
+                        // Not "role none": an appliance that did not answer has no known role.
+                        not_yet(format!(
+                            "appliance {appliance} does not answer (expecting role {role})"
+                        ))
                     } else {
                         not_yet(format!(
                             "appliance {appliance} has role {now}, expecting {role}"
@@ -864,7 +887,12 @@ impl StepExecutor for SiteExecutor {
         let s = self.step(&spec.id)?;
         for c in &s.preconditions {
             if let Check::NotYet(why) = self.eval(c).await? {
-                return Err(StepError::fatal(format!("{} ({why})", c.describe())));
+                // Retryable: the walker observes it again for a while (an appliance that
+                // did not answer once may answer the next time) before it halts.
+                return Err(StepError {
+                    message: format!("{} ({why})", c.describe()),
+                    retryable: true,
+                });
             }
         }
         Ok(())
@@ -1176,4 +1204,143 @@ pub async fn apply_site(req: SiteApply, providers: Providers) -> Result<SiteOutc
     };
     let result = super::run_locked(&apply_req, &specs, exec, guard).await?;
     Ok(SiteOutcome::Ran(Box::new(result)))
+}
+
+/// Step timeouts follow the plan's estimates (see [`step_timeout`]).
+#[cfg(test)]
+mod timeout_tests {
+    use super::*;
+    use crate::compile::{CompileOptions, compile};
+
+    fn compiled(policy: serde_json::Value) -> CompiledPlan {
+        let plan: Plan = serde_json::from_value(serde_json::json!({
+            "version": 1, "name": "timeouts", "site": "access.example.com",
+            "target": {"version": "25.1.3", "packages": ["pra-25.1.3"]},
+            "appliances": {"main": {"address": "10.0.0.11"}},
+            "backup": {"directory": "./backups", "password": "${env:P}"},
+            "policy": policy,
+            "providers": {"appliance": {"type": "beyondtrust", "client_id": "x",
+                          "client_secret": "${env:S}", "operator": "sim"}}
+        }))
+        .unwrap();
+        compile(&plan, &CompileOptions::default()).unwrap()
+    }
+
+    fn timeout_of(c: &CompiledPlan, id: &str) -> Duration {
+        step_timeout(c, c.step(id).unwrap())
+    }
+
+    #[test]
+    fn default_estimates_give_three_times_the_estimate_and_at_least_two_minutes() {
+        let c = compiled(serde_json::json!({}));
+        assert_eq!(
+            timeout_of(&c, "main.install"),
+            Duration::from_secs(3 * 1800)
+        );
+        assert_eq!(timeout_of(&c, "main.tls"), Duration::from_secs(120));
+        assert_eq!(
+            timeout_of(&c, "clients.wait"),
+            Duration::from_secs(4 * 3600)
+        );
+    }
+
+    #[test]
+    fn an_estimate_the_plan_sets_is_taken_at_its_word() {
+        let c = compiled(serde_json::json!({
+            "estimates": {"install": "4s", "main.online": "1s", "main.tls": "20s"},
+            "jump_clients": {"wait_timeout": "10s"}
+        }));
+        assert_eq!(timeout_of(&c, "main.install"), Duration::from_secs(12));
+        // Never below the floor, also when the plan's estimate is tiny.
+        assert_eq!(
+            timeout_of(&c, "main.online"),
+            Duration::from_secs(MIN_STEP_TIMEOUT_S)
+        );
+        assert_eq!(timeout_of(&c, "main.tls"), Duration::from_secs(60));
+        assert_eq!(timeout_of(&c, "clients.wait"), Duration::from_secs(10));
+        // Steps without an override keep the guide's timeout.
+        assert_eq!(timeout_of(&c, "main.verify"), Duration::from_secs(180));
+    }
+}
+
+/// A precondition that could not be observed is retryable and says so; it is never read as
+/// "the appliance has role none".
+#[cfg(test)]
+mod precondition_tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+    use crate::compile::{CompileOptions, compile};
+    use crate::provider::{ApplianceObservation, ApplianceProvider, BackupInfo, ProviderResult};
+
+    /// Does not answer `silent` times, then answers with `role`.
+    struct Flaky {
+        role: FailoverRole,
+        silent: AtomicU32,
+    }
+
+    #[async_trait]
+    impl ApplianceProvider for Flaky {
+        async fn observe(&self) -> ProviderResult<ApplianceObservation> {
+            if self
+                .silent
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+            {
+                return Ok(ApplianceObservation::unreachable());
+            }
+            let mut o = ApplianceObservation::unreachable();
+            o.reachable = true;
+            o.healthy = true;
+            o.role = self.role;
+            Ok(o)
+        }
+        async fn backup(&self, _: &std::path::Path, _: &str) -> ProviderResult<BackupInfo> {
+            unreachable!("not called by preconditions")
+        }
+        async fn set_failover_role(&self, _: FailoverRole, _: bool) -> ProviderResult<()> {
+            unreachable!("not called by preconditions")
+        }
+    }
+
+    #[tokio::test]
+    async fn an_appliance_that_did_not_answer_fails_the_precondition_retryably() {
+        let plan: Plan = serde_json::from_value(serde_json::json!({
+            "version": 1, "name": "pre", "site": "access.example.com",
+            "target": {"version": "25.1.3", "packages": ["pra-25.1.3"]},
+            "appliances": {"a": {"address": "10.0.0.11"}, "b": {"address": "10.0.0.12"}},
+            "failover": {"primary": "a", "backup": "b", "strategy": "asynchronous",
+                          "switch": {"method": "shared-ip", "address": "10.0.0.10"}},
+            "backup": {"directory": "./backups", "password": "${env:P}"},
+            "providers": {"appliance": {"type": "beyondtrust", "client_id": "x",
+                          "client_secret": "${env:S}", "operator": "sim"}}
+        }))
+        .unwrap();
+        let c = Arc::new(compile(&plan, &CompileOptions::default()).unwrap());
+        let mut p = Providers::default();
+        let flaky = |role, silent| {
+            Arc::new(Flaky {
+                role,
+                silent: AtomicU32::new(silent),
+            }) as Arc<dyn ApplianceProvider>
+        };
+        p.appliances
+            .insert("a".into(), flaky(FailoverRole::Primary, 1));
+        p.appliances
+            .insert("b".into(), flaky(FailoverRole::Backup, 0));
+        let specs = step_specs(&c, &["failover.sync".to_owned()], &p);
+        let exec = SiteExecutor::new(
+            c,
+            p,
+            PathBuf::from("."),
+            Arc::new(super::super::walker::SystemClock),
+            &[],
+        );
+        let e = exec.precondition(&specs[0]).await.unwrap_err();
+        assert!(e.retryable, "{e:?}");
+        assert!(e.message.contains("a does not answer"), "{}", e.message);
+        assert!(!e.message.contains("has role none"), "{}", e.message);
+        // The next observation answers: the precondition holds.
+        exec.precondition(&specs[0]).await.unwrap();
+    }
 }

@@ -674,11 +674,13 @@ async fn run_step(
     events: &EventSink,
 ) -> Result<StepOk, Failure> {
     let start = tokio::time::Instant::now();
-    let fail = |message: String| {
+    // `no_retry` only once the action may have been sent: a step that failed before acting
+    // (its precondition) did nothing, and a resume may try it again.
+    let fail_with = |message: String, no_retry: bool| {
         let _ = journal.append(Entry::StepFailed {
             step: spec.id.clone(),
             message: message.clone(),
-            no_retry: spec.no_retry,
+            no_retry,
         });
         Failure {
             step: spec.id.clone(),
@@ -686,6 +688,7 @@ async fn run_step(
             advice: spec.failure_advice.clone(),
         }
     };
+    let fail = |message: String| fail_with(message, spec.no_retry);
     if let Err(e) = journal.append(Entry::StepStarted {
         step: spec.id.clone(),
     }) {
@@ -715,6 +718,22 @@ async fn run_step(
                 _ => Err(fail(format!("{message} (not retried automatically)"))),
             };
         }
+        Some(Prior::Failed {
+            action_sent: true, ..
+        }) if !spec.idempotent && !observe_only => {
+            // The action ended in an error last time (no crash in the middle of it). Done if
+            // the postcondition holds now; sent again only if the precondition still holds —
+            // the world is as it was before the action, so it did not take effect (a DNS
+            // update the server refused, a server that was down); otherwise only re-observed.
+            let bound = tokio::time::Instant::now() + observe_grace(spec);
+            if let Ok(Ok(Check::Holds(observed))) =
+                tokio::time::timeout_at(bound, exec.verify(spec)).await
+            {
+                return succeed(spec, journal, observed, start);
+            }
+            let unchanged = tokio::time::timeout_at(bound, exec.precondition(spec)).await;
+            observe_only = !matches!(unchanged, Ok(Ok(())));
+        }
         Some(Prior::InFlight { action_sent: true })
         | Some(Prior::Failed {
             action_sent: true, ..
@@ -725,11 +744,40 @@ async fn run_step(
     }
 
     if !observe_only {
-        if let Err(e) = exec.precondition(spec).await {
-            return Err(fail(format!(
-                "precondition of {} does not hold: {}",
-                spec.id, e.message
-            )));
+        // A precondition that could not be observed (network trouble: a retryable error) is
+        // observed again with backoff for a while; one that is observed not to hold halts.
+        let patience = start + spec.verify_timeout.min(PRECONDITION_PATIENCE);
+        let mut delay = poll.initial;
+        loop {
+            let checked = tokio::time::timeout_at(
+                patience.max(tokio::time::Instant::now()) + observe_grace(spec),
+                exec.precondition(spec),
+            )
+            .await
+            .unwrap_or_else(|_| {
+                Err(StepError::fatal(
+                    "observing the precondition did not return".to_owned(),
+                ))
+            });
+            let e = match checked {
+                Ok(()) => break,
+                Err(e) => e,
+            };
+            let now = tokio::time::Instant::now();
+            if !e.retryable || now >= patience {
+                return Err(fail_with(
+                    format!("precondition of {} does not hold: {}", spec.id, e.message),
+                    false,
+                ));
+            }
+            events(&ApplyEvent::StepPolling {
+                step: spec.id.clone(),
+                detail: format!("precondition not observed yet: {}", e.message),
+                elapsed_ms: elapsed_ms(start),
+                timeout_ms: u64::try_from((patience - start).as_millis()).unwrap_or(u64::MAX),
+            });
+            tokio::time::sleep(delay.min(patience - now)).await;
+            delay = (delay * 2).min(poll.max);
         }
         if let Err(e) = journal.append(Entry::ActionSent {
             step: spec.id.clone(),
@@ -742,9 +790,17 @@ async fn run_step(
         }
         let mut attempt = 0u32;
         let mut delay = ACT_RETRY_DELAY.min(poll.max);
+        let deadline = start + spec.verify_timeout;
         let artifacts = loop {
             attempt += 1;
-            match exec.act(spec).await {
+            // An action that never returns must not hold the apply: it ends at the step's
+            // timeout like a postcondition that never holds (the journal says the action was
+            // sent, so a resume only re-observes a non-idempotent step).
+            let acted = match tokio::time::timeout_at(deadline, exec.act(spec)).await {
+                Ok(r) => r,
+                Err(_) => return Err(fail(overran(spec, "its action did not return"))),
+            };
+            match acted {
                 Ok(a) => break a,
                 Err(e)
                     if e.retryable
@@ -772,13 +828,25 @@ async fn run_step(
 
     // Verify by polling with backoff until the timeout.
     let deadline = start + spec.verify_timeout;
+    let mut last_seen: Option<String> = None;
     loop {
-        let last = match exec.verify(spec).await {
+        // A single observation that hangs is bounded too: by the deadline plus a grace, so
+        // the last observation, which starts at the deadline, still gets its answer.
+        let bound = deadline.max(tokio::time::Instant::now()) + observe_grace(spec);
+        let Ok(verified) = tokio::time::timeout_at(bound, exec.verify(spec)).await else {
+            let what = match &last_seen {
+                Some(l) => format!("observing its postcondition did not return (last seen: {l})"),
+                None => "observing its postcondition did not return".to_owned(),
+            };
+            return Err(fail(overran(spec, &what)));
+        };
+        let last = match verified {
             Ok(Check::Holds(observed)) => return succeed(spec, journal, observed, start),
             Ok(Check::NotYet(why)) => why,
             Err(e) if e.retryable => e.message,
             Err(e) => return Err(fail(e.message)),
         };
+        last_seen = Some(last.clone());
         let now = tokio::time::Instant::now();
         if now >= deadline {
             return Err(fail(format!(
@@ -802,6 +870,24 @@ async fn run_step(
 /// most [`PollPolicy::max`]): network trouble takes longer to pass than a postcondition.
 const ACT_RETRY_DELAY: Duration = Duration::from_millis(500);
 
+/// How long a failing precondition is observed again when it could not be observed (at most;
+/// never longer than the step's timeout).
+const PRECONDITION_PATIENCE: Duration = Duration::from_secs(60);
+
+/// Extra time one observation may take when it starts at (or runs past) the deadline.
+fn observe_grace(spec: &StepSpec) -> Duration {
+    spec.verify_timeout.min(Duration::from_secs(30))
+}
+
+/// The message of a step that ran past its timeout.
+fn overran(spec: &StepSpec, what: &str) -> String {
+    format!(
+        "{} did not complete within {}s: {what}",
+        spec.id,
+        spec.verify_timeout.as_secs()
+    )
+}
+
 fn succeed(
     spec: &StepSpec,
     journal: &Journal,
@@ -820,6 +906,301 @@ fn succeed(
             message: e.to_string(),
             advice: Vec::new(),
         }),
+    }
+}
+
+/// The step deadline bounds the action and every observation, not only the polling between
+/// them: a provider call that never returns must end in a safe halt naming the step.
+#[cfg(test)]
+mod deadline_tests {
+    use super::*;
+
+    /// `act` or `verify` never returns for the steps named.
+    struct Hangs {
+        act: bool,
+        verify: bool,
+    }
+
+    #[async_trait]
+    impl StepExecutor for Hangs {
+        async fn act(&self, _step: &StepSpec) -> Result<Vec<Artifact>, StepError> {
+            if self.act {
+                std::future::pending::<()>().await;
+            }
+            Ok(Vec::new())
+        }
+        async fn verify(&self, _step: &StepSpec) -> Result<Check, StepError> {
+            if self.verify {
+                std::future::pending::<()>().await;
+            }
+            Ok(Check::Holds(serde_json::json!({})))
+        }
+    }
+
+    async fn run(exec: Hangs, idempotent: bool) -> (Failure, Vec<String>, Duration) {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Arc::new(Journal::open(&dir.path().join("j.jsonl")).unwrap());
+        let mut s = StepSpec::new("b.install", StepKind::Operator, &[]);
+        s.needs_person = false;
+        s.idempotent = idempotent;
+        s.verify_timeout = Duration::from_millis(200);
+        s.failure_advice = vec!["Abort path: point the site back at a".into()];
+        let next = StepSpec::new("b.online", StepKind::Wait, &["b.install"]);
+        let t = std::time::Instant::now();
+        // Without the deadline the walk would never end: bound the test itself.
+        let r = tokio::time::timeout(
+            Duration::from_secs(10),
+            walk(
+                &[s, next],
+                Arc::new(exec),
+                journal.clone(),
+                &ResumeState::default(),
+                &WalkOptions::default(),
+            ),
+        )
+        .await
+        .expect("the walk ends at the step timeout")
+        .unwrap();
+        let elapsed = t.elapsed();
+        let Outcome::Failed {
+            root_cause,
+            skipped,
+        } = r.outcome
+        else {
+            panic!("expected a halt, got {:?}", r.outcome)
+        };
+        (root_cause, skipped, elapsed)
+    }
+
+    #[tokio::test]
+    async fn an_action_that_never_returns_halts_at_the_step_timeout() {
+        let (f, skipped, elapsed) = run(
+            Hangs {
+                act: true,
+                verify: false,
+            },
+            false,
+        )
+        .await;
+        assert_eq!(f.step, "b.install");
+        assert!(f.message.contains("did not complete"), "{}", f.message);
+        assert!(f.message.contains("action did not return"), "{}", f.message);
+        assert_eq!(f.advice, vec!["Abort path: point the site back at a"]);
+        assert_eq!(skipped, vec!["b.online"]);
+        assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+    }
+
+    #[tokio::test]
+    async fn an_observation_that_never_returns_halts_at_the_step_timeout() {
+        let (f, skipped, elapsed) = run(
+            Hangs {
+                act: false,
+                verify: true,
+            },
+            true,
+        )
+        .await;
+        assert_eq!(f.step, "b.install");
+        assert!(
+            f.message
+                .contains("observing its postcondition did not return"),
+            "{}",
+            f.message
+        );
+        assert_eq!(skipped, vec!["b.online"]);
+        assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+    }
+
+    /// The precondition fails `pre_fails` times (retryably or not), then holds; every
+    /// observation of the postcondition takes `verify_ms`; it holds once the step acted, unless
+    /// observations are slow (then it never holds).
+    struct Scripted {
+        pre_fails: std::sync::atomic::AtomicU32,
+        pre_retryable: bool,
+        acts: std::sync::atomic::AtomicU32,
+        verify_ms: u64,
+    }
+
+    #[async_trait]
+    impl StepExecutor for Scripted {
+        async fn precondition(&self, _step: &StepSpec) -> Result<(), StepError> {
+            use std::sync::atomic::Ordering;
+            if self
+                .pre_fails
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+            {
+                return Err(StepError {
+                    message: "appliance b does not answer".into(),
+                    retryable: self.pre_retryable,
+                });
+            }
+            Ok(())
+        }
+        async fn act(&self, _step: &StepSpec) -> Result<Vec<Artifact>, StepError> {
+            self.acts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(Vec::new())
+        }
+        async fn verify(&self, _step: &StepSpec) -> Result<Check, StepError> {
+            tokio::time::sleep(Duration::from_millis(self.verify_ms)).await;
+            if self.acts.load(std::sync::atomic::Ordering::SeqCst) > 0 && self.verify_ms == 0 {
+                return Ok(Check::Holds(serde_json::json!({})));
+            }
+            Ok(Check::NotYet("b runs 24.3.1, waiting for 25.1.3".into()))
+        }
+    }
+
+    fn scripted(pre_fails: u32, pre_retryable: bool, verify_ms: u64) -> Arc<Scripted> {
+        Arc::new(Scripted {
+            pre_fails: std::sync::atomic::AtomicU32::new(pre_fails),
+            pre_retryable,
+            acts: std::sync::atomic::AtomicU32::new(0),
+            verify_ms,
+        })
+    }
+
+    fn install_step(timeout: Duration) -> StepSpec {
+        let mut s = StepSpec::new("b.install", StepKind::Operator, &[]);
+        s.needs_person = false;
+        s.idempotent = false;
+        s.no_retry = true;
+        s.verify_timeout = timeout;
+        s
+    }
+
+    fn fast() -> WalkOptions {
+        WalkOptions {
+            poll: PollPolicy {
+                initial: Duration::from_millis(5),
+                max: Duration::from_millis(20),
+                act_attempts: 3,
+            },
+            ..WalkOptions::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_precondition_that_could_not_be_observed_is_observed_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Arc::new(Journal::open(&dir.path().join("j.jsonl")).unwrap());
+        let exec = scripted(3, true, 0);
+        let r = walk(
+            &[install_step(Duration::from_secs(5))],
+            exec.clone(),
+            journal,
+            &ResumeState::default(),
+            &fast(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.outcome, Outcome::Done);
+        assert_eq!(exec.acts.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn an_install_whose_precondition_failed_was_not_attempted_and_a_resume_runs_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.jsonl");
+        let journal = Arc::new(Journal::open(&path).unwrap());
+        let exec = scripted(1, false, 0);
+        let steps = [install_step(Duration::from_secs(5))];
+        let r = walk(
+            &steps,
+            exec.clone(),
+            journal.clone(),
+            &ResumeState::default(),
+            &fast(),
+        )
+        .await
+        .unwrap();
+        let Outcome::Failed { root_cause, .. } = &r.outcome else {
+            panic!("{:?}", r.outcome)
+        };
+        assert!(
+            root_cause.message.starts_with("precondition of b.install"),
+            "{}",
+            root_cause.message
+        );
+        assert_eq!(exec.acts.load(std::sync::atomic::Ordering::SeqCst), 0);
+        // The resume acts: nothing was installed, so "never retried" does not apply.
+        let prior = ResumeState::from_records(&Journal::read(&path).unwrap());
+        let r = walk(&steps, exec.clone(), journal, &prior, &fast())
+            .await
+            .unwrap();
+        assert_eq!(r.outcome, Outcome::Done);
+        assert_eq!(exec.acts.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn the_observation_at_the_deadline_gets_its_answer_and_the_halt_names_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Arc::new(Journal::open(&dir.path().join("j.jsonl")).unwrap());
+        // Each observation takes 60 ms of a 200 ms timeout: the last one starts at or after
+        // the deadline and must still be heard.
+        let exec = scripted(0, true, 60);
+        let r = walk(
+            &[install_step(Duration::from_millis(200))],
+            exec,
+            journal,
+            &ResumeState::default(),
+            &fast(),
+        )
+        .await
+        .unwrap();
+        let Outcome::Failed { root_cause, .. } = &r.outcome else {
+            panic!("{:?}", r.outcome)
+        };
+        assert!(
+            root_cause.message.contains("waiting for 25.1.3"),
+            "{}",
+            root_cause.message
+        );
+        assert!(
+            !root_cause.message.contains("did not return"),
+            "{}",
+            root_cause.message
+        );
+    }
+
+    /// A swing whose action failed last time (e.g. the DNS server refused the update).
+    fn failed_switch(prior_pre_fails: u32) -> (StepSpec, ResumeState, Arc<Scripted>) {
+        let mut s = StepSpec::new("switch.to-b", StepKind::Auto, &[]);
+        s.idempotent = false;
+        s.verify_timeout = Duration::from_millis(300);
+        let mut prior = ResumeState::default();
+        prior.steps.insert(
+            s.id.clone(),
+            Prior::Failed {
+                message: "DNS server refused swing (REFUSED)".into(),
+                no_retry: false,
+                action_sent: true,
+            },
+        );
+        (s, prior, scripted(prior_pre_fails, false, 0))
+    }
+
+    #[tokio::test]
+    async fn a_failed_non_idempotent_step_is_sent_again_only_while_its_precondition_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Arc::new(Journal::open(&dir.path().join("j.jsonl")).unwrap());
+        // The precondition holds: the action did not take effect, so it is sent again.
+        let (s, prior, exec) = failed_switch(0);
+        let r = walk(&[s], exec.clone(), journal.clone(), &prior, &fast())
+            .await
+            .unwrap();
+        assert_eq!(r.outcome, Outcome::Done);
+        assert_eq!(exec.acts.load(std::sync::atomic::Ordering::SeqCst), 1);
+        // The precondition no longer holds (the world changed): only re-observed, never sent.
+        let (s, prior, exec) = failed_switch(u32::MAX);
+        let r = walk(&[s], exec.clone(), journal, &prior, &fast())
+            .await
+            .unwrap();
+        assert!(
+            matches!(r.outcome, Outcome::Failed { .. }),
+            "{:?}",
+            r.outcome
+        );
+        assert_eq!(exec.acts.load(std::sync::atomic::Ordering::SeqCst), 0);
     }
 }
 
