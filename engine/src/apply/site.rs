@@ -414,7 +414,7 @@ impl SiteExecutor {
 
     /// Whether a step after `switch.verify-{to}` makes the appliance the site left
     /// unavailable (its install or decommission): clients may still hold its address.
-    fn old_goes_down_after(&self, to: &str) -> bool {
+    pub(super) fn old_goes_down_after(&self, to: &str) -> bool {
         let from = self.switch_from(to);
         let down = [format!("{from}.install"), format!("{from}.decommission")];
         let mut after: std::collections::HashSet<&str> = std::collections::HashSet::new();

@@ -739,3 +739,29 @@ async fn dns_prepare_resumed_after_a_crash_waits_only_the_rest_and_restores_the_
     );
     assert_eq!(lab.dns.ttl(), REAL_OLD_TTL, "the TTL seen before lowering");
 }
+
+#[test]
+fn only_a_swing_followed_by_taking_the_old_appliance_down_waits_the_lowered_ttl() {
+    // final_primary: a: the site moves to b (a installs next: wait), then back to a (b stays
+    // up as the backup: no wait).
+    let mut plan = serde_json::to_value(dns_plan()).unwrap();
+    plan["failover"]["final_primary"] = serde_json::json!("a");
+    let plan: swing_schema::Plan = serde_json::from_value(plan).unwrap();
+    let compiled = Arc::new(compile(&plan, &CompileOptions::default()).unwrap());
+    assert!(compiled.step("switch.verify-a").is_some());
+    let exec = SiteExecutor::new(
+        compiled,
+        Providers::default(),
+        ".".into(),
+        Arc::new(SystemClock),
+        &[],
+    );
+    assert!(
+        exec.old_goes_down_after("b"),
+        "a.install follows the swing to b"
+    );
+    assert!(
+        !exec.old_goes_down_after("a"),
+        "nothing takes b down after the swing back"
+    );
+}
