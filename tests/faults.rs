@@ -3,8 +3,9 @@
 //! (before the apply starts, or the moment a named step starts), for the single, the
 //! synchronous and the asynchronous shared-IP scenarios (simulator fault knobs) and the
 //! asynchronous DNS scenario (DNS faults on a real named: BADSIG, REFUSED, server down,
-//! concurrent change; `support/faults_named.rs`). Plus a full disk (tmpfs in a private mount
-//! namespace) under the backup directory and under the journal. Each cell must end in either
+//! concurrent change; `support/faults_named.rs`) and the asynchronous NAT scenario (missing
+//! table, gateway namespace gone: real nftables, `support/faults_nat.rs`). Plus a full disk
+//! (tmpfs in a private mount namespace) under the backup directory and under the journal. Each cell must end in either
 //! success (retries absorbed the fault) or a SAFE HALT: exit 1 with a root cause that names
 //! the failing step, a message saying what was observed, and the abort path. A fault that
 //! hangs must halt at the step's timeout — a run still going at the cell's deadline is a
@@ -26,15 +27,19 @@
 //! The matrix is printed (`cargo test --test faults -- --nocapture`) and copied into
 //! docs/reliability.md. `SWING_FAULTS_ONLY=text` runs only the cells whose label contains
 //! the text (for debugging one cell); `SWING_FAULTS_CONCURRENCY=N` (default 6) cells run at
-//! a time, each with its own lab, ports, state directory and named.
+//! a time, each with its own lab, ports, state directory, named or namespace.
 //!
 //! Owns: the matrix cells and their classification, the full-disk tests. Must not: talk to
 //! anything but loopback, leave a mount or a named behind, or claim a cell it did not run.
 
 #[path = "support/faults_named.rs"]
 mod faults_named;
+#[path = "support/faults_nat.rs"]
+mod faults_nat;
 #[path = "../src/commands/demo/kit.rs"]
 mod kit;
+#[path = "../providers/tests/nat_support/mod.rs"]
+mod nat_support;
 #[path = "../providers/tests/support_named/mod.rs"]
 mod support_named;
 
@@ -48,7 +53,8 @@ use std::time::{Duration, Instant};
 use std::sync::Mutex;
 
 use faults_named::FaultyNamed;
-use kit::{DnsSetup, Lab, LabOptions, Scenario};
+use faults_nat::NatGateway;
+use kit::{DnsSetup, Lab, LabOptions, NatSetup, Scenario};
 use swing_providers::probe::{Prober, Route};
 use swing_schema::SecretValue;
 use swing_sim::{ApplianceStatus, Fault, Faults};
@@ -65,9 +71,25 @@ fn injector(
     fault: &'static str,
     lab: &Arc<Lab>,
     named: Option<&Arc<Mutex<FaultyNamed>>>,
+    gateway: Option<&Arc<NatGateway>>,
 ) -> (Action, Action) {
     let dns = || named.expect("a dns fault needs the dns lab").clone();
+    let nat = || gateway.expect("a nat fault needs the nat lab").clone();
     match fault {
+        "nat-missing-table" => {
+            let (g, g2) = (nat(), nat());
+            (
+                Arc::new(move || g.delete_table()),
+                Arc::new(move || g2.load_ruleset()),
+            )
+        }
+        "nat-netns-gone" => {
+            let (g, g2) = (nat(), nat());
+            (
+                Arc::new(move || g.remove_namespace()),
+                Arc::new(move || g2.restore_namespace()),
+            )
+        }
         "dns-badsig" => {
             let key = lab.dir.join("tsig.key");
             let key2 = key.clone();
@@ -379,8 +401,8 @@ fn apply(
 const BEFORE: &str = "(before any step)";
 
 /// The lab plan with the fast time scale's durations stated (step timeouts of seconds).
-fn write_fast_plan(lab: &Lab, dns: Option<&DnsSetup>) -> PathBuf {
-    let yaml = lab.plan_yaml(dns, None).expect("plan text");
+fn write_fast_plan(lab: &Lab, dns: Option<&DnsSetup>, nat: Option<&NatSetup>) -> PathBuf {
+    let yaml = lab.plan_yaml(dns, nat).expect("plan text");
     let estimates = "health: 3s, clock: 3s, tls: 3s, window: 3s, backup: 3s, certificates: 3s, \
          vault-key: 3s, throttle: 3s, sync: 3s, break: 3s, install: 5s, online: 5s, \
          verify: 3s, switch: 3s, switch-verify: 3s, keys: 3s, establish: 3s, resync: 3s, \
@@ -483,8 +505,20 @@ async fn run_cell(cell: Cell) -> Row {
         key_name: support_named::KEY_NAME.into(),
         secret: SecretValue::new(support_named::KEY_SECRET),
     });
-    let plan = write_fast_plan(&lab, dns.as_ref());
-    let (set, clear) = injector(cell.fault, &lab, named.as_ref());
+    // nat scenario: a gateway namespace whose real nftables rule sends the VIP to a.
+    let gateway = (cell.scenario == Scenario::AsyncNat)
+        .then(|| Arc::new(NatGateway::start(&format!("{a_addr}:{}", lab.port))));
+    let nat = gateway.as_ref().map(|g| NatSetup {
+        public: std::net::SocketAddr::new(
+            faults_nat::VIP.parse().expect("VIP"),
+            faults_nat::VIP_PORT,
+        ),
+        table: "swing".into(),
+        chain: "prerouting".into(),
+        netns: Some(g.gw.clone()),
+    });
+    let plan = write_fast_plan(&lab, dns.as_ref(), nat.as_ref());
+    let (set, clear) = injector(cell.fault, &lab, named.as_ref(), gateway.as_ref());
     if let Phase::Start = cell.phase {
         set();
     }
@@ -561,6 +595,14 @@ async fn run_cell(cell: Cell) -> Row {
             detail.push_str(&format!("the site resolves to {answers:?}\n"));
         }
     }
+    // Never half-swung (nat): at most one rule for the VIP (none while the table is gone).
+    if let Some(g) = &gateway {
+        let targets = g.vip_targets();
+        if targets.len() > 1 {
+            ok = false;
+            detail.push_str(&format!("the VIP has several DNAT rules: {targets:?}\n"));
+        }
+    }
     if cell.fault != "dns-down" {
         clear();
     }
@@ -614,6 +656,21 @@ async fn run_cell(cell: Cell) -> Row {
             ok = false;
             detail.push_str(&format!(
                 "the site resolves to {answers:?}, not b ({b_addr})\n"
+            ));
+        }
+    }
+    if let Some(g) = &gateway
+        && matches!(
+            (&first, after.as_str()),
+            (End::Done, _) | (_, "resume → success") | (_, "apply again → success")
+        )
+    {
+        let b_target = format!("{}:{}", lab.address("b").expect("b"), lab.port);
+        let targets = g.vip_targets();
+        if targets != [b_target.clone()] {
+            ok = false;
+            detail.push_str(&format!(
+                "the VIP goes to {targets:?}, not b ({b_target})\n"
             ));
         }
     }
@@ -759,6 +816,12 @@ fn cells() -> Vec<Cell> {
     add(AsyncDns, "dns-down", At("switch.to-b"), true);
     add(AsyncDns, "http-5xx=0.3", Start, false);
     add(AsyncDns, "token-down", At("switch.to-b"), false);
+    // NAT faults in the asynchronous NAT scenario (real nftables in a namespace the test
+    // creates); "at b.verify" = on when switch.to-b starts.
+    for f in ["nat-missing-table", "nat-netns-gone"] {
+        add(AsyncNat, f, Start, false);
+        add(AsyncNat, f, At("b.verify"), false);
+    }
     v
 }
 
@@ -960,7 +1023,7 @@ async fn a_full_disk_during_the_backup_is_an_error_not_a_corrupt_file() {
     let lab = Lab::start(Scenario::SingleAutomatic, dir.path(), options)
         .await
         .expect("lab starts");
-    let plan = write_fast_plan(&lab, None);
+    let plan = write_fast_plan(&lab, None, None);
     std::fs::create_dir_all(lab.dir.join("backups-copy")).unwrap();
     let backups = lab.dir.join("backups");
     let script = format!("cd {:?} && {FULL_DISK_SCRIPT}", lab.dir);
@@ -1046,7 +1109,7 @@ async fn a_full_disk_during_the_journal_is_an_error_and_the_resume_finishes() {
     let lab = Lab::start(Scenario::SingleAutomatic, dir.path(), options)
         .await
         .expect("lab starts");
-    let plan = write_fast_plan(&lab, None);
+    let plan = write_fast_plan(&lab, None, None);
     std::fs::create_dir_all(lab.dir.join("backups-copy")).unwrap();
     let state = lab.dir.join(".swing");
     let script = format!("cd {:?} && {FULL_DISK_SCRIPT}", lab.dir);
