@@ -571,11 +571,14 @@ struct DnsLab {
 }
 
 async fn dns_lab() -> DnsLab {
+    dns_lab_with(dns_plan(), REAL_OLD_TTL).await
+}
+
+async fn dns_lab_with(plan: swing_schema::Plan, record_ttl: u32) -> DnsLab {
     let world = World::new(false);
-    let dns = FakeDns::new("10.0.0.11", REAL_OLD_TTL);
+    let dns = FakeDns::new("10.0.0.11", record_ttl);
     let mut p = providers(&world);
     p.dns = Some(dns.clone());
-    let plan = dns_plan();
     let compiled = Arc::new(compile(&plan, &CompileOptions::default()).unwrap());
     let d = diff(&compiled, &refresh(&plan, &p).await);
     assert!(d.drift.is_empty(), "{:?}", d.drift);
@@ -764,4 +767,42 @@ fn only_a_swing_followed_by_taking_the_old_appliance_down_waits_the_lowered_ttl(
         !exec.old_goes_down_after("a"),
         "nothing takes b down after the swing back"
     );
+}
+
+#[tokio::test]
+async fn a_record_already_at_the_switch_ttl_waits_and_restores_the_plans_old_ttl() {
+    // Lowered by hand ahead of the change: the TTL it had before is not observable, so the
+    // plan's old TTL (policy.estimates.switch.prepare: 2s) stands for it.
+    let mut plan = serde_json::to_value(dns_plan()).unwrap();
+    plan["policy"]["estimates"]["switch.prepare"] = serde_json::json!("2s");
+    let plan: swing_schema::Plan = serde_json::from_value(plan).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let lab = dns_lab_with(plan, LOWERED_TTL).await;
+    let r = run(
+        &dns_request(dir.path(), false),
+        &lab.specs,
+        executor(&lab, dir.path(), &[]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.outcome, Outcome::Done, "{:?}", r.report.root_cause);
+    assert_eq!(
+        lab.dns.at(&format!("ttl {LOWERED_TTL}")).1,
+        0,
+        "nothing to lower"
+    );
+    let (observed_at, observed) = dns_journal(dir.path())
+        .into_iter()
+        .find_map(|r| match r.entry {
+            Entry::StepObserved { step, observed } if step == "switch.prepare" => {
+                Some((r.ts_ms, observed))
+            }
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(observed["ttl"], 2);
+    assert_eq!(observed["assumed"], true);
+    let swung = lab.dns.at("swing 10.0.0.12").0.unwrap();
+    assert!(swung - observed_at >= 2_000, "{} ms", swung - observed_at);
+    assert_eq!(lab.dns.ttl(), 2, "the plan's old TTL is restored");
 }
