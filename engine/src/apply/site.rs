@@ -7,6 +7,12 @@
 //! them and the walker never calls `act`. Verifying: every postcondition of `compile` is
 //! evaluated against a fresh observation, never against the action's own report.
 //!
+//! A DNS switch also waits for clients' caches: `switch.prepare` holds only once the TTL
+//! observed before lowering (journaled as `step-observed`, so a resume waits only the rest)
+//! has passed since the lowering, `switch.verify-X` only once the lowered TTL has passed since
+//! the swing when the appliance the site left goes down afterwards, and `switch.restore`
+//! restores the observed TTL.
+//!
 //! Owns: the mapping step → provider call and condition → observation. Must not: build
 //! providers, resolve secrets, print, or decide order (the walker does).
 
