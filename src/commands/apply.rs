@@ -289,33 +289,72 @@ fn human_ms(ms: u64) -> String {
 }
 
 fn print_report(r: &ApplyReport) {
-    let ran: Vec<_> = r.steps.iter().filter(|s| s.status == "succeeded").collect();
     println!(
-        "\nApply {}: {} step(s) run now, {} of {} done overall",
+        "\nApply {}: {} step(s) run now\n{}",
         r.outcome,
         r.steps_run,
-        ran.len(),
+        report_text(r)
+    );
+}
+
+/// The apply report as text: steps, the client's measured downtime, the engine's timing of
+/// its downtime steps, time without failover protection, backups.
+pub fn report_text(r: &ApplyReport) -> String {
+    use std::fmt::Write as _;
+    let secs = |ms: u64| ms as f64 / 1000.0;
+    let mut out = String::new();
+    let done = r.steps.iter().filter(|s| s.status == "succeeded").count();
+    let _ = writeln!(
+        out,
+        "steps:                       {done} of {} succeeded",
         r.steps.len()
     );
     for s in &r.steps {
         let d = s
             .duration_ms
-            .map(|d| format!(" ({})", human_ms(d)))
+            .map(|d| format!("{:>7.2} s", secs(d)))
             .unwrap_or_default();
-        println!("  {:<12} {}{d}", s.status, s.id);
+        let _ = writeln!(out, "  {:<10} {:<24} {d}", s.status, s.id);
     }
-    println!("Downtime (measured): {}", human_ms(r.downtime_ms));
-    println!(
-        "Without failover protection: {}",
-        human_ms(r.unprotected_ms)
+    match &r.client_downtime {
+        Some(c) => {
+            let _ = writeln!(
+                out,
+                "downtime (measured):         {:.3} s  longest outage a client saw, probing every {} ms ({} outage(s), {:.3} s in total, {} probes; served by {})",
+                secs(c.longest_outage_ms),
+                c.interval_ms,
+                c.outages,
+                secs(c.total_outage_ms),
+                c.probes,
+                c.served_by.join(" → ")
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "downtime (measured):         no client probe ran (run `swing probe` alongside to measure it)"
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "downtime steps (engine):     {:.2} s  summed durations of the steps that take the site down",
+        secs(r.downtime_ms)
+    );
+    let _ = writeln!(
+        out,
+        "without failover protection: {:.2} s",
+        secs(r.unprotected_ms)
     );
     for b in &r.backups {
-        println!(
-            "Backup written: {} (SHA-256 {})",
+        let _ = writeln!(
+            out,
+            "backup written:              {} (SHA-256 {})",
             b.path.display(),
             b.sha256
         );
     }
+    out
 }
 
 /// Progress display: JSON lines, or indicatif spinners for running steps on a TTY, or

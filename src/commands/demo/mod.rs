@@ -350,7 +350,7 @@ fn print_final(scenario: Scenario, r: &RunResult) {
         r.makespan.as_secs_f64()
     );
     if let Some(rep) = &r.report {
-        print!("{}", report_text(rep));
+        print!("{}", super::apply::report_text(rep));
     }
     println!("{}", r.probe.summary());
     if r.problems.is_empty() {
@@ -365,65 +365,9 @@ fn print_final(scenario: Scenario, r: &RunResult) {
     }
 }
 
-/// The apply report as text: steps, the client's measured downtime, the engine's timing of
-/// its downtime steps, time without failover protection, backups.
-pub fn report_text(r: &ApplyReport) -> String {
-    use std::fmt::Write as _;
-    let secs = |ms: u64| ms as f64 / 1000.0;
-    let mut out = String::new();
-    let done = r.steps.iter().filter(|s| s.status == "succeeded").count();
-    let _ = writeln!(
-        out,
-        "steps:                       {done} of {} succeeded",
-        r.steps.len()
-    );
-    for s in &r.steps {
-        let d = s
-            .duration_ms
-            .map(|d| format!("{:>7.2} s", secs(d)))
-            .unwrap_or_default();
-        let _ = writeln!(out, "  {:<10} {:<24} {d}", s.status, s.id);
-    }
-    match &r.client_downtime {
-        Some(c) => {
-            let _ = writeln!(
-                out,
-                "downtime (measured):         {:.3} s  longest outage a client saw, probing every {} ms ({} outage(s), {:.3} s in total, {} probes; served by {})",
-                secs(c.longest_outage_ms),
-                c.interval_ms,
-                c.outages,
-                secs(c.total_outage_ms),
-                c.probes,
-                c.served_by.join(" → ")
-            );
-        }
-        None => {
-            let _ = writeln!(out, "downtime (measured):         no client probe ran");
-        }
-    }
-    let _ = writeln!(
-        out,
-        "downtime steps (engine):     {:.2} s  summed durations of the steps that take the site down",
-        secs(r.downtime_ms)
-    );
-    let _ = writeln!(
-        out,
-        "without failover protection: {:.2} s",
-        secs(r.unprotected_ms)
-    );
-    for b in &r.backups {
-        let _ = writeln!(
-            out,
-            "backup written:              {} (SHA-256 {})",
-            b.path.display(),
-            b.sha256
-        );
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::apply::report_text;
     use super::*;
 
     #[test]
