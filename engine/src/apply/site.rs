@@ -7,12 +7,6 @@
 //! them and the walker never calls `act`. Verifying: every postcondition of `compile` is
 //! evaluated against a fresh observation, never against the action's own report.
 //!
-//! A DNS switch also waits for clients' caches: `switch.prepare` holds only once the TTL
-//! observed before lowering (journaled as `step-observed`, so a resume waits only the rest)
-//! has passed since the lowering, `switch.verify-X` only once the lowered TTL has passed since
-//! the swing when the appliance the site left goes down afterwards, and `switch.restore`
-//! restores the observed TTL.
-//!
 //! Owns: the mapping step → provider call and condition → observation. Must not: build
 //! providers, resolve secrets, print, or decide order (the walker does).
 
@@ -378,15 +372,7 @@ impl SiteExecutor {
         let cur = dns.observe(record).await?;
         let known = self.dns_memory().old_ttl;
         if known.is_none() {
-            // A record that already has the switch's TTL was lowered before this apply (by
-            // hand ahead of the change, or by an abandoned apply): what it had before is not
-            // observable, so the plan's old TTL stands for it, for the wait and the restore.
-            let assumed = cur.ttl == ttl;
-            let old = if assumed {
-                u32::try_from(crate::compile::old_ttl(self.plan())).unwrap_or(u32::MAX)
-            } else {
-                cur.ttl
-            };
+            let old = cur.ttl;
             if Duration::from_secs(u64::from(old)) >= spec.verify_timeout {
                 return Err(StepError::fatal(format!(
                     "dns {record} has TTL {old}s: waiting it out after lowering takes longer than {} may take ({}s); set policy.estimates.\"switch.prepare\" to at least {old}s and plan again",
@@ -397,9 +383,7 @@ impl SiteExecutor {
             if let Some(j) = self.journal.get() {
                 j.append(Entry::StepObserved {
                     step: spec.id.clone(),
-                    observed: serde_json::json!({
-                        "record": record, "ttl": old, "observed_ttl": cur.ttl, "assumed": assumed
-                    }),
+                    observed: serde_json::json!({ "record": record, "ttl": old }),
                 })
                 .map_err(|e| StepError::fatal(e.to_string()))?;
             }
@@ -519,6 +503,13 @@ impl SiteExecutor {
         Box::pin(async move {
             let holds = |v: serde_json::Value| Ok(Check::Holds(v));
             let not_yet = |why: String| Ok(Check::NotYet(why));
+            // What was observed of an appliance that did not answer, with the reason.
+            let silent = |appliance: &str, o: &crate::provider::ApplianceObservation| match &o
+                .error_message
+            {
+                Some(why) => format!("appliance {appliance} does not answer: {why}"),
+                None => format!("appliance {appliance} does not answer"),
+            };
             match cond {
                 Condition::Healthy { appliance } => {
                     let o = match self.observe(appliance).await {
@@ -533,7 +524,7 @@ impl SiteExecutor {
                             serde_json::json!({ "appliance": appliance, "version": o.version, "role": o.role }),
                         )
                     } else if !o.reachable {
-                        not_yet(format!("appliance {appliance} does not answer"))
+                        not_yet(silent(appliance, &o))
                     } else {
                         not_yet(format!(
                             "appliance {appliance} reports a problem: {}",
@@ -563,6 +554,10 @@ impl SiteExecutor {
                                 .as_deref()
                                 .unwrap_or("check_health success=0")
                         )))
+                    } else if !o.reachable {
+                        // Installing, restarting, or the API refused us: say which, not
+                        // "an unknown version".
+                        not_yet(format!("{}, waiting for {version}", silent(appliance, &o)))
                     } else {
                         not_yet(format!(
                             "appliance {appliance} runs {}, waiting for {version}",
@@ -581,9 +576,7 @@ impl SiteExecutor {
                         holds(serde_json::json!({ "appliance": appliance, "role": role }))
                     } else if !o.reachable {
                         // Not "role none": an appliance that did not answer has no known role.
-                        not_yet(format!(
-                            "appliance {appliance} does not answer (expecting role {role})"
-                        ))
+                        not_yet(format!("{} (expecting role {role})", silent(appliance, &o)))
                     } else {
                         not_yet(format!(
                             "appliance {appliance} has role {now}, expecting {role}"
@@ -1303,7 +1296,10 @@ mod precondition_tests {
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
                 .is_ok()
             {
-                return Ok(ApplianceObservation::unreachable());
+                return Ok(ApplianceObservation {
+                    error_message: Some("POST /oauth2/token: HTTP 503".into()),
+                    ..ApplianceObservation::unreachable()
+                });
             }
             let mut o = ApplianceObservation::unreachable();
             o.reachable = true;
@@ -1355,8 +1351,54 @@ mod precondition_tests {
         let e = exec.precondition(&specs[0]).await.unwrap_err();
         assert!(e.retryable, "{e:?}");
         assert!(e.message.contains("a does not answer"), "{}", e.message);
+        // The observed reason is part of the message.
+        assert!(
+            e.message.contains("POST /oauth2/token: HTTP 503"),
+            "{}",
+            e.message
+        );
         assert!(!e.message.contains("has role none"), "{}", e.message);
         // The next observation answers: the precondition holds.
         exec.precondition(&specs[0]).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_silent_appliance_is_reported_with_the_reason_while_waiting_for_its_version() {
+        let plan: Plan = serde_json::from_value(serde_json::json!({
+            "version": 1, "name": "ver", "site": "access.example.com",
+            "target": {"version": "25.1.3", "packages": ["pra-25.1.3"]},
+            "appliances": {"main": {"address": "10.0.0.11"}},
+            "backup": {"directory": "./backups", "password": "${env:P}"},
+            "providers": {"appliance": {"type": "beyondtrust", "client_id": "x",
+                          "client_secret": "${env:S}", "operator": "sim"}}
+        }))
+        .unwrap();
+        let c = Arc::new(compile(&plan, &CompileOptions::default()).unwrap());
+        let mut p = Providers::default();
+        p.appliances.insert(
+            "main".into(),
+            Arc::new(Flaky {
+                role: FailoverRole::None,
+                silent: AtomicU32::new(1),
+            }),
+        );
+        let exec = SiteExecutor::new(
+            c,
+            p,
+            PathBuf::from("."),
+            Arc::new(super::super::walker::SystemClock),
+            &[],
+        );
+        let cond = Condition::Version {
+            appliance: "main".into(),
+            version: "25.1.3".into(),
+        };
+        let Ok(Check::NotYet(why)) = exec.eval(&cond).await else {
+            panic!("a silent appliance is not yet on the target")
+        };
+        assert_eq!(
+            why,
+            "appliance main does not answer: POST /oauth2/token: HTTP 503, waiting for 25.1.3"
+        );
     }
 }
