@@ -7,6 +7,12 @@
 //! them and the walker never calls `act`. Verifying: every postcondition of `compile` is
 //! evaluated against a fresh observation, never against the action's own report.
 //!
+//! A DNS switch also waits for clients' caches: `switch.prepare` holds only once the TTL
+//! observed before lowering (journaled as `step-observed`, so a resume waits only the rest)
+//! has passed since the lowering, `switch.verify-X` only once the lowered TTL has passed since
+//! the swing when the appliance the site left goes down afterwards, and `switch.restore`
+//! restores the observed TTL.
+//!
 //! Owns: the mapping step → provider call and condition → observation. Must not: build
 //! providers, resolve secrets, print, or decide order (the walker does).
 
@@ -372,7 +378,15 @@ impl SiteExecutor {
         let cur = dns.observe(record).await?;
         let known = self.dns_memory().old_ttl;
         if known.is_none() {
-            let old = cur.ttl;
+            // A record that already has the switch's TTL was lowered before this apply (by
+            // hand ahead of the change, or by an abandoned apply): what it had before is not
+            // observable, so the plan's old TTL stands for it, for the wait and the restore.
+            let assumed = cur.ttl == ttl;
+            let old = if assumed {
+                u32::try_from(crate::compile::old_ttl(self.plan())).unwrap_or(u32::MAX)
+            } else {
+                cur.ttl
+            };
             if Duration::from_secs(u64::from(old)) >= spec.verify_timeout {
                 return Err(StepError::fatal(format!(
                     "dns {record} has TTL {old}s: waiting it out after lowering takes longer than {} may take ({}s); set policy.estimates.\"switch.prepare\" to at least {old}s and plan again",
@@ -383,7 +397,9 @@ impl SiteExecutor {
             if let Some(j) = self.journal.get() {
                 j.append(Entry::StepObserved {
                     step: spec.id.clone(),
-                    observed: serde_json::json!({ "record": record, "ttl": old }),
+                    observed: serde_json::json!({
+                        "record": record, "ttl": old, "observed_ttl": cur.ttl, "assumed": assumed
+                    }),
                 })
                 .map_err(|e| StepError::fatal(e.to_string()))?;
             }
