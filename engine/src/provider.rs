@@ -241,6 +241,13 @@ pub struct OperatorTask {
 #[async_trait]
 pub trait OperatorBridge: Send + Sync {
     async fn perform(&self, task: &OperatorTask) -> ProviderResult<()>;
+    /// After the engine died while `perform` was under way: whether the task reached the
+    /// appliance (`Some(true)`), surely did not (`Some(false)`: performing it is safe), or
+    /// `None` when the bridge cannot tell (then the engine only observes, never re-sends).
+    async fn reached(&self, task: &OperatorTask) -> ProviderResult<Option<bool>> {
+        let _ = task;
+        Ok(None)
+    }
 }
 
 /// A DNS record as the authoritative server reports it.

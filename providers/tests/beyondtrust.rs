@@ -589,3 +589,40 @@ async fn appliance_conformance_suite_passes_against_the_simulator() {
     let failures = run_all(&p, scratch.path(), &expect).await;
     assert!(failures.is_empty(), "conformance failures: {failures:#?}");
 }
+
+#[tokio::test]
+async fn the_sim_bridge_tells_whether_an_install_reached_the_appliance() {
+    let ca = tempfile::tempdir().unwrap();
+    let mut cfg = sim_config("b", ca.path());
+    cfg.update_to = Some("25.1.3".into());
+    let sim = start(cfg).await;
+    let b = bridge(&[&sim], &["b"]);
+    let install = task(
+        "b.install",
+        "b",
+        OperatorAction::Install {
+            packages: vec![],
+            version: "25.1.3".into(),
+        },
+    );
+    // Nothing sent yet: the bridge knows it did not arrive.
+    assert_eq!(b.reached(&install).await.unwrap(), Some(false));
+    // Other actions show in what the engine observes; the bridge does not answer for them.
+    let other = task("failover.break", "b", OperatorAction::BreakFailover);
+    assert_eq!(b.reached(&other).await.unwrap(), None);
+    b.perform(&install).await.unwrap();
+    // Installing (refusing connections: cannot tell) or done: never "did not arrive".
+    let seen = eventually(Duration::from_secs(30), "the install finishes", || async {
+        let done = sim.state().version == "25.1.3";
+        let r = b.reached(&install).await.unwrap();
+        assert_ne!(
+            r,
+            Some(false),
+            "an install that started is reported as not arrived"
+        );
+        done.then_some(r)
+    })
+    .await;
+    assert_eq!(seen, Some(true));
+    sim.shutdown().await;
+}

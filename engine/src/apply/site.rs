@@ -99,6 +99,8 @@ fn spec_of(
         verify_timeout,
         expected: Duration::from_secs(s.estimate_s) + cache_wait,
         no_retry: is_install,
+        // `act_switch` looks before it moves anything (see there).
+        reentrant: s.id.starts_with("switch.to-"),
         failure_advice: advice,
     }
 }
@@ -318,6 +320,12 @@ impl SiteExecutor {
         let from = self.switch_from(to);
         match plan_switch(self.plan()) {
             Some(Switch::SharedIp { address }) => {
+                // Look first, so a switch a crash interrupted is finished, not redone: nothing
+                // to do when `to` already answers there; otherwise off on `from` (harmless if
+                // it is off already), then on at `to` — never on while `from` may hold it.
+                if self.shared_ip_answered_by(to, address).await {
+                    return Ok(());
+                }
                 let off = OperatorAction::SharedIp {
                     address: address.clone(),
                     enabled: false,
@@ -802,6 +810,21 @@ impl SiteExecutor {
         })
     }
 
+    /// Whether `appliance` is seen answering at the shared `address` (false when that cannot
+    /// be told).
+    async fn shared_ip_answered_by(&self, appliance: &str, address: &str) -> bool {
+        let Some(p) = self.providers.appliances.get(appliance) else {
+            return false;
+        };
+        let Ok(own) = self.observe(appliance).await else {
+            return false;
+        };
+        match (own.appliance_id, p.identify_at(address).await) {
+            (Some(want), Ok(Some(id))) => id == want,
+            _ => false,
+        }
+    }
+
     /// Whether `appliance` is the one answering the command API at the shared `address`.
     async fn answers_at(
         &self,
@@ -976,10 +999,7 @@ impl StepExecutor for SiteExecutor {
         let appliance = operator_appliance(&self.compiled, &s)
             .ok_or_else(|| StepError::fatal(format!("{id}: no appliance to perform it on")))?;
         let action = match (id, s.action) {
-            (_, "install") => OperatorAction::Install {
-                packages: plan.target.packages.clone(),
-                version: plan.target.version.to_string(),
-            },
+            (_, "install") => install_action(&plan),
             ("backup.certificates" | "certs.export", _) => OperatorAction::ExportCertificate,
             ("backup.vault-key", _) => OperatorAction::VaultKey,
             ("clients.throttle", _) => OperatorAction::ClientThrottle {
@@ -1048,8 +1068,38 @@ impl StepExecutor for SiteExecutor {
         }
     }
 
+    async fn action_reached(&self, spec: &StepSpec) -> Result<Option<bool>, StepError> {
+        // Only an install needs asking: every other action shows in what its precondition
+        // observes at once.
+        let s = self.step(&spec.id)?;
+        if s.action != "install" {
+            return Ok(None);
+        }
+        let Some(appliance) = operator_appliance(&self.compiled, s) else {
+            return Ok(None);
+        };
+        let Some(bridge) = self.providers.bridges.get(&appliance) else {
+            return Ok(None);
+        };
+        let task = OperatorTask {
+            step_id: s.id.clone(),
+            appliance,
+            action: install_action(self.plan()),
+            instructions: s.instructions.clone(),
+        };
+        Ok(bridge.reached(&task).await?)
+    }
+
     fn journal_opened(&self, journal: &Arc<super::Journal>) {
         let _ = self.journal.set(journal.clone());
+    }
+}
+
+/// The operator action of an install step: the plan's target packages (or version).
+fn install_action(plan: &Plan) -> OperatorAction {
+    OperatorAction::Install {
+        packages: plan.target.packages.clone(),
+        version: plan.target.version.to_string(),
     }
 }
 

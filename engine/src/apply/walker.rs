@@ -74,6 +74,11 @@ pub struct StepSpec {
     pub expected: Duration,
     /// A failure must not be retried automatically (an install).
     pub no_retry: bool,
+    /// The action observes the world before it changes anything and does only what is still
+    /// missing (a switch: it turns the shared IP off where it still is, on where it is not
+    /// yet), so after a crash in the middle of it acting again finishes it instead of waiting
+    /// for a postcondition that nothing will make hold.
+    pub reentrant: bool,
     /// What to tell the user when the step fails (the guide's advice, the abort path).
     pub failure_advice: Vec<String>,
 }
@@ -96,6 +101,7 @@ impl StepSpec {
             verify_timeout: Duration::from_secs(60),
             expected: Duration::ZERO,
             no_retry: false,
+            reentrant: false,
             failure_advice: Vec::new(),
         }
     }
@@ -150,6 +156,12 @@ pub trait StepExecutor: Send + Sync {
     async fn act(&self, step: &StepSpec) -> Result<Vec<Artifact>, StepError>;
     /// Observes the postcondition.
     async fn verify(&self, step: &StepSpec) -> Result<Check, StepError>;
+    /// After a crash while the step's action was being sent: whether it reached the world
+    /// (`Some(true)`: it did — an install that started; `Some(false)`: it did not, sending it
+    /// is safe), or `None` when that cannot be told (then the step is only re-observed).
+    async fn action_reached(&self, _step: &StepSpec) -> Result<Option<bool>, StepError> {
+        Ok(None)
+    }
     /// Hands over the walk's journal before the first step runs, for what a step must keep
     /// across a crash beyond the walker's own records ([`Entry::StepObserved`]).
     fn journal_opened(&self, _journal: &Arc<Journal>) {}
@@ -706,6 +718,9 @@ async fn run_step(
 
     // What the journal allows: re-observe only, or act.
     let mut observe_only = spec.needs_person || spec.kind == StepKind::Gate;
+    // Finishing a reentrant action that a crash interrupted: its precondition (the world
+    // before the action) may no longer hold, the action itself checks what is left.
+    let mut resume_act = false;
     match &prior {
         Some(Prior::Failed {
             message,
@@ -734,6 +749,29 @@ async fn run_step(
             let unchanged = tokio::time::timeout_at(bound, exec.precondition(spec)).await;
             observe_only = !matches!(unchanged, Ok(Ok(())));
         }
+        Some(Prior::InFlight { action_sent: true }) if !spec.idempotent && !observe_only => {
+            // The apply died while the action was being sent. Done if the postcondition holds;
+            // sent (again) only when it did not reach the world, or when the action itself
+            // does only what is still missing; otherwise only re-observed.
+            let bound = tokio::time::Instant::now() + observe_grace(spec);
+            if let Ok(Ok(Check::Holds(observed))) =
+                tokio::time::timeout_at(bound, exec.verify(spec)).await
+            {
+                return succeed(spec, journal, observed, start);
+            }
+            if spec.reentrant {
+                resume_act = true;
+            } else if spec.no_retry {
+                // An install is sent again only when its bridge can tell it never arrived.
+                let reached = tokio::time::timeout_at(bound, exec.action_reached(spec)).await;
+                observe_only = !matches!(reached, Ok(Ok(Some(false))));
+            } else {
+                // Other actions change what their precondition observes at once (a break, an
+                // establish, a key confirmation): still the world before it = it did not arrive.
+                let unchanged = tokio::time::timeout_at(bound, exec.precondition(spec)).await;
+                observe_only = !matches!(unchanged, Ok(Ok(())));
+            }
+        }
         Some(Prior::InFlight { action_sent: true })
         | Some(Prior::Failed {
             action_sent: true, ..
@@ -749,6 +787,9 @@ async fn run_step(
         let patience = start + spec.verify_timeout.min(PRECONDITION_PATIENCE);
         let mut delay = poll.initial;
         loop {
+            if resume_act {
+                break;
+            }
             let checked = tokio::time::timeout_at(
                 patience.max(tokio::time::Instant::now()) + observe_grace(spec),
                 exec.precondition(spec),
@@ -1019,6 +1060,8 @@ mod deadline_tests {
         pre_retryable: bool,
         acts: std::sync::atomic::AtomicU32,
         verify_ms: u64,
+        /// What `action_reached` answers.
+        reached: std::sync::Mutex<Option<bool>>,
     }
 
     #[async_trait]
@@ -1048,6 +1091,9 @@ mod deadline_tests {
             }
             Ok(Check::NotYet("b runs 24.3.1, waiting for 25.1.3".into()))
         }
+        async fn action_reached(&self, _step: &StepSpec) -> Result<Option<bool>, StepError> {
+            Ok(*self.reached.lock().unwrap())
+        }
     }
 
     fn scripted(pre_fails: u32, pre_retryable: bool, verify_ms: u64) -> Arc<Scripted> {
@@ -1056,6 +1102,7 @@ mod deadline_tests {
             pre_retryable,
             acts: std::sync::atomic::AtomicU32::new(0),
             verify_ms,
+            reached: std::sync::Mutex::new(None),
         })
     }
 
@@ -1201,6 +1248,82 @@ mod deadline_tests {
             r.outcome
         );
         assert_eq!(exec.acts.load(std::sync::atomic::Ordering::SeqCst), 0);
+    }
+
+    // Resuming a step whose action was being sent when the apply died.
+
+    fn in_flight(s: &StepSpec) -> ResumeState {
+        let mut prior = ResumeState::default();
+        prior
+            .steps
+            .insert(s.id.clone(), Prior::InFlight { action_sent: true });
+        prior
+    }
+
+    async fn resume_in_doubt(s: StepSpec, exec: Arc<Scripted>) -> (Outcome, u32) {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Arc::new(Journal::open(&dir.path().join("j.jsonl")).unwrap());
+        let prior = in_flight(&s);
+        let r = walk(&[s], exec.clone(), journal, &prior, &fast())
+            .await
+            .unwrap();
+        (
+            r.outcome,
+            exec.acts.load(std::sync::atomic::Ordering::SeqCst),
+        )
+    }
+
+    fn operator_step(id: &str) -> StepSpec {
+        let mut s = StepSpec::new(id, StepKind::Operator, &[]);
+        s.needs_person = false;
+        s.idempotent = false;
+        s.verify_timeout = Duration::from_millis(300);
+        s
+    }
+
+    #[tokio::test]
+    async fn an_action_whose_precondition_still_holds_did_not_arrive_and_is_sent() {
+        let (outcome, acts) =
+            resume_in_doubt(operator_step("failover.break"), scripted(0, false, 0)).await;
+        assert_eq!((outcome, acts), (Outcome::Done, 1));
+        // The world moved (the precondition no longer holds): it arrived; only observed.
+        let (outcome, acts) = resume_in_doubt(
+            operator_step("failover.break"),
+            scripted(u32::MAX, false, 0),
+        )
+        .await;
+        assert!(matches!(outcome, Outcome::Failed { .. }), "{outcome:?}");
+        assert_eq!(acts, 0);
+    }
+
+    #[tokio::test]
+    async fn an_install_is_sent_again_only_when_its_bridge_says_it_never_arrived() {
+        let mut s = operator_step("b.install");
+        s.no_retry = true;
+        // The bridge cannot tell: never sent twice, only observed (here: it times out).
+        let (outcome, acts) = resume_in_doubt(s.clone(), scripted(0, false, 0)).await;
+        assert!(matches!(outcome, Outcome::Failed { .. }), "{outcome:?}");
+        assert_eq!(acts, 0);
+        // The bridge says it never arrived: sent.
+        let exec = scripted(0, false, 0);
+        *exec.reached.lock().unwrap() = Some(false);
+        let (outcome, acts) = resume_in_doubt(s.clone(), exec).await;
+        assert_eq!((outcome, acts), (Outcome::Done, 1));
+        // The bridge says it arrived: only observed.
+        let exec = scripted(0, false, 0);
+        *exec.reached.lock().unwrap() = Some(true);
+        let (_, acts) = resume_in_doubt(s, exec).await;
+        assert_eq!(acts, 0);
+    }
+
+    #[tokio::test]
+    async fn a_reentrant_switch_is_finished_although_its_precondition_no_longer_holds() {
+        // Killed between "off on a" and "on at b": the site is served by nobody, so the
+        // precondition (served by a) fails; the switch's own action finishes the move.
+        let mut s = operator_step("switch.to-b");
+        s.reentrant = true;
+        let (outcome, acts) = resume_in_doubt(s, scripted(u32::MAX, false, 0)).await;
+        assert_eq!((outcome, acts), (Outcome::Done, 1));
     }
 }
 

@@ -197,6 +197,31 @@ impl SimOperator {
 
 #[async_trait]
 impl OperatorBridge for SimOperator {
+    async fn reached(&self, task: &OperatorTask) -> ProviderResult<Option<bool>> {
+        let OperatorAction::Install { version, .. } = &task.action else {
+            return Ok(None);
+        };
+        let t = self.target(&task.appliance)?;
+        let url = format!("{}/_sim/state", t.url.trim_end_matches('/'));
+        let answer = self
+            .http
+            .get(&url)
+            .header(reqwest::header::CONNECTION, "close")
+            .send()
+            .await;
+        // An installing simulator refuses connections: it cannot say, so the engine waits.
+        let Ok(res) = answer else { return Ok(None) };
+        let Ok(state) = res.json::<Value>().await else {
+            return Ok(None);
+        };
+        let started = state["status"] == "installing"
+            || state["version"].as_str() == Some(version.as_str())
+            || state["actions"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|r| r["action"] == "install.started"));
+        Ok(Some(started))
+    }
+
     async fn perform(&self, task: &OperatorTask) -> ProviderResult<()> {
         let step = task.step_id.as_str();
         let on = task.appliance.as_str();
