@@ -18,6 +18,7 @@ pub mod tls;
 pub mod xml;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
@@ -154,6 +155,8 @@ pub struct BeyondTrustAppliance {
     client: ApplianceClient,
     /// Kept to reach the same site at another address (`identify_at`).
     config: BeyondTrustConfig,
+    /// One client per other address asked, so its token and TLS sessions are reused.
+    elsewhere: std::sync::Mutex<std::collections::HashMap<String, Arc<BeyondTrustAppliance>>>,
     backup_password: Option<SecretValue>,
     include_reporting_data: bool,
     online_within: Duration,
@@ -204,6 +207,7 @@ impl BeyondTrustAppliance {
         Ok(BeyondTrustAppliance {
             client,
             config: config.clone(),
+            elsewhere: std::sync::Mutex::new(std::collections::HashMap::new()),
             backup_password: config.backup_password,
             include_reporting_data: config.include_reporting_data,
             online_within: config.jump_client_online_within,
@@ -443,9 +447,25 @@ impl ApplianceProvider for BeyondTrustAppliance {
     }
 
     async fn identify_at(&self, address: &str) -> ProviderResult<Option<String>> {
-        let mut cfg = self.config.clone();
-        cfg.address = address.to_owned();
-        let there = BeyondTrustAppliance::new(cfg)?;
+        let cached = self
+            .elsewhere
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(address)
+            .cloned();
+        let there = match cached {
+            Some(there) => there,
+            None => {
+                let mut cfg = self.config.clone();
+                cfg.address = address.to_owned();
+                let there = Arc::new(BeyondTrustAppliance::new(cfg)?);
+                self.elsewhere
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(address.to_owned(), there.clone());
+                there
+            }
+        };
         match there.check_health().await {
             Ok(h) => Ok(h.report.local().and_then(|l| l.id.clone())),
             // Nobody answers at that address (yet).
