@@ -956,7 +956,13 @@ impl StepExecutor for SiteExecutor {
             let p = self.providers.appliances.get(&x).ok_or_else(|| {
                 StepError::fatal(format!("no provider is wired for appliance {x}"))
             })?;
-            let dir = self.base_dir.join(&plan.backup.directory);
+            // `./backups` next to the plan, written without the `./` in reports.
+            let dir: PathBuf = self
+                .base_dir
+                .join(&plan.backup.directory)
+                .components()
+                .filter(|c| !matches!(c, std::path::Component::CurDir))
+                .collect();
             let stem = format!("{}-{x}-{}", plan.name, self.clock.now_ms() / 1000);
             let info = p.backup(&dir, &stem).await?;
             let a = Artifact {
