@@ -1010,11 +1010,24 @@ fn marker(s: &str, name: &str) -> Option<i32> {
         .and_then(|v| v.trim().parse().ok())
 }
 
-/// A full disk while the configuration backup is written: the apply halts at
-/// `backup.config` with the cause, no partial or temporary file is left next to the earlier
-/// backup, which is untouched; with space again, `--resume` writes a complete backup.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_full_disk_during_the_backup_is_an_error_not_a_corrupt_file() {
+/// What a run of [`FULL_DISK_SCRIPT`] left: the lab, the script's exit code and output, the
+/// first run's stdout and stderr, and everything together for assertion messages.
+struct FullDiskRun {
+    lab: Lab,
+    code: Option<i32>,
+    out: String,
+    first_out: String,
+    first_err: String,
+    explain: String,
+}
+
+/// Starts a single-appliance lab and runs [`FULL_DISK_SCRIPT`] in a private mount namespace
+/// with a `size` tmpfs mounted over `mounted(lab dir)` that has `free_pages` pages left.
+async fn full_disk_run(
+    mounted: impl FnOnce(&Path) -> PathBuf,
+    size: &str,
+    free_pages: &str,
+) -> (tempfile::TempDir, FullDiskRun) {
     let dir = tempfile::tempdir().unwrap();
     let options = LabOptions {
         jump_clients: 5,
@@ -1025,7 +1038,7 @@ async fn a_full_disk_during_the_backup_is_an_error_not_a_corrupt_file() {
         .expect("lab starts");
     let plan = write_fast_plan(&lab, None, None);
     std::fs::create_dir_all(lab.dir.join("backups-copy")).unwrap();
-    let backups = lab.dir.join("backups");
+    let target = mounted(&lab.dir);
     let script = format!("cd {:?} && {FULL_DISK_SCRIPT}", lab.dir);
     let (code, out, err) = tokio::task::block_in_place(|| {
         in_mount_namespace(
@@ -1033,9 +1046,9 @@ async fn a_full_disk_during_the_backup_is_an_error_not_a_corrupt_file() {
             &[
                 env!("CARGO_BIN_EXE_swing"),
                 plan.to_str().unwrap(),
-                backups.to_str().unwrap(),
-                "256k",
-                "0",
+                target.to_str().unwrap(),
+                size,
+                free_pages,
             ],
         )
     });
@@ -1046,6 +1059,31 @@ async fn a_full_disk_during_the_backup_is_an_error_not_a_corrupt_file() {
         std::fs::read_to_string(lab.dir.join("second.out")).unwrap_or_default(),
         std::fs::read_to_string(lab.dir.join("second.err")).unwrap_or_default()
     );
+    let run = FullDiskRun {
+        lab,
+        code,
+        out,
+        first_out,
+        first_err,
+        explain,
+    };
+    (dir, run)
+}
+
+/// A full disk while the configuration backup is written: the apply halts at
+/// `backup.config` with the cause, no partial or temporary file is left next to the earlier
+/// backup, which is untouched; with space again, `--resume` writes a complete backup.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_during_the_backup_is_an_error_not_a_corrupt_file() {
+    let (_dir, run) = full_disk_run(|d| d.join("backups"), "256k", "0").await;
+    let FullDiskRun {
+        lab,
+        code,
+        out,
+        first_out,
+        explain,
+        ..
+    } = run;
     assert_eq!(code, Some(0), "{explain}");
     assert_eq!(marker(&out, "FIRST-EXIT"), Some(1), "{explain}");
     let halt = first_out
@@ -1100,38 +1138,15 @@ async fn a_full_disk_during_the_backup_is_an_error_not_a_corrupt_file() {
 async fn a_full_disk_during_the_journal_is_an_error_and_the_resume_finishes() {
     // Two free pages: the lock and the first page of the journal fit, the journal's second
     // page does not — the disk fills in the middle of the run.
-    let free_pages = "2";
-    let dir = tempfile::tempdir().unwrap();
-    let options = LabOptions {
-        jump_clients: 5,
-        ..LabOptions::default()
-    };
-    let lab = Lab::start(Scenario::SingleAutomatic, dir.path(), options)
-        .await
-        .expect("lab starts");
-    let plan = write_fast_plan(&lab, None, None);
-    std::fs::create_dir_all(lab.dir.join("backups-copy")).unwrap();
-    let state = lab.dir.join(".swing");
-    let script = format!("cd {:?} && {FULL_DISK_SCRIPT}", lab.dir);
-    let (code, out, err) = tokio::task::block_in_place(|| {
-        in_mount_namespace(
-            &script,
-            &[
-                env!("CARGO_BIN_EXE_swing"),
-                plan.to_str().unwrap(),
-                state.to_str().unwrap(),
-                "64k",
-                free_pages,
-            ],
-        )
-    });
-    let first_err = std::fs::read_to_string(lab.dir.join("first.err")).unwrap_or_default();
-    let first_out = std::fs::read_to_string(lab.dir.join("first.out")).unwrap_or_default();
-    let explain = format!(
-        "exit {code:?}\n{out}\n{err}\n--- first run\n{first_out}\n{first_err}\n--- second run\n{}\n{}",
-        std::fs::read_to_string(lab.dir.join("second.out")).unwrap_or_default(),
-        std::fs::read_to_string(lab.dir.join("second.err")).unwrap_or_default()
-    );
+    let (_dir, run) = full_disk_run(|d| d.join(".swing"), "64k", "2").await;
+    let FullDiskRun {
+        lab,
+        code,
+        out,
+        first_err,
+        explain,
+        ..
+    } = run;
     assert_eq!(code, Some(0), "{explain}");
     assert_eq!(marker(&out, "FIRST-EXIT"), Some(1), "{explain}");
     assert!(!first_err.contains("panicked"), "{explain}");
