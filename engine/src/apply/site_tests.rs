@@ -207,6 +207,27 @@ fn providers(world: &Arc<World>) -> Providers {
     p
 }
 
+/// The records of a change's journal under `dir/.swing`.
+fn journal_of(dir: &std::path::Path, change: &str) -> Vec<Record> {
+    Journal::read(&Journal::path_for(&dir.join(".swing"), change)).unwrap()
+}
+
+/// An executor for `c` with the system clock, resuming from `records`.
+fn site_executor(
+    c: &Arc<crate::compile::CompiledPlan>,
+    p: &Providers,
+    dir: &std::path::Path,
+    records: &[Record],
+) -> Arc<SiteExecutor> {
+    Arc::new(SiteExecutor::new(
+        c.clone(),
+        p.clone(),
+        dir.into(),
+        Arc::new(SystemClock),
+        records,
+    ))
+}
+
 fn request(dir: &std::path::Path, gates: &[String], resume: bool) -> ApplyRequest {
     ApplyRequest {
         state_dir: dir.join(".swing"),
@@ -245,13 +266,7 @@ async fn async_shared_ip_upgrade_runs_end_to_end_and_converges() {
     assert!(gates.contains(&"b.verify-manual".to_owned()), "{gates:?}");
 
     // Without confirmations the apply pauses at the first gate.
-    let exec = Arc::new(SiteExecutor::new(
-        c.clone(),
-        p.clone(),
-        dir.path().into(),
-        Arc::new(SystemClock),
-        &[],
-    ));
+    let exec = site_executor(&c, &p, dir.path(), &[]);
     let r = run(&request(dir.path(), &[], false), &specs, exec)
         .await
         .unwrap();
@@ -262,18 +277,8 @@ async fn async_shared_ip_upgrade_runs_end_to_end_and_converges() {
     assert_eq!(world.apps.lock().unwrap()["b"].version, "25.1.3");
 
     // Resume with the gates confirmed: runs to the end.
-    let records = Journal::read(&Journal::path_for(
-        &dir.path().join(".swing"),
-        "access-25-1-async-ip",
-    ))
-    .unwrap();
-    let exec = Arc::new(SiteExecutor::new(
-        c.clone(),
-        p.clone(),
-        dir.path().into(),
-        Arc::new(SystemClock),
-        &records,
-    ));
+    let records = journal_of(dir.path(), "access-25-1-async-ip");
+    let exec = site_executor(&c, &p, dir.path(), &records);
     let r = run(&request(dir.path(), &gates, true), &specs, exec)
         .await
         .unwrap();
@@ -322,13 +327,7 @@ async fn failed_install_halts_with_the_guides_advice_and_is_not_retried() {
         .filter(|s| s.needs_person)
         .map(|s| s.id.clone())
         .collect();
-    let exec = Arc::new(SiteExecutor::new(
-        c.clone(),
-        p.clone(),
-        dir.path().into(),
-        Arc::new(SystemClock),
-        &[],
-    ));
+    let exec = site_executor(&c, &p, dir.path(), &[]);
     let r = run(&request(dir.path(), &gates, false), &specs, exec)
         .await
         .unwrap();
@@ -352,18 +351,8 @@ async fn failed_install_halts_with_the_guides_advice_and_is_not_retried() {
     assert_eq!(world.count("b.install b"), 1);
 
     // A resume does not retry it either.
-    let records = Journal::read(&Journal::path_for(
-        &dir.path().join(".swing"),
-        "access-25-1-async-ip",
-    ))
-    .unwrap();
-    let exec = Arc::new(SiteExecutor::new(
-        c.clone(),
-        p.clone(),
-        dir.path().into(),
-        Arc::new(SystemClock),
-        &records,
-    ));
+    let records = journal_of(dir.path(), "access-25-1-async-ip");
+    let exec = site_executor(&c, &p, dir.path(), &records);
     let r = run(&request(dir.path(), &gates, true), &specs, exec)
         .await
         .unwrap();
@@ -601,21 +590,11 @@ fn dns_request(dir: &std::path::Path, resume: bool) -> ApplyRequest {
 }
 
 fn dns_journal(dir: &std::path::Path) -> Vec<Record> {
-    Journal::read(&Journal::path_for(
-        &dir.join(".swing"),
-        "access-25-1-async-dns",
-    ))
-    .unwrap()
+    journal_of(dir, "access-25-1-async-dns")
 }
 
 fn executor(lab: &DnsLab, dir: &std::path::Path, records: &[Record]) -> Arc<SiteExecutor> {
-    Arc::new(SiteExecutor::new(
-        lab.compiled.clone(),
-        lab.providers.clone(),
-        dir.into(),
-        Arc::new(SystemClock),
-        records,
-    ))
+    site_executor(&lab.compiled, &lab.providers, dir, records)
 }
 
 /// When the bridge performed `what` (first time).
