@@ -41,11 +41,7 @@ async fn install_fails_keeps_old_version_and_reports_error() {
             .unwrap()
             .contains("Update failed")
     );
-    let plain = http
-        .get(format!("{}/check_health", sim.url()))
-        .send()
-        .await
-        .unwrap();
+    let plain = plain_health(&http, &sim).await;
     assert_eq!(plain.status(), 500);
 }
 
@@ -91,11 +87,7 @@ async fn http_5xx_rate_answers_500_on_vendor_apis_only() {
     .await;
     assert_eq!(s, 200);
     assert_eq!(v["http_5xx_rate"], 1.0);
-    let r = http
-        .get(format!("{}/check_health", sim.url()))
-        .send()
-        .await
-        .unwrap();
+    let r = plain_health(&http, &sim).await;
     assert_eq!(r.status(), 500);
     let r = http
         .get(format!("{}/_sim/state", sim.url()))
@@ -110,11 +102,7 @@ async fn http_5xx_rate_answers_500_on_vendor_apis_only() {
         json!({ "clear_all": true }),
     )
     .await;
-    let r = http
-        .get(format!("{}/check_health", sim.url()))
-        .send()
-        .await
-        .unwrap();
+    let r = plain_health(&http, &sim).await;
     assert_eq!(r.status(), 200);
 }
 
@@ -125,11 +113,7 @@ async fn latency_delays_responses() {
     let http = client(&sim);
     sim.set_fault(Fault::LatencyMs(300));
     let t = Instant::now();
-    let r = http
-        .get(format!("{}/check_health", sim.url()))
-        .send()
-        .await
-        .unwrap();
+    let r = plain_health(&http, &sim).await;
     assert_eq!(r.status(), 200);
     assert!(
         t.elapsed() >= Duration::from_millis(300),
@@ -148,14 +132,7 @@ async fn reset_closes_connections_without_answer() {
     let e = r.expect_err("no HTTP answer");
     assert!(!e.is_timeout() && e.status().is_none(), "{e:?}");
     sim.set_fault(Fault::ResetRate(0.0));
-    assert_eq!(
-        http.get(format!("{}/check_health", sim.url()))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(plain_health(&http, &sim).await.status(), 200);
 }
 
 #[tokio::test]
@@ -211,11 +188,7 @@ async fn clock_skew_shifts_the_date_header() {
     let sim = start(config("a", dir.path())).await;
     let http = client(&sim);
     sim.set_fault(Fault::ClockSkew(3600));
-    let r = http
-        .get(format!("{}/check_health", sim.url()))
-        .send()
-        .await
-        .unwrap();
+    let r = plain_health(&http, &sim).await;
     let date = httpdate::parse_http_date(r.headers()["date"].to_str().unwrap()).unwrap();
     let ahead = date.duration_since(std::time::SystemTime::now()).unwrap();
     assert!(
@@ -235,11 +208,7 @@ async fn expiring_certificate_is_served_and_expired_one_fails_verification() {
         .tls_info(true)
         .build()
         .unwrap();
-    let r = http
-        .get(format!("{}/check_health", sim.url()))
-        .send()
-        .await
-        .unwrap();
+    let r = plain_health(&http, &sim).await;
     let info = r.extensions().get::<reqwest::tls::TlsInfo>().unwrap();
     let der = info.peer_certificate().unwrap().to_vec();
     let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();

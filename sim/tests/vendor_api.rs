@@ -124,11 +124,7 @@ async fn plain_health_backup_checksum_and_date_header() {
     let dir = tempfile::tempdir().unwrap();
     let sim = start(config("a", dir.path())).await;
     let http = client(&sim);
-    let r = http
-        .get(format!("{}/check_health", sim.url()))
-        .send()
-        .await
-        .unwrap();
+    let r = plain_health(&http, &sim).await;
     assert_eq!(r.status(), 200);
     let date = r
         .headers()

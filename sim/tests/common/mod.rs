@@ -70,6 +70,14 @@ pub async fn health_xml(
 }
 
 /// POST JSON to a `/_sim` endpoint; returns (status, body).
+/// `GET /check_health` (no API data): the appliance's plain health answer.
+pub async fn plain_health(http: &reqwest::Client, sim: &SimHandle) -> reqwest::Response {
+    http.get(format!("{}/check_health", sim.url()))
+        .send()
+        .await
+        .unwrap()
+}
+
 pub async fn sim_post(http: &reqwest::Client, base: &str, path: &str, body: Value) -> (u16, Value) {
     let r = http
         .post(format!("{base}{path}"))
