@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use swing_schema::output::{Finding, Level, Phase, Scenario, human_duration};
 use swing_schema::{Plan, Switch};
 
-use crate::compile::{CompiledPlan, Roles, Step};
+use crate::compile::{CompiledPlan, Roles, Step, StepOp};
 
 /// Default duration of an action, seconds. Sources: the guide (install 15–60 min, first sync
 /// within about 60 s, syncs from seconds to hours) and what a careful operator needs for a
@@ -51,8 +51,8 @@ pub fn durations(steps: &mut [Step], plan: &Plan) {
         .and_then(|f| f.switch.as_ref())
         .or(plan.migration.as_ref().map(|m| &m.switch));
     for s in steps.iter_mut() {
-        let mut d = default_estimate(s.action);
-        match s.action {
+        let mut d = default_estimate(s.op.action());
+        match s.op.action() {
             "install" => {
                 let extra = plan.target.packages.len().saturating_sub(1) as u64;
                 d += extra * EXTRA_PACKAGE_S;
@@ -67,17 +67,17 @@ pub fn durations(steps: &mut [Step], plan: &Plan) {
             }
             _ => {}
         }
-        if let Some(o) = est.get(&s.id).or_else(|| est.get(s.action)) {
+        if let Some(o) = est.get(&s.id).or_else(|| est.get(s.op.action())) {
             d = o.secs();
         }
-        if s.action == "prepare" {
+        if s.op == StepOp::LowerTtl {
             // Whatever the override, the swing must not come before the old TTL expired.
             d = d.max(crate::compile::old_ttl(plan));
         }
         s.estimate_s = d;
         s.downtime_s = if !s.downtime {
             0
-        } else if s.action == "switch" {
+        } else if matches!(s.op, StepOp::SwitchTo(_)) {
             // Async: the site moves; the gap is the switch itself, or the lowered TTL for dns.
             match switch_method {
                 Some(Switch::Dns { ttl, .. }) => u64::from(*ttl),

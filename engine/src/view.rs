@@ -169,7 +169,7 @@ fn steps(c: &CompiledPlan) -> Vec<StepView> {
             title: s.title.clone(),
             kind: s.kind,
             phase: s.phase,
-            action: s.action.to_owned(),
+            action: s.op.action().to_owned(),
             resource: s.resource.clone(),
             appliance: s.appliance.clone(),
             depends_on: s.depends_on.clone(),

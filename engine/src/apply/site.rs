@@ -57,10 +57,8 @@ fn spec_of(
         OutKind::Gate => StepKind::Gate,
     };
     let bridged = bridge_for(c, s, providers).is_some();
-    let is_install = s.action == "install";
-    let idempotent = matches!(kind, StepKind::Auto | StepKind::Wait)
-        && s.action != "switch"
-        && !s.id.starts_with("failover.promote-");
+    let is_install = s.op.never_retried();
+    let idempotent = matches!(kind, StepKind::Auto | StepKind::Wait) && s.op.repeatable();
     let mut advice = Vec::new();
     if let Some(f) = &s.on_failure {
         advice.push(f.clone());
@@ -100,7 +98,7 @@ fn spec_of(
         expected: Duration::from_secs(s.estimate_s) + cache_wait,
         no_retry: is_install,
         // `act_switch` looks before it moves anything (see there).
-        reentrant: s.id.starts_with("switch.to-"),
+        reentrant: s.op.reentrant(),
         failure_advice: advice,
     }
 }
@@ -116,7 +114,7 @@ fn step_timeout(c: &CompiledPlan, s: &Step) -> Duration {
         return c.plan.policy.jump_clients.wait_timeout.as_std();
     }
     let est = &c.plan.policy.estimates;
-    let floor = if est.contains_key(&s.id) || est.contains_key(s.action) {
+    let floor = if est.contains_key(&s.id) || est.contains_key(s.op.action()) {
         MIN_STEP_TIMEOUT_S
     } else {
         120
@@ -1004,7 +1002,7 @@ impl StepExecutor for SiteExecutor {
         }
         let appliance = operator_appliance(&self.compiled, &s)
             .ok_or_else(|| StepError::fatal(format!("{id}: no appliance to perform it on")))?;
-        let action = match (id, s.action) {
+        let action = match (id, s.op.action()) {
             (_, "install") => install_action(&plan),
             ("backup.certificates" | "certs.export", _) => OperatorAction::ExportCertificate,
             ("backup.vault-key", _) => OperatorAction::VaultKey,
@@ -1078,7 +1076,7 @@ impl StepExecutor for SiteExecutor {
         // Only an install needs asking: every other action shows in what its precondition
         // observes at once.
         let s = self.step(&spec.id)?;
-        if s.action != "install" {
+        if !s.op.never_retried() {
             return Ok(None);
         }
         let Some(appliance) = operator_appliance(&self.compiled, s) else {

@@ -12,13 +12,172 @@ use super::Step;
 /// What a person must do when an install fails (the guide is explicit about it).
 pub const INSTALL_FAILURE: &str = "If the installation fails: do NOT restart the appliance. Stop here and contact BeyondTrust Technical Support.";
 
-fn base(id: String, title: String, kind: StepKind, phase: Phase, action: &'static str) -> Step {
+/// What a compiled step does: the typed operation behind its id.
+///
+/// Set by the catalogue's constructors; the executor, diff, view, invariants and estimates
+/// decide behaviour on it. The id string ([`StepOp::id`]) is only the label, the journal key
+/// and the contract of `procedures.md`. An appliance name in a variant is the appliance the
+/// step concerns (`X` in `X.install`, the target of `switch.to-X`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum StepOp {
+    /// `X.health`: reachable over TLS, `check_health` success, role as planned.
+    Health(String),
+    /// `X.clock`: the appliance's clock within `policy.clock_skew_max`.
+    Clock(String),
+    /// `X.tls`: the served certificate is valid for the site long enough.
+    Tls(String),
+    /// `preflight.window`: now is inside a maintenance window.
+    Window,
+    /// `backup.config`: the configuration backup of the primary.
+    BackupConfig,
+    /// `backup.certificates`: certificate, key and chain exported by a person.
+    BackupCertificates,
+    /// `backup.vault-key`: the Vault encryption key backed up by a person.
+    VaultKey,
+    /// `clients.throttle`: limit concurrent Jump Client upgrades.
+    Throttle,
+    /// `failover.sync`: Sync Now on the primary.
+    Sync,
+    /// `failover.break`: break the failover relationship.
+    Break,
+    /// `X.install`: install the target version.
+    Install(String),
+    /// `X.online`: wait until the appliance answers again.
+    Online(String),
+    /// `X.verify`: version, health and certificate after the install.
+    Verify(String),
+    /// `X.verify-manual`: the plan's manual checks, approved by a person.
+    VerifyManual(String),
+    /// `failover.keys`: both appliances hold the same inter-appliance key.
+    Keys,
+    /// `failover.establish`: establish the relationship again.
+    Establish,
+    /// `failover.resync`: wait for the first data sync after establishing.
+    Resync,
+    /// `switch.prepare`: lower the DNS record's TTL and wait out the old one.
+    LowerTtl,
+    /// `switch.to-X`: make X serve the site (shared IP, DNS or NAT).
+    SwitchTo(String),
+    /// `switch.verify-X`: the site endpoint answers as X.
+    VerifySwitch(String),
+    /// `failover.promote-X`: make X primary again through the vendor API.
+    Promote(String),
+    /// `switch.restore`: restore the DNS record's original TTL.
+    RestoreTtl,
+    /// `clients.wait`: Jump Clients back online and upgraded.
+    ClientsWait,
+    /// `clients.followup`: the client work no appliance does by itself.
+    ClientsFollowup,
+    /// `certs.export`: export the old appliance's certificate (migration).
+    CertsExport,
+    /// `certs.import`: import it on the new appliance.
+    CertsImport,
+    /// `certs.default`: make it the new appliance's default certificate.
+    CertsDefault,
+    /// `X.restore`: restore the old appliance's backup on the new one (migration).
+    Restore(String),
+    /// `X.decommission`: factory reset and shut down the old appliance.
+    Decommission(String),
+}
+
+impl StepOp {
+    /// The step id of `procedures.md`.
+    pub fn id(&self) -> String {
+        match self {
+            StepOp::Health(x) => format!("{x}.health"),
+            StepOp::Clock(x) => format!("{x}.clock"),
+            StepOp::Tls(x) => format!("{x}.tls"),
+            StepOp::Window => "preflight.window".to_owned(),
+            StepOp::BackupConfig => "backup.config".to_owned(),
+            StepOp::BackupCertificates => "backup.certificates".to_owned(),
+            StepOp::VaultKey => "backup.vault-key".to_owned(),
+            StepOp::Throttle => "clients.throttle".to_owned(),
+            StepOp::Sync => "failover.sync".to_owned(),
+            StepOp::Break => "failover.break".to_owned(),
+            StepOp::Install(x) => format!("{x}.install"),
+            StepOp::Online(x) => format!("{x}.online"),
+            StepOp::Verify(x) => format!("{x}.verify"),
+            StepOp::VerifyManual(x) => format!("{x}.verify-manual"),
+            StepOp::Keys => "failover.keys".to_owned(),
+            StepOp::Establish => "failover.establish".to_owned(),
+            StepOp::Resync => "failover.resync".to_owned(),
+            StepOp::LowerTtl => "switch.prepare".to_owned(),
+            StepOp::SwitchTo(x) => format!("switch.to-{x}"),
+            StepOp::VerifySwitch(x) => format!("switch.verify-{x}"),
+            StepOp::Promote(x) => format!("failover.promote-{x}"),
+            StepOp::RestoreTtl => "switch.restore".to_owned(),
+            StepOp::ClientsWait => "clients.wait".to_owned(),
+            StepOp::ClientsFollowup => "clients.followup".to_owned(),
+            StepOp::CertsExport => "certs.export".to_owned(),
+            StepOp::CertsImport => "certs.import".to_owned(),
+            StepOp::CertsDefault => "certs.default".to_owned(),
+            StepOp::Restore(x) => format!("{x}.restore"),
+            StepOp::Decommission(x) => format!("{x}.decommission"),
+        }
+    }
+
+    /// The action name `policy.estimates` accepts besides the step id (`install`, `sync`, …);
+    /// also the `action` of the JSON plan view.
+    pub fn action(&self) -> &'static str {
+        match self {
+            StepOp::Health(_) => "health",
+            StepOp::Clock(_) => "clock",
+            StepOp::Tls(_) => "tls",
+            StepOp::Window => "window",
+            StepOp::BackupConfig => "backup",
+            StepOp::BackupCertificates => "certificates",
+            StepOp::VaultKey => "vault-key",
+            StepOp::Throttle => "throttle",
+            StepOp::Sync => "sync",
+            StepOp::Break => "break",
+            StepOp::Install(_) => "install",
+            StepOp::Online(_) => "online",
+            StepOp::Verify(_) => "verify",
+            StepOp::VerifyManual(_) => "verify-manual",
+            StepOp::Keys => "keys",
+            StepOp::Establish => "establish",
+            StepOp::Resync => "resync",
+            StepOp::LowerTtl => "prepare",
+            StepOp::SwitchTo(_) => "switch",
+            StepOp::VerifySwitch(_) => "switch-verify",
+            StepOp::Promote(_) => "promote",
+            StepOp::RestoreTtl => "restore-ttl",
+            StepOp::ClientsWait => "clients-wait",
+            StepOp::ClientsFollowup => "clients-followup",
+            StepOp::CertsExport => "certs-export",
+            StepOp::CertsImport => "certs-import",
+            StepOp::CertsDefault => "certs-default",
+            StepOp::Restore(_) => "restore",
+            StepOp::Decommission(_) => "decommission",
+        }
+    }
+
+    /// Sending the action again changes nothing (given an auto or wait step): false for a
+    /// switch (it moves the site) and a promotion (it disconnects users).
+    pub fn repeatable(&self) -> bool {
+        !matches!(self, StepOp::SwitchTo(_) | StepOp::Promote(_))
+    }
+
+    /// A failed attempt is never retried, also not on resume: the guide says not to restart
+    /// an appliance whose install failed.
+    pub fn never_retried(&self) -> bool {
+        matches!(self, StepOp::Install(_))
+    }
+
+    /// The action looks at the world before it moves anything, so a resume may run it again
+    /// after a crash cut it off (`switch.to-X` does only what is missing).
+    pub fn reentrant(&self) -> bool {
+        matches!(self, StepOp::SwitchTo(_))
+    }
+}
+
+fn base(op: StepOp, title: String, kind: StepKind, phase: Phase) -> Step {
     Step {
-        id,
+        id: op.id(),
         title,
         kind,
         phase,
-        action,
+        op,
         resource: String::new(),
         appliance: None,
         depends_on: Vec::new(),
@@ -55,11 +214,10 @@ fn port(plan: &Plan, name: &str) -> u16 {
 pub fn health(x: &str) -> Step {
     let mut s = on(
         base(
-            format!("{x}.health"),
+            StepOp::Health(x.to_owned()),
             format!("Check appliance {x} is reachable over TLS and healthy"),
             StepKind::Auto,
             Phase::Preflight,
-            "health",
         ),
         x,
     );
@@ -76,14 +234,13 @@ pub fn clock(plan: &Plan, x: &str) -> Step {
     let max = plan.policy.clock_skew_max.secs();
     let mut s = on(
         base(
-            format!("{x}.clock"),
+            StepOp::Clock(x.to_owned()),
             format!(
                 "Check appliance {x}'s clock is within {} of ours",
                 plan.policy.clock_skew_max
             ),
             StepKind::Auto,
             Phase::Preflight,
-            "clock",
         ),
         x,
     );
@@ -100,14 +257,13 @@ pub fn clock(plan: &Plan, x: &str) -> Step {
 pub fn tls(plan: &Plan, x: &str) -> Step {
     let mut s = on(
         base(
-            format!("{x}.tls"),
+            StepOp::Tls(x.to_owned()),
             format!(
                 "Check appliance {x} serves a trusted certificate for {} valid ≥ {} more days",
                 plan.site, plan.policy.certificate_min_days
             ),
             StepKind::Auto,
             Phase::Preflight,
-            "tls",
         ),
         x,
     );
@@ -124,7 +280,7 @@ pub fn tls(plan: &Plan, x: &str) -> Step {
 
 pub fn window(plan: &Plan) -> Step {
     let mut s = base(
-        "preflight.window".to_owned(),
+        StepOp::Window,
         if plan.windows.is_empty() {
             "Check maintenance window (none given: any time is allowed)".to_owned()
         } else {
@@ -132,7 +288,6 @@ pub fn window(plan: &Plan) -> Step {
         },
         StepKind::Auto,
         Phase::Preflight,
-        "window",
     );
     s.resource = "windows".to_owned();
     s.postcondition = Condition::InWindow;
@@ -143,7 +298,7 @@ pub fn window(plan: &Plan) -> Step {
 pub fn backup_config(plan: &Plan, x: &str) -> Step {
     let mut s = on(
         base(
-            "backup.config".to_owned(),
+            StepOp::BackupConfig,
             format!(
                 "Download the configuration backup of {x} (password-protected{}) to {}",
                 if plan.backup.include_reporting_data {
@@ -155,7 +310,6 @@ pub fn backup_config(plan: &Plan, x: &str) -> Step {
             ),
             StepKind::Auto,
             Phase::Backup,
-            "backup",
         ),
         x,
     );
@@ -185,11 +339,10 @@ fn export_instructions(plan: &Plan, x: &str, step: &str) -> Vec<String> {
 pub fn backup_certificates(plan: &Plan, x: &str) -> Step {
     let mut s = on(
         base(
-            "backup.certificates".to_owned(),
+            StepOp::BackupCertificates,
             format!("Export {x}'s certificate, private key and chain"),
             StepKind::Operator,
             Phase::Backup,
-            "certificates",
         ),
         x,
     );
@@ -203,11 +356,10 @@ pub fn backup_certificates(plan: &Plan, x: &str) -> Step {
 pub fn vault_key(plan: &Plan, x: &str) -> Step {
     let mut s = on(
         base(
-            "backup.vault-key".to_owned(),
+            StepOp::VaultKey,
             format!("Back up {x}'s Vault encryption key (it is not in the configuration backup)"),
             StepKind::Operator,
             Phase::Backup,
-            "vault-key",
         ),
         x,
     );
@@ -222,11 +374,10 @@ pub fn vault_key(plan: &Plan, x: &str) -> Step {
 pub fn throttle(plan: &Plan, x: &str) -> Step {
     let n = plan.policy.jump_clients.max_concurrent_upgrades;
     let mut s = base(
-        "clients.throttle".to_owned(),
+        StepOp::Throttle,
         format!("Limit concurrent Jump Client upgrades to {n}"),
         StepKind::Operator,
         Phase::Backup,
-        "throttle",
     );
     s.resource = "jump clients".to_owned();
     s.appliance = Some(x.to_owned());
@@ -242,11 +393,10 @@ pub fn throttle(plan: &Plan, x: &str) -> Step {
 
 pub fn sync(plan: &Plan, primary: &str, backup: &str) -> Step {
     let mut s = base(
-        "failover.sync".to_owned(),
+        StepOp::Sync,
         format!("Sync Now on primary {primary} and wait for the data sync to finish"),
         StepKind::Operator,
         Phase::Break,
-        "sync",
     );
     s.resource = pair(primary, backup);
     s.appliance = Some(primary.to_owned());
@@ -281,11 +431,10 @@ pub fn pair(a: &str, b: &str) -> String {
 
 pub fn break_failover(plan: &Plan, primary: &str, backup: &str) -> Step {
     let mut s = base(
-        "failover.break".to_owned(),
+        StepOp::Break,
         format!("Break the failover relationship between {primary} and {backup}"),
         StepKind::Operator,
         Phase::Break,
-        "break",
     );
     s.resource = pair(primary, backup);
     s.appliance = Some(primary.to_owned());
@@ -313,11 +462,10 @@ pub fn install(plan: &Plan, x: &str) -> Step {
     let target = plan.target.version.as_str();
     let mut s = on(
         base(
-            format!("{x}.install"),
+            StepOp::Install(x.to_owned()),
             format!("Install {target} on {x}"),
             StepKind::Operator,
             Phase::UpgradeFirst,
-            "install",
         ),
         x,
     );
@@ -397,11 +545,10 @@ pub fn backup_source(plan: &Plan) -> String {
 pub fn online(x: &str, phase: Phase) -> Step {
     let mut s = on(
         base(
-            format!("{x}.online"),
+            StepOp::Online(x.to_owned()),
             format!("Wait until {x} answers again and reports healthy"),
             StepKind::Wait,
             phase,
-            "online",
         ),
         x,
     );
@@ -417,11 +564,10 @@ pub fn verify(plan: &Plan, x: &str, phase: Phase) -> Step {
     let target = plan.target.version.as_str();
     let mut s = on(
         base(
-            format!("{x}.verify"),
+            StepOp::Verify(x.to_owned()),
             format!("Verify {x} runs {target}, is healthy and serves a valid certificate"),
             StepKind::Auto,
             phase,
-            "verify",
         ),
         x,
     );
@@ -449,11 +595,10 @@ pub fn verify(plan: &Plan, x: &str, phase: Phase) -> Step {
 pub fn verify_manual(plan: &Plan, x: &str, phase: Phase, hosts_file: bool) -> Step {
     let mut s = on(
         base(
-            format!("{x}.verify-manual"),
+            StepOp::VerifyManual(x.to_owned()),
             format!("Confirm the manual checks on {x}"),
             StepKind::Gate,
             phase,
-            "verify-manual",
         ),
         x,
     );
@@ -476,11 +621,10 @@ pub fn verify_manual(plan: &Plan, x: &str, phase: Phase, hosts_file: bool) -> St
 
 pub fn keys(plan: &Plan, a: &str, b: &str) -> Step {
     let mut s = base(
-        "failover.keys".to_owned(),
+        StepOp::Keys,
         format!("Confirm {a} and {b} hold the same inter-appliance key"),
         StepKind::Operator,
         Phase::Reestablish,
-        "keys",
     );
     s.resource = pair(a, b);
     s.instructions = vec![
@@ -497,11 +641,10 @@ pub fn keys(plan: &Plan, a: &str, b: &str) -> Step {
 
 pub fn establish(plan: &Plan, primary: &str, backup: &str, peer_port: u16) -> Step {
     let mut s = base(
-        "failover.establish".to_owned(),
+        StepOp::Establish,
         format!("Establish the failover relationship: {primary} primary, {backup} backup"),
         StepKind::Operator,
         Phase::Reestablish,
-        "establish",
     );
     s.resource = pair(primary, backup);
     s.appliance = Some(primary.to_owned());
@@ -538,13 +681,12 @@ pub fn establish(plan: &Plan, primary: &str, backup: &str, peer_port: u16) -> St
 
 pub fn resync(primary: &str, backup: &str) -> Step {
     let mut s = base(
-        "failover.resync".to_owned(),
+        StepOp::Resync,
         format!(
             "Wait for the first data sync from {primary} to {backup} (starts within about 60 s; Sync Now forces it)"
         ),
         StepKind::Wait,
         Phase::Reestablish,
-        "resync",
     );
     s.resource = pair(primary, backup);
     s.appliance = Some(backup.to_owned());
@@ -570,14 +712,13 @@ pub fn old_ttl(plan: &Plan) -> u64 {
 
 pub fn prepare(plan: &Plan, record: &str, ttl: u32) -> Step {
     let mut s = base(
-        "switch.prepare".to_owned(),
+        StepOp::LowerTtl,
         format!(
             "Lower the TTL of dns {record} to {ttl}s, then wait out the old TTL ({}) so caches expire before the swing",
             swing_schema::output::human_duration(old_ttl(plan))
         ),
         StepKind::Auto,
         Phase::Switch,
-        "prepare",
     );
     s.resource = format!("dns {record}");
     s.postcondition = Condition::DnsTtl {
@@ -626,7 +767,7 @@ pub fn switch_to(plan: &Plan, sw: &Switch, from: &str, to: &str, phase: Phase) -
             Vec::new(),
         ),
     };
-    let mut s = base(format!("switch.to-{to}"), title, kind, phase, "switch");
+    let mut s = base(StepOp::SwitchTo(to.to_owned()), title, kind, phase);
     s.resource = resource;
     s.appliance = Some(to.to_owned());
     s.instructions = ins;
@@ -646,11 +787,10 @@ pub fn switch_to(plan: &Plan, sw: &Switch, from: &str, to: &str, phase: Phase) -
 
 pub fn switch_verify(to: &str, phase: Phase) -> Step {
     let mut s = base(
-        format!("switch.verify-{to}"),
+        StepOp::VerifySwitch(to.to_owned()),
         format!("Verify the site now answers as {to}"),
         StepKind::Auto,
         phase,
-        "switch-verify",
     );
     s.resource = "site".to_owned();
     s.appliance = Some(to.to_owned());
@@ -664,13 +804,12 @@ pub fn switch_verify(to: &str, phase: Phase) -> Step {
 pub fn promote(x: &str) -> Step {
     let mut s = on(
         base(
-            format!("failover.promote-{x}"),
+            StepOp::Promote(x.to_owned()),
             format!(
                 "Make {x} primary again (set_failover_role with data sync first; users are disconnected meanwhile)"
             ),
             StepKind::Auto,
             Phase::SwitchBack,
-            "promote",
         ),
         x,
     );
@@ -685,11 +824,10 @@ pub fn promote(x: &str) -> Step {
 
 pub fn restore_ttl(plan: &Plan, record: &str) -> Step {
     let mut s = base(
-        "switch.restore".to_owned(),
+        StepOp::RestoreTtl,
         format!("Restore the original TTL of dns {record}"),
         StepKind::Auto,
         Phase::Restore,
-        "restore-ttl",
     );
     s.resource = format!("dns {record}");
     s.postcondition = Condition::DnsTtl {
@@ -702,7 +840,7 @@ pub fn restore_ttl(plan: &Plan, record: &str) -> Step {
 pub fn clients_wait(plan: &Plan) -> Step {
     let jc = &plan.policy.jump_clients;
     let mut s = base(
-        "clients.wait".to_owned(),
+        StepOp::ClientsWait,
         format!(
             "Wait until ≥ {:.0}% of Jump Clients are online and upgraded (at most {})",
             jc.online_ratio * 100.0,
@@ -710,7 +848,6 @@ pub fn clients_wait(plan: &Plan) -> Step {
         ),
         StepKind::Wait,
         Phase::Clients,
-        "clients-wait",
     );
     s.resource = "jump clients".to_owned();
     s.postcondition = Condition::JumpClientsRatio {
@@ -722,11 +859,10 @@ pub fn clients_wait(plan: &Plan) -> Step {
 
 pub fn clients_followup(serving: &str) -> Step {
     let mut s = base(
-        "clients.followup".to_owned(),
+        StepOp::ClientsFollowup,
         "Follow up on clients that do not update themselves".to_owned(),
         StepKind::Operator,
         Phase::Clients,
-        "clients-followup",
     );
     s.resource = "clients".to_owned();
     s.instructions = vec![
@@ -741,11 +877,10 @@ pub fn clients_followup(serving: &str) -> Step {
 pub fn certs_export(plan: &Plan, old: &str) -> Step {
     let mut s = on(
         base(
-            "certs.export".to_owned(),
+            StepOp::CertsExport,
             format!("Export {old}'s certificate, private key and chain"),
             StepKind::Operator,
             Phase::Certificates,
-            "certs-export",
         ),
         old,
     );
@@ -759,11 +894,10 @@ pub fn certs_export(plan: &Plan, old: &str) -> Step {
 pub fn certs_import(plan: &Plan, old: &str, new: &str) -> Step {
     let mut s = on(
         base(
-            "certs.import".to_owned(),
+            StepOp::CertsImport,
             format!("Import {old}'s certificate on {new}"),
             StepKind::Operator,
             Phase::Certificates,
-            "certs-import",
         ),
         new,
     );
@@ -778,11 +912,10 @@ pub fn certs_import(plan: &Plan, old: &str, new: &str) -> Step {
 pub fn certs_default(plan: &Plan, old: &str, new: &str) -> Step {
     let mut s = on(
         base(
-            "certs.default".to_owned(),
+            StepOp::CertsDefault,
             format!("Make the imported certificate {new}'s default"),
             StepKind::Operator,
             Phase::Certificates,
-            "certs-default",
         ),
         new,
     );
@@ -802,15 +935,13 @@ pub fn certs_default(plan: &Plan, old: &str, new: &str) -> Step {
 pub fn restore(plan: &Plan, old: &str, new: &str) -> Step {
     let mut s = on(
         base(
-            "new.restore".to_owned(),
+            StepOp::Restore(new.to_owned()),
             format!("Restore {old}'s configuration backup on {new}"),
             StepKind::Operator,
             Phase::UpgradeFirst,
-            "restore",
         ),
         new,
     );
-    s.id = format!("{new}.restore");
     s.instructions = vec![
         format!(
             "Log in to /login on {new} ({}) with the factory default account (admin / password) and change its password when asked.",
@@ -836,11 +967,10 @@ pub fn restore(plan: &Plan, old: &str, new: &str) -> Step {
 pub fn decommission(plan: &Plan, old: &str) -> Step {
     let mut s = on(
         base(
-            format!("{old}.decommission"),
+            StepOp::Decommission(old.to_owned()),
             format!("Factory reset and shut down the old appliance {old}"),
             StepKind::Gate,
             Phase::Decommission,
-            "decommission",
         ),
         old,
     );

@@ -12,7 +12,7 @@
 mod catalogue;
 mod passes;
 
-pub use catalogue::{ASSUMED_OLD_TTL_S, INSTALL_FAILURE, old_ttl};
+pub use catalogue::{ASSUMED_OLD_TTL_S, INSTALL_FAILURE, StepOp, old_ttl};
 
 use std::collections::BTreeMap;
 
@@ -70,8 +70,8 @@ pub struct Step {
     pub title: String,
     pub kind: StepKind,
     pub phase: Phase,
-    /// Action name for `policy.estimates` (`install`, `sync`, …).
-    pub action: &'static str,
+    /// What the step does; behaviour is decided on it, never on `id`.
+    pub op: StepOp,
     /// The resource it touches (`appliance b`, `dns access.example.com`, …).
     pub resource: String,
     pub appliance: Option<String>,
