@@ -15,5 +15,6 @@ pub mod planfile;
 pub mod provider;
 pub mod refresh;
 pub mod render;
+pub mod time;
 pub mod validate;
 pub mod view;

@@ -105,12 +105,12 @@ impl SavedPlan {
         fingerprint: Fingerprint,
         view: serde_json::Value,
     ) -> SavedPlan {
-        let now = crate::apply::journal::now_ms();
+        let now = crate::time::now_ms();
         SavedPlan {
             format_version: PLANFILE_FORMAT_VERSION,
             kind: PLANFILE_KIND.to_owned(),
             swing_version: env!("CARGO_PKG_VERSION").to_owned(),
-            created: crate::apply::journal::rfc3339_ms(now),
+            created: crate::time::rfc3339_ms(now),
             source: source.to_owned(),
             base_dir: base_dir.to_owned(),
             plan_digest: plan_digest(plan),

@@ -17,7 +17,6 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
@@ -120,20 +119,7 @@ pub struct Record {
     pub entry: Entry,
 }
 
-/// Milliseconds since the UNIX epoch (0 if the clock is before it).
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
-/// RFC 3339 UTC text of UNIX milliseconds.
-pub fn rfc3339_ms(ms: i64) -> String {
-    chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        .unwrap_or_else(|| ms.to_string())
-}
+pub use crate::time::{now_ms, rfc3339_ms};
 
 /// An open journal. Appends are serialized and fsync'd; safe to share between tasks.
 #[derive(Debug)]
