@@ -254,7 +254,7 @@ fn mentions_role(c: &Condition) -> bool {
 fn later_done(c: &CompiledPlan, o: &Observed) -> bool {
     let target = c.plan.target.version.as_str();
     c.plan.appliances.keys().all(|name| {
-        crate::estimate::is_decommissioned(c, name)
+        c.is_decommissioned(name)
             || o.appliance(name)
                 .is_some_and(|a| a.version.as_deref() == Some(target))
     })

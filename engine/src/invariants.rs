@@ -1,12 +1,85 @@
 //! The one checker of the eight invariants every compiled plan keeps (`procedures.md`).
 //!
-//! It reads only the plan view (steps, `depends_on`, schedule, windows), so it checks what a
-//! reviewer and an outside test suite see: compiled plans, saved plan files and JSON output
-//! alike. "A precedes B" means B depends on A, directly or transitively.
+//! It reads only a [`Subject`]: the facts a reviewer sees (steps with `depends_on`, start and
+//! downtime, the appliances' roles, windows, the DNS switch's old TTL). [`check`] takes them
+//! from a plan view, so saved plan files and JSON output are checked alike; compile hands over
+//! the same facts from its steps. "A precedes B" means B depends on A, directly or
+//! transitively.
 //!
-//! Must not: know how compile builds the DAG, or repair anything — it reports.
+//! Must not: know how compile builds the DAG, import another engine module, or repair
+//! anything — it reports.
 
-use swing_schema::output::{PlanView, Scenario, StepView};
+use swing_schema::output::{PlanView, Scenario};
+
+/// What the invariants are checked on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subject<'v> {
+    pub scenario: Scenario,
+    /// `Some` (the old TTL in seconds) when the site moves by DNS.
+    pub dns_old_ttl_s: Option<u64>,
+    /// Steps in execution order.
+    pub steps: Vec<StepFacts<'v>>,
+    pub appliances: Vec<ApplianceFacts<'v>>,
+    /// Maintenance windows: start and duration, seconds from the schedule's origin.
+    pub windows: Vec<(u64, u64)>,
+}
+
+/// One step as the invariants see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepFacts<'v> {
+    pub id: &'v str,
+    pub depends_on: &'v [String],
+    pub start_s: u64,
+    pub downtime: bool,
+}
+
+/// One appliance as the invariants see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplianceFacts<'v> {
+    pub name: &'v str,
+    /// `primary`, `backup`, `old`, `new` or `none`, as in the plan view.
+    pub role_before: &'v str,
+    pub upgraded: bool,
+}
+
+impl<'v> Subject<'v> {
+    /// The facts of a plan view.
+    pub fn of_view(view: &'v PlanView) -> Self {
+        Subject {
+            scenario: view.plan.scenario,
+            dns_old_ttl_s: view
+                .plan
+                .switch
+                .as_ref()
+                .filter(|s| s.method == "dns")
+                .map(|s| s.old_ttl_s.unwrap_or(0)),
+            steps: view
+                .steps
+                .iter()
+                .map(|s| StepFacts {
+                    id: &s.id,
+                    depends_on: &s.depends_on,
+                    start_s: s.start_s,
+                    downtime: s.downtime,
+                })
+                .collect(),
+            appliances: view
+                .appliances
+                .iter()
+                .map(|a| ApplianceFacts {
+                    name: &a.name,
+                    role_before: &a.role_before,
+                    upgraded: a.upgraded,
+                })
+                .collect(),
+            windows: view
+                .windows
+                .iter()
+                .map(|w| (w.start_s, w.duration_s))
+                .collect(),
+        }
+    }
+}
 
 /// One broken invariant.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,19 +89,19 @@ pub struct Violation {
     pub message: String,
 }
 
-struct Order<'v> {
-    steps: &'v [StepView],
+struct Order<'s, 'v> {
+    steps: &'s [StepFacts<'v>],
     /// `anc[i][j]`: step j precedes step i.
     anc: Vec<Vec<bool>>,
 }
 
-impl<'v> Order<'v> {
-    fn new(steps: &'v [StepView], out: &mut Vec<Violation>) -> Self {
+impl<'s, 'v> Order<'s, 'v> {
+    fn new(steps: &'s [StepFacts<'v>], out: &mut Vec<Violation>) -> Self {
         let n = steps.len();
         let mut anc = vec![vec![false; n]; n];
         for i in 0..n {
-            for d in &steps[i].depends_on {
-                match steps.iter().position(|s| &s.id == d) {
+            for d in steps[i].depends_on {
+                match steps.iter().position(|s| s.id == d) {
                     Some(j) if j < i => {
                         anc[i][j] = true;
                         let (before, after) = anc.split_at_mut(i);
@@ -56,7 +129,7 @@ impl<'v> Order<'v> {
         self.steps.iter().position(|s| s.id == id)
     }
 
-    fn get(&self, id: &str) -> Option<&'v StepView> {
+    fn get(&self, id: &str) -> Option<&'s StepFacts<'v>> {
         self.steps.iter().find(|s| s.id == id)
     }
 
@@ -66,11 +139,16 @@ impl<'v> Order<'v> {
     }
 }
 
-/// Checks all eight invariants; an empty list means the plan keeps them all.
+/// Checks all eight invariants on a plan view; an empty list means the plan keeps them all.
 pub fn check(view: &PlanView) -> Vec<Violation> {
+    check_subject(&Subject::of_view(view))
+}
+
+/// Checks all eight invariants on the given facts.
+pub fn check_subject(view: &Subject<'_>) -> Vec<Violation> {
     let mut out = Vec::new();
     let o = Order::new(&view.steps, &mut out);
-    let scenario = view.plan.scenario;
+    let scenario = view.scenario;
     let pair = matches!(
         scenario,
         Scenario::FailoverSynchronous | Scenario::FailoverAsynchronous
@@ -92,13 +170,13 @@ pub fn check(view: &PlanView) -> Vec<Violation> {
         .steps
         .iter()
         .filter(|s| s.id.ends_with(".install"))
-        .map(|s| s.id.as_str())
+        .map(|s| s.id)
         .collect();
     let role = |r: &str| {
         view.appliances
             .iter()
             .find(|a| a.role_before == r)
-            .map(|a| a.name.clone())
+            .map(|a| a.name.to_owned())
     };
 
     // 1. Every install after backup.config and, in a pair, after failover.break.
@@ -145,10 +223,9 @@ pub fn check(view: &PlanView) -> Vec<Violation> {
         }
     }
     // 6. dns: switch.prepare precedes switch.to-* by at least the old TTL.
-    if let Some(sw) = view.plan.switch.as_ref().filter(|s| s.method == "dns") {
-        let old_ttl = sw.old_ttl_s.unwrap_or(0);
+    if let Some(old_ttl) = view.dns_old_ttl_s {
         for to in view.steps.iter().filter(|s| s.id.starts_with("switch.to-")) {
-            need(6, "switch.prepare", &to.id, &mut v);
+            need(6, "switch.prepare", to.id, &mut v);
             if let Some(prep) = o.get("switch.prepare")
                 && to.start_s < prep.start_s + old_ttl
             {
@@ -175,7 +252,7 @@ pub fn check(view: &PlanView) -> Vec<Violation> {
             v(7, format!("{last} is missing"));
         }
         for s in view.steps.iter().filter(|s| s.id != last) {
-            if o.precedes(&s.id, &last) == Some(false) {
+            if o.precedes(s.id, &last) == Some(false) {
                 v(7, format!("{last} must come after {}", s.id));
             }
         }
@@ -186,7 +263,7 @@ pub fn check(view: &PlanView) -> Vec<Violation> {
             let inside = view
                 .windows
                 .iter()
-                .any(|w| s.start_s >= w.start_s && s.start_s < w.start_s + w.duration_s);
+                .any(|&(start, duration)| s.start_s >= start && s.start_s < start + duration);
             if !inside {
                 v(
                     8,

@@ -8,7 +8,6 @@ pub mod apply;
 pub mod compile;
 pub mod diagnostics;
 pub mod diff;
-pub mod estimate;
 pub mod invariants;
 pub mod load;
 pub mod planfile;

@@ -66,7 +66,7 @@ fn spec_of(
     advice.push(format!(
         "Abort path ({}): {}",
         s.phase.title(),
-        crate::estimate::abort_path(c, s.phase)
+        crate::view::abort_path(c, s.phase)
     ));
     // dns: `switch.verify-*` may also wait out the lowered TTL after the swing.
     let cache_wait = match (plan_switch(&c.plan), s.id.starts_with("switch.verify-")) {

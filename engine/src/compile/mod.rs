@@ -10,6 +10,7 @@
 //! here was validated by `validate`). It is a pure, deterministic function of its input.
 
 mod catalogue;
+mod estimate;
 mod passes;
 
 pub use catalogue::{ASSUMED_OLD_TTL_S, INSTALL_FAILURE, StepOp, old_ttl};
@@ -20,7 +21,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use swing_schema::Plan;
 use swing_schema::output::{Condition, Phase, Scenario, StepKind};
 
-pub use crate::estimate::Schedule;
+pub use estimate::{EXTRA_PACKAGE_S, Schedule, WindowSlot, default_estimate};
 
 /// Options of one compilation.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -124,6 +125,72 @@ impl CompiledPlan {
     pub fn step(&self, id: &str) -> Option<&Step> {
         self.steps.iter().find(|s| s.id == id)
     }
+
+    /// The first step doing `op`.
+    pub fn step_by_op(&self, op: &StepOp) -> Option<&Step> {
+        self.steps.iter().find(|s| s.op == *op)
+    }
+
+    /// Whether this is the appliance the plan takes out of service (migration).
+    pub fn is_decommissioned(&self, name: &str) -> bool {
+        self.roles.scenario == Scenario::Migration && self.roles.serving == name
+    }
+
+    /// The appliance's part before the plan: `primary`, `backup`, `old`, `new` or `none`.
+    pub fn role_before(&self, name: &str) -> &'static str {
+        match (&self.plan.failover, self.roles.scenario) {
+            (_, Scenario::Migration) => {
+                if self.roles.serving == name {
+                    "old"
+                } else {
+                    "new"
+                }
+            }
+            (Some(f), _) if f.primary == name => "primary",
+            (Some(_), _) => "backup",
+            _ => "none",
+        }
+    }
+
+    /// The facts the invariants checker reads, taken from the compiled steps and schedule.
+    pub fn invariant_subject(&self) -> crate::invariants::Subject<'_> {
+        use crate::invariants::{ApplianceFacts, StepFacts, Subject};
+        let dns_old_ttl_s = match passes::site_switch(&self.plan, &self.roles) {
+            Some(swing_schema::Switch::Dns { .. }) => Some(old_ttl(&self.plan)),
+            _ => None,
+        };
+        Subject {
+            scenario: self.roles.scenario,
+            dns_old_ttl_s,
+            steps: self
+                .steps
+                .iter()
+                .enumerate()
+                .map(|(i, s)| StepFacts {
+                    id: &s.id,
+                    depends_on: &s.depends_on,
+                    start_s: self.schedule.start.get(i).copied().unwrap_or(0),
+                    downtime: s.downtime,
+                })
+                .collect(),
+            appliances: self
+                .plan
+                .appliances
+                .keys()
+                .map(|name| ApplianceFacts {
+                    name,
+                    role_before: self.role_before(name),
+                    upgraded: !self.is_decommissioned(name),
+                })
+                .collect(),
+            windows: self
+                .schedule
+                .windows
+                .iter()
+                .map(|w| (w.start_s, w.end_s - w.start_s))
+                .collect(),
+        }
+    }
 }
 
 /// Compiles a validated plan into its step DAG, estimates it and checks the invariants.
@@ -143,11 +210,11 @@ pub fn compile(plan: &Plan, options: &CompileOptions) -> Result<CompiledPlan, Co
     passes::clients(&mut b, plan, &roles);
     passes::decommission(&mut b, plan, &roles);
     let mut steps = b.steps;
-    crate::estimate::durations(&mut steps, plan);
-    crate::estimate::assign_windows(&mut steps, plan, &roles);
+    estimate::durations(&mut steps, plan);
+    estimate::assign_windows(&mut steps, plan, &roles);
     let graph = build_graph(&steps)?;
-    let mut schedule = crate::estimate::schedule(&mut steps, plan);
-    crate::estimate::protection(&mut steps, &mut schedule);
+    let mut schedule = estimate::schedule(&mut steps, plan);
+    estimate::protection(&mut steps, &mut schedule);
     let compiled = CompiledPlan {
         plan: plan.clone(),
         options: options.clone(),
@@ -164,8 +231,7 @@ pub fn compile(plan: &Plan, options: &CompileOptions) -> Result<CompiledPlan, Co
 /// Invariant 8 (downtime inside windows) depends on the user's windows and estimates; it
 /// becomes an error-level finding in the view instead.
 fn check_invariants(compiled: &CompiledPlan) -> Result<(), CompileError> {
-    let view = crate::view::skeleton(compiled);
-    match crate::invariants::check(&view)
+    match crate::invariants::check_subject(&compiled.invariant_subject())
         .into_iter()
         .find(|v| v.number != 8)
     {

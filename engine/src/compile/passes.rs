@@ -3,7 +3,7 @@
 //! dependencies; a pass that does not apply to the plan's scenario adds nothing.
 //!
 //! Must not: word steps (the catalogue does), estimate durations or place windows
-//! (`estimate` does), or reorder what an earlier pass appended.
+//! (the estimate passes do), or reorder what an earlier pass appended.
 
 use swing_schema::output::{Phase, Scenario};
 use swing_schema::{Plan, Strategy, Switch};
@@ -103,7 +103,7 @@ pub fn classify(plan: &Plan) -> Result<Roles, CompileError> {
 }
 
 /// The switch the site moves with, where the scenario moves it.
-fn site_switch<'p>(plan: &'p Plan, roles: &Roles) -> Option<&'p Switch> {
+pub(super) fn site_switch<'p>(plan: &'p Plan, roles: &Roles) -> Option<&'p Switch> {
     match roles.scenario {
         Scenario::FailoverAsynchronous => plan.failover.as_ref().and_then(|f| f.switch.as_ref()),
         Scenario::Migration => plan.migration.as_ref().map(|m| &m.switch),

@@ -3,7 +3,8 @@
 //! Markdown, JSON, DOT and Mermaid cannot disagree.
 //!
 //! Owns: which changes a plan shows, the appliance before/after table, the phase list and the
-//! summary line. Must not: compute estimates (see `estimate`), format for a terminal (see
+//! summary line, the findings and the abort paths (`findings`). Must not: compute estimates
+//! (compile's estimate passes do), format for a terminal (see
 //! `render`), or include anything secret (the plan's secret references are never copied here).
 
 use swing_schema::output::{
@@ -14,21 +15,23 @@ use swing_schema::output::{
 use swing_schema::{Source, Switch};
 
 use crate::compile::CompiledPlan;
-use crate::estimate;
+
+mod findings;
+
+pub use findings::{abort_path, findings};
 
 /// Builds the view of one compiled plan.
 pub fn build(c: &CompiledPlan) -> PlanView {
     let mut view = skeleton(c);
-    view.findings = estimate::findings(c);
+    view.findings = findings(c);
     view.phases = phases(c, &view.steps);
     view.changes = changes(c);
     view.summary = summary(c, &view);
     view
 }
 
-/// The part of the view the invariants checker reads (plan, appliances, windows, steps),
-/// without phases, changes, findings or summary: cheap enough to check every compilation.
-pub fn skeleton(c: &CompiledPlan) -> PlanView {
+/// The plan, appliances, windows and steps, before phases, changes, findings and summary.
+fn skeleton(c: &CompiledPlan) -> PlanView {
     PlanView {
         format_version: OUTPUT_FORMAT_VERSION,
         plan: info(c),
@@ -118,28 +121,13 @@ fn info(c: &CompiledPlan) -> PlanInfo {
     }
 }
 
-fn role_before(c: &CompiledPlan, name: &str) -> &'static str {
-    match (&c.plan.failover, c.roles.scenario) {
-        (_, Scenario::Migration) => {
-            if c.roles.serving == name {
-                "old"
-            } else {
-                "new"
-            }
-        }
-        (Some(f), _) if f.primary == name => "primary",
-        (Some(_), _) => "backup",
-        _ => "none",
-    }
-}
-
 fn appliances(c: &CompiledPlan) -> Vec<ApplianceView> {
     let target = c.plan.target.version.to_string();
     c.plan
         .appliances
         .iter()
         .map(|(name, a)| {
-            let gone = estimate::is_decommissioned(c, name);
+            let gone = c.is_decommissioned(name);
             let role_after = match (c.roles.scenario, c.roles.final_primary.as_deref()) {
                 (Scenario::Migration, _) if gone => "decommissioned",
                 (Scenario::Migration, _) => "serving",
@@ -152,7 +140,7 @@ fn appliances(c: &CompiledPlan) -> Vec<ApplianceView> {
                 address: a.address.clone(),
                 version_before: a.current_version.as_ref().map(|v| v.to_string()),
                 version_after: if gone { None } else { Some(target.clone()) },
-                role_before: role_before(c, name).to_owned(),
+                role_before: c.role_before(name).to_owned(),
                 role_after: role_after.to_owned(),
                 upgraded: !gone,
             }
@@ -241,7 +229,7 @@ fn phases(c: &CompiledPlan, steps: &[StepView]) -> Vec<PhaseView> {
                     .max()
                     .unwrap_or(0),
                 windows,
-                abort: estimate::abort_path(c, ph),
+                abort: abort_path(c, ph),
             }
         })
         .collect()
