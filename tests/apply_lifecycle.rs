@@ -37,7 +37,7 @@ async fn run(dir: &Path, args: &[&str], file: &Path) -> std::process::Output {
         .unwrap()
 }
 
-fn load(plan: &Path) -> swing_schema::Plan {
+fn load(plan: &Path) -> swing_engine::validate::ValidPlan {
     swing_engine::validate::check_file(plan)
         .plan
         .expect("the lab plan is valid")

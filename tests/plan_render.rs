@@ -1,12 +1,13 @@
 //! Renderer limits and failure modes: Markdown stays under 65,000 characters for any plan
-//! (detail is cut, the summary never), colour only when asked, and compile refuses broken plans
-//! with a typed error instead of panicking.
+//! (detail is cut, the summary never), colour only when asked, and broken plans are refused
+//! by validation with a typed diagnostic, so they never reach compile.
 //!
 //! Must not: reach the network.
 
 use std::path::Path;
 
-use swing_engine::compile::{CompileError, CompileOptions, compile};
+use swing_engine::compile::CompileOptions;
+use swing_engine::diagnostics::codes;
 use swing_engine::render::{self, Format, RenderOptions};
 use swing_schema::{Plan, Verify};
 
@@ -18,6 +19,24 @@ fn example(name: &str) -> Plan {
     checked
         .plan
         .unwrap_or_else(|| panic!("{name}: {:?}", checked.diagnostics))
+        .into_plan()
+}
+
+/// The plan as validation accepts it (the examples are edited in memory by the tests).
+fn valid(plan: &Plan) -> swing_engine::validate::ValidPlan {
+    swing_engine::validate::valid_plan(plan)
+}
+
+/// The codes of the errors validation gives the plan; compile only ever sees a plan without.
+fn refusal(plan: &Plan) -> Vec<&'static str> {
+    let checked = swing_engine::validate::check_plan("edited.json", plan);
+    assert!(checked.plan.is_none(), "validation must refuse the plan");
+    checked
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == swing_engine::diagnostics::Severity::Error)
+        .map(|d| d.code)
+        .collect()
 }
 
 const OPTS: CompileOptions = CompileOptions {
@@ -36,7 +55,7 @@ fn markdown_of_a_huge_plan_is_cut_but_keeps_the_summary() {
                 .collect(),
         ),
     });
-    let view = swing_engine::view::plan_view(&plan, &OPTS).unwrap();
+    let view = swing_engine::view::plan_view(&valid(&plan), &OPTS).unwrap();
     let full = render::render(&view, Format::Text, RenderOptions::default());
     assert!(full.len() > 120_000, "the test plan is not big enough");
     let md = render::render(&view, Format::Markdown, RenderOptions::default());
@@ -55,7 +74,8 @@ fn markdown_of_a_huge_plan_is_cut_but_keeps_the_summary() {
 
 #[test]
 fn colour_only_when_asked() {
-    let view = swing_engine::view::plan_view(&example("single-automatic.yaml"), &OPTS).unwrap();
+    let view =
+        swing_engine::view::plan_view(&valid(&example("single-automatic.yaml")), &OPTS).unwrap();
     let plain = render::render(&view, Format::Text, RenderOptions { color: false });
     assert!(!plain.contains('\u{1b}'));
     let coloured = render::render(&view, Format::Text, RenderOptions { color: true });
@@ -80,7 +100,7 @@ fn text_shows_changes_and_unknown_versions() {
     for a in plan.appliances.values_mut() {
         a.current_version = None;
     }
-    let view = swing_engine::view::plan_view(&plan, &OPTS).unwrap();
+    let view = swing_engine::view::plan_view(&valid(&plan), &OPTS).unwrap();
     let text = render::render(&view, Format::Text, RenderOptions::default());
     assert!(
         text.contains("~ appliance west: version (known after refresh) → 25.1.3"),
@@ -104,7 +124,7 @@ fn window_too_short_is_an_error_finding_not_a_crash() {
     for w in &mut plan.windows {
         w.end = w.start + std::time::Duration::from_secs(20 * 60);
     }
-    let view = swing_engine::view::plan_view(&plan, &OPTS).unwrap();
+    let view = swing_engine::view::plan_view(&valid(&plan), &OPTS).unwrap();
     assert!(
         view.findings.iter().any(|f| f.code == "window-overrun"),
         "{:?}",
@@ -118,7 +138,7 @@ fn window_too_short_is_an_error_finding_not_a_crash() {
 fn unprotected_longer_than_policy_is_an_error() {
     let mut plan = example("failover-async-dns.yaml");
     plan.policy.max_unprotected = swing_schema::DurationSpec::from_secs(86_400);
-    let view = swing_engine::view::plan_view(&plan, &OPTS).unwrap();
+    let view = swing_engine::view::plan_view(&valid(&plan), &OPTS).unwrap();
     assert!(
         view.findings
             .iter()
@@ -130,35 +150,20 @@ fn unprotected_longer_than_policy_is_an_error() {
 fn broken_plans_give_typed_errors() {
     let mut p = example("failover-async-dns.yaml");
     p.failover.as_mut().unwrap().backup = "nowhere".to_owned();
-    assert!(matches!(
-        compile(&p, &OPTS),
-        Err(CompileError::UnknownAppliance { .. })
-    ));
+    assert!(refusal(&p).contains(&codes::UNKNOWN_APPLIANCE));
     let mut p = example("failover-async-dns.yaml");
     p.failover.as_mut().unwrap().switch = None;
-    assert_eq!(compile(&p, &OPTS).err(), Some(CompileError::MissingSwitch));
+    assert_eq!(refusal(&p), vec![codes::MISSING_KEY]);
     let mut p = example("failover-sync-shared-ip.yaml");
     p.failover.as_mut().unwrap().final_primary = Some("b".to_owned());
-    assert_eq!(
-        compile(&p, &OPTS).err(),
-        Some(CompileError::FinalPrimaryWithSync)
-    );
+    assert_eq!(refusal(&p), vec![codes::FINAL_PRIMARY_ON_SYNC]);
     let mut p = example("failover-async-dns.yaml");
     p.migration = example("hardware-migration.yaml").migration;
-    assert_eq!(
-        compile(&p, &OPTS).err(),
-        Some(CompileError::FailoverAndMigration)
-    );
+    assert!(refusal(&p).contains(&codes::FAILOVER_AND_MIGRATION));
     let mut p = example("failover-async-dns.yaml");
     p.failover = None;
-    assert_eq!(
-        compile(&p, &OPTS).err(),
-        Some(CompileError::PairWithoutFailover)
-    );
+    assert_eq!(refusal(&p), vec![codes::TWO_WITHOUT_PAIRING]);
     let mut p = example("single-automatic.yaml");
     p.appliances.clear();
-    assert_eq!(
-        compile(&p, &OPTS).err(),
-        Some(CompileError::ApplianceCount(0))
-    );
+    assert!(!refusal(&p).is_empty());
 }

@@ -51,7 +51,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| plans.iter().map(|p| pipeline(black_box(p))).sum::<usize>())
     });
     // The parts, to see where the time goes.
-    let parsed: Vec<swing_schema::Plan> = plans
+    let parsed: Vec<swing_engine::validate::ValidPlan> = plans
         .iter()
         .filter_map(|p| swing_engine::validate::check_source("bench.yaml", p).plan)
         .collect();

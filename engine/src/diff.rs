@@ -348,7 +348,11 @@ mod tests {
 
     #[test]
     fn fresh_site_needs_every_step() {
-        let c = compile(&plan(), &CompileOptions::default()).unwrap();
+        let c = compile(
+            &crate::validate::valid_plan(&plan()),
+            &CompileOptions::default(),
+        )
+        .unwrap();
         let d = diff(
             &c,
             &world(
@@ -363,7 +367,11 @@ mod tests {
 
     #[test]
     fn partial_apply_starts_at_the_old_primarys_install() {
-        let c = compile(&plan(), &CompileOptions::default()).unwrap();
+        let c = compile(
+            &crate::validate::valid_plan(&plan()),
+            &CompileOptions::default(),
+        )
+        .unwrap();
         let d = diff(
             &c,
             &world(
@@ -442,7 +450,11 @@ mod tests {
 
     #[test]
     fn converged_site_has_no_changes() {
-        let c = compile(&plan(), &CompileOptions::default()).unwrap();
+        let c = compile(
+            &crate::validate::valid_plan(&plan()),
+            &CompileOptions::default(),
+        )
+        .unwrap();
         let d = diff(
             &c,
             &world(
@@ -466,7 +478,11 @@ mod tests {
 
     #[test]
     fn swapped_roles_before_anything_ran_is_drift() {
-        let c = compile(&plan(), &CompileOptions::default()).unwrap();
+        let c = compile(
+            &crate::validate::valid_plan(&plan()),
+            &CompileOptions::default(),
+        )
+        .unwrap();
         let d = diff(
             &c,
             &world(

@@ -7,7 +7,8 @@
 //!
 //! Owns: the file format, the digest, atomic writing (temp file in the same directory,
 //! fsync, rename, fsync the directory; mode 0600), reading with a clear error for other
-//! versions, and stale detection ([`SavedPlan::stale_reasons`]). Must not: observe the world
+//! versions, stale detection ([`SavedPlan::stale_reasons`]) and re-validating the embedded
+//! plan ([`SavedPlan::valid_plan`]). Must not: observe the world
 //! (the caller passes a fresh [`Fingerprint`]), render (the view is stored as produced by
 //! `view`), or hold a resolved secret.
 
@@ -19,6 +20,7 @@ use sha2::{Digest, Sha256};
 use swing_schema::Plan;
 
 use crate::refresh::Fingerprint;
+use crate::validate::{Checked, ValidPlan};
 
 /// Version of the saved-plan format.
 pub const PLANFILE_FORMAT_VERSION: u32 = 1;
@@ -194,6 +196,18 @@ impl SavedPlan {
             .is_some_and(|v| v.get("kind").and_then(|k| k.as_str()) == Some(PLANFILE_KIND))
     }
 
+    /// The embedded plan as a [`ValidPlan`], checked exactly like a plan file (the plan's JSON
+    /// is that file), so a saved plan whose plan was edited into an invalid one is refused
+    /// with the diagnostics instead of reaching compile. The origin names the saved plan.
+    pub fn valid_plan(&self) -> Result<ValidPlan, Box<Checked>> {
+        let origin = format!("{} (plan embedded in the saved plan)", self.source);
+        let mut checked = crate::validate::check_plan(&origin, &self.plan);
+        match checked.plan.take() {
+            Some(plan) => Ok(plan),
+            None => Err(Box::new(checked)),
+        }
+    }
+
     /// Why this saved plan must not be applied against the world as it is `now`: each
     /// reason names what moved (`stale: appliance b is now 25.1.3, the plan was made against
     /// 24.3.1`). Empty = still current.
@@ -326,5 +340,39 @@ mod tests {
         );
         tampered.plan.target.version = swing_schema::Version("26.1".into());
         assert!(tampered.stale_reasons(&fp)[0].contains("digest mismatch"));
+    }
+
+    #[test]
+    fn the_embedded_plan_is_validated_like_a_plan_file() {
+        let saved = SavedPlan::new(
+            &plan(),
+            "plan.yaml",
+            Path::new("/tmp"),
+            true,
+            vec![],
+            vec![],
+            Fingerprint::default(),
+            serde_json::Value::Null,
+        );
+        let valid = saved.valid_plan().expect("the embedded plan is valid");
+        assert_eq!(*valid, plan());
+
+        let mut broken = saved.clone();
+        broken.plan.migration = Some(swing_schema::Migration {
+            from: "b".into(),
+            to: "nowhere".into(),
+            switch: swing_schema::Switch::SharedIp {
+                address: "10.0.0.10".into(),
+            },
+        });
+        let checked = broken
+            .valid_plan()
+            .expect_err("an unknown appliance is an error");
+        assert!(checked.has_errors());
+        assert!(
+            checked.origin.starts_with("plan.yaml"),
+            "names the saved plan's source: {}",
+            checked.origin
+        );
     }
 }

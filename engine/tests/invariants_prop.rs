@@ -17,6 +17,7 @@ proptest! {
         let text = serde_json::to_string(&plan).unwrap();
         let checked = swing_engine::validate::check_source("generated.yaml", &text);
         prop_assert!(!checked.has_errors(), "generated an invalid plan: {:?}\n{text}", checked.diagnostics);
+        let plan = checked.plan.expect("a plan without errors is valid");
         let opts = CompileOptions { offline: true, file: None };
         let view = swing_engine::view::plan_view(&plan, &opts).map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
         let violations = swing_engine::invariants::check(&view);

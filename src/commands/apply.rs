@@ -77,7 +77,7 @@ pub fn run(args: &ApplyArgs) -> i32 {
 
 /// What apply was pointed at.
 struct Target {
-    plan: swing_schema::Plan,
+    plan: swing_engine::validate::ValidPlan,
     saved: Option<SavedPlan>,
     source: String,
     base_dir: PathBuf,
@@ -122,8 +122,14 @@ fn locate(args: &ApplyArgs) -> Result<Target, String> {
     let source = file.display().to_string();
     if SavedPlan::sniff(&file) {
         let saved = SavedPlan::read(&file).map_err(|e| e.to_string())?;
+        let plan = saved.valid_plan().map_err(|c| {
+            format!(
+                "the plan embedded in {source} is not valid ({} problem(s)); make the saved plan again",
+                c.diagnostics.len()
+            )
+        })?;
         return Ok(Target {
-            plan: saved.plan.clone(),
+            plan,
             base_dir: saved.base_dir.clone(),
             saved: Some(saved),
             source,

@@ -162,7 +162,7 @@ pub fn run(args: &PlanArgs) -> i32 {
 /// Compiles one plan and, unless offline, observes its site and diffs.
 async fn plan_one(
     c: &Checked,
-    plan: &swing_schema::Plan,
+    plan: &swing_engine::validate::ValidPlan,
     offline: bool,
 ) -> Result<PlannedSite, String> {
     let base = base_dir(&c.origin)?;

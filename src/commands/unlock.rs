@@ -33,7 +33,7 @@ pub fn run(args: &UnlockArgs) -> i32 {
         }
     } else {
         match swing_engine::validate::check_file(&args.file).plan {
-            Some(p) => p.site,
+            Some(p) => p.into_plan().site,
             None => {
                 eprintln!(
                     "error: {} is not a valid plan; run `swing validate` on it",

@@ -1145,7 +1145,7 @@ pub struct PlannedSite {
 /// `swing plan` with refresh (or `--offline` when `providers` is `None`): compile, observe,
 /// diff, and the saved plan that `--out` writes.
 pub async fn plan_site(
-    plan: &Plan,
+    plan: &crate::validate::ValidPlan,
     source: &str,
     base_dir: &std::path::Path,
     providers: Option<&Providers>,
@@ -1194,7 +1194,7 @@ pub async fn plan_site(
 
 /// What `swing apply` runs.
 pub struct SiteApply {
-    pub plan: Plan,
+    pub plan: crate::validate::ValidPlan,
     /// The saved plan being applied (`None`: a plan file applied directly).
     pub saved: Option<crate::planfile::SavedPlan>,
     pub source: String,
@@ -1302,7 +1302,11 @@ mod timeout_tests {
                           "client_secret": "${env:S}", "operator": "sim"}}
         }))
         .unwrap();
-        compile(&plan, &CompileOptions::default()).unwrap()
+        compile(
+            &crate::validate::valid_plan(&plan),
+            &CompileOptions::default(),
+        )
+        .unwrap()
     }
 
     fn timeout_of(c: &CompiledPlan, id: &str) -> Duration {
@@ -1398,7 +1402,13 @@ mod precondition_tests {
                           "client_secret": "${env:S}", "operator": "sim"}}
         }))
         .unwrap();
-        let c = Arc::new(compile(&plan, &CompileOptions::default()).unwrap());
+        let c = Arc::new(
+            compile(
+                &crate::validate::valid_plan(&plan),
+                &CompileOptions::default(),
+            )
+            .unwrap(),
+        );
         let mut p = Providers::default();
         let flaky = |role, silent| {
             Arc::new(Flaky {
@@ -1443,7 +1453,13 @@ mod precondition_tests {
                           "client_secret": "${env:S}", "operator": "sim"}}
         }))
         .unwrap();
-        let c = Arc::new(compile(&plan, &CompileOptions::default()).unwrap());
+        let c = Arc::new(
+            compile(
+                &crate::validate::valid_plan(&plan),
+                &CompileOptions::default(),
+            )
+            .unwrap(),
+        );
         let mut p = Providers::default();
         p.appliances.insert(
             "main".into(),

@@ -254,7 +254,13 @@ async fn async_shared_ip_upgrade_runs_end_to_end_and_converges() {
     let dir = tempfile::tempdir().unwrap();
     let world = World::new(false);
     let p = providers(&world);
-    let c = Arc::new(compile(&plan(), &CompileOptions::default()).unwrap());
+    let c = Arc::new(
+        compile(
+            &crate::validate::valid_plan(&plan()),
+            &CompileOptions::default(),
+        )
+        .unwrap(),
+    );
     let d = diff(&c, &refresh(&plan(), &p).await);
     assert!(d.drift.is_empty(), "{:?}", d.drift);
     let specs = step_specs(&c, &d.needed, &p);
@@ -319,7 +325,13 @@ async fn failed_install_halts_with_the_guides_advice_and_is_not_retried() {
     let dir = tempfile::tempdir().unwrap();
     let world = World::new(true);
     let p = providers(&world);
-    let c = Arc::new(compile(&plan(), &CompileOptions::default()).unwrap());
+    let c = Arc::new(
+        compile(
+            &crate::validate::valid_plan(&plan()),
+            &CompileOptions::default(),
+        )
+        .unwrap(),
+    );
     let d = diff(&c, &refresh(&plan(), &p).await);
     let specs = step_specs(&c, &d.needed, &p);
     let gates: Vec<String> = specs
@@ -368,7 +380,7 @@ fn site_apply(
     resume: bool,
 ) -> super::site::SiteApply {
     super::site::SiteApply {
-        plan: plan(),
+        plan: crate::validate::valid_plan(&plan()),
         saved,
         source: "change.plan".into(),
         base_dir: dir.to_owned(),
@@ -386,10 +398,15 @@ async fn saved_plan_applies_then_replan_says_no_changes_and_stale_plans_are_refu
     let p = providers(&world);
 
     // A plan saved now goes stale when b changes before apply.
-    let stale_plan = plan_site(&plan(), "plan.yaml", dir.path(), Some(&p))
-        .await
-        .unwrap()
-        .saved;
+    let stale_plan = plan_site(
+        &crate::validate::valid_plan(&plan()),
+        "plan.yaml",
+        dir.path(),
+        Some(&p),
+    )
+    .await
+    .unwrap()
+    .saved;
     assert!(stale_plan.has_changes);
     world.apps.lock().unwrap().get_mut("b").unwrap().version = "25.1.3".into();
     match apply_site(
@@ -410,9 +427,14 @@ async fn saved_plan_applies_then_replan_says_no_changes_and_stale_plans_are_refu
     // plan --out, then apply: pauses at the first gate, resume with the gates finishes.
     let super::site::PlannedSite {
         compiled, saved, ..
-    } = plan_site(&plan(), "plan.yaml", dir.path(), Some(&p))
-        .await
-        .unwrap();
+    } = plan_site(
+        &crate::validate::valid_plan(&plan()),
+        "plan.yaml",
+        dir.path(),
+        Some(&p),
+    )
+    .await
+    .unwrap();
     saved.write(&dir.path().join("change.plan")).unwrap();
     let saved = crate::planfile::SavedPlan::read(&dir.path().join("change.plan")).unwrap();
     let gates: Vec<String> = step_specs(&compiled, &saved.steps, &p)
@@ -438,9 +460,14 @@ async fn saved_plan_applies_then_replan_says_no_changes_and_stale_plans_are_refu
         diff: d,
         saved: again,
         ..
-    } = plan_site(&plan(), "plan.yaml", dir.path(), Some(&p))
-        .await
-        .unwrap();
+    } = plan_site(
+        &crate::validate::valid_plan(&plan()),
+        "plan.yaml",
+        dir.path(),
+        Some(&p),
+    )
+    .await
+    .unwrap();
     assert!(!d.has_changes() && !again.has_changes, "{:?}", d.needed);
     let r = apply_site(site_apply(dir.path(), Some(again), &[], false), p.clone())
         .await
@@ -568,7 +595,13 @@ async fn dns_lab_with(plan: swing_schema::Plan, record_ttl: u32) -> DnsLab {
     let dns = FakeDns::new("10.0.0.11", record_ttl);
     let mut p = providers(&world);
     p.dns = Some(dns.clone());
-    let compiled = Arc::new(compile(&plan, &CompileOptions::default()).unwrap());
+    let compiled = Arc::new(
+        compile(
+            &crate::validate::valid_plan(&plan),
+            &CompileOptions::default(),
+        )
+        .unwrap(),
+    );
     let d = diff(&compiled, &refresh(&plan, &p).await);
     assert!(d.drift.is_empty(), "{:?}", d.drift);
     let specs = step_specs(&compiled, &d.needed, &p);
@@ -729,7 +762,13 @@ fn only_a_swing_followed_by_taking_the_old_appliance_down_waits_the_lowered_ttl(
     let mut plan = serde_json::to_value(dns_plan()).unwrap();
     plan["failover"]["final_primary"] = serde_json::json!("a");
     let plan: swing_schema::Plan = serde_json::from_value(plan).unwrap();
-    let compiled = Arc::new(compile(&plan, &CompileOptions::default()).unwrap());
+    let compiled = Arc::new(
+        compile(
+            &crate::validate::valid_plan(&plan),
+            &CompileOptions::default(),
+        )
+        .unwrap(),
+    );
     assert!(compiled.step("switch.verify-a").is_some());
     let exec = SiteExecutor::new(
         compiled,

@@ -6,8 +6,8 @@
 //! (`catalogue`, the vendor's English UI paths and labels). The last pass runs the invariants
 //! checker of `procedures.md`.
 //!
-//! Must not: do IO, call providers, read the clock, or re-check raw YAML (the plan arriving
-//! here was validated by `validate`). It is a pure, deterministic function of its input.
+//! Must not: do IO, call providers, read the clock, or re-check raw YAML or the plan's
+//! cross-field rules (the [`ValidPlan`] arriving here passed `validate`). It is a pure, deterministic function of its input.
 
 mod catalogue;
 mod estimate;
@@ -19,6 +19,8 @@ use std::collections::BTreeMap;
 
 use petgraph::graph::{DiGraph, NodeIndex};
 use swing_schema::Plan;
+
+use crate::validate::ValidPlan;
 use swing_schema::output::{Condition, Phase, Scenario, StepKind};
 
 pub use estimate::{EXTRA_PACKAGE_S, Schedule, WindowSlot, default_estimate};
@@ -32,25 +34,12 @@ pub struct CompileOptions {
     pub file: Option<String>,
 }
 
-/// Why a plan could not be compiled. Validation catches these first; compile re-checks what it
-/// relies on so that it never panics on an unvalidated plan.
+/// Why a plan could not be compiled: the steps compile built break the structure or the
+/// invariants of `procedures.md` — a bug in compile, never a problem of the plan, whose rules
+/// validation guarantees through [`ValidPlan`].
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CompileError {
-    #[error("`{field}` names appliance `{name}`, which is not under `appliances`")]
-    UnknownAppliance { field: &'static str, name: String },
-    #[error("a plan has one or two appliances, this one has {0}")]
-    ApplianceCount(usize),
-    #[error("two appliances need `failover` or `migration`")]
-    PairWithoutFailover,
-    #[error("`failover` and `migration` cannot be used together")]
-    FailoverAndMigration,
-    #[error("`failover.primary` and `failover.backup` must name different appliances")]
-    SameAppliance,
-    #[error("an asynchronous failover upgrade needs `failover.switch` (shared-ip, dns or nat)")]
-    MissingSwitch,
-    #[error("`failover.final_primary` is only meaningful with `strategy: asynchronous`")]
-    FinalPrimaryWithSync,
     #[error("step `{step}` depends on `{missing}`, which is not in the plan")]
     UnknownDependency { step: String, missing: String },
     #[error("step id `{0}` occurs twice")]
@@ -194,8 +183,9 @@ impl CompiledPlan {
 }
 
 /// Compiles a validated plan into its step DAG, estimates it and checks the invariants.
-pub fn compile(plan: &Plan, options: &CompileOptions) -> Result<CompiledPlan, CompileError> {
-    let roles = passes::classify(plan)?;
+pub fn compile(plan: &ValidPlan, options: &CompileOptions) -> Result<CompiledPlan, CompileError> {
+    let plan: &Plan = plan;
+    let roles = passes::classify(plan);
     let mut b = Builder::default();
     passes::preflight(&mut b, plan, &roles);
     passes::backup(&mut b, plan, &roles);

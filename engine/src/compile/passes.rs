@@ -9,95 +9,46 @@ use swing_schema::output::{Phase, Scenario};
 use swing_schema::{Plan, Strategy, Switch};
 
 use super::catalogue as cat;
-use super::{Builder, CompileError, Roles, Step};
+use super::{Builder, Roles, Step};
 
-/// Pass 0: which scenario, and which appliance plays which part.
-pub fn classify(plan: &Plan) -> Result<Roles, CompileError> {
-    let n = plan.appliances.len();
-    if !(1..=2).contains(&n) {
-        return Err(CompileError::ApplianceCount(n));
-    }
-    let known = |field: &'static str, name: &str| {
-        if plan.appliances.contains_key(name) {
-            Ok(name.to_owned())
-        } else {
-            Err(CompileError::UnknownAppliance {
-                field,
-                name: name.to_owned(),
-            })
-        }
-    };
+/// Pass 0: which scenario, and which appliance plays which part. Validation guarantees the
+/// plan's shape (one appliance, or two with exactly one of `failover` and `migration`, naming
+/// two different known appliances; `switch` for an asynchronous pair; `final_primary` only
+/// there, naming one of the pair), so every plan maps to one scenario.
+pub fn classify(plan: &Plan) -> Roles {
     match (&plan.failover, &plan.migration) {
-        (Some(_), Some(_)) => Err(CompileError::FailoverAndMigration),
-        (None, Some(m)) => {
-            let from = known("migration.from", &m.from)?;
-            let to = known("migration.to", &m.to)?;
-            if from == to {
-                return Err(CompileError::SameAppliance);
-            }
-            Ok(Roles {
-                scenario: Scenario::Migration,
-                first: to,
-                second: None,
-                serving: from,
-                final_primary: None,
-            })
-        }
-        (Some(f), None) => {
-            let primary = known("failover.primary", &f.primary)?;
-            let backup = known("failover.backup", &f.backup)?;
-            if primary == backup {
-                return Err(CompileError::SameAppliance);
-            }
-            match f.strategy {
-                Strategy::Synchronous => {
-                    if f.final_primary.as_ref().is_some_and(|p| *p != primary) {
-                        return Err(CompileError::FinalPrimaryWithSync);
-                    }
-                    Ok(Roles {
-                        scenario: Scenario::FailoverSynchronous,
-                        first: primary.clone(),
-                        second: Some(backup),
-                        serving: primary.clone(),
-                        final_primary: Some(primary),
-                    })
-                }
-                Strategy::Asynchronous => {
-                    if f.switch.is_none() {
-                        return Err(CompileError::MissingSwitch);
-                    }
-                    let final_primary = match &f.final_primary {
-                        Some(p) if *p == primary || *p == backup => p.clone(),
-                        Some(p) => {
-                            return Err(CompileError::UnknownAppliance {
-                                field: "failover.final_primary",
-                                name: p.clone(),
-                            });
-                        }
-                        None => backup.clone(),
-                    };
-                    Ok(Roles {
-                        scenario: Scenario::FailoverAsynchronous,
-                        first: backup,
-                        second: Some(primary.clone()),
-                        serving: primary,
-                        final_primary: Some(final_primary),
-                    })
-                }
-            }
-        }
+        (_, Some(m)) => Roles {
+            scenario: Scenario::Migration,
+            first: m.to.clone(),
+            second: None,
+            serving: m.from.clone(),
+            final_primary: None,
+        },
+        (Some(f), None) => match f.strategy {
+            Strategy::Synchronous => Roles {
+                scenario: Scenario::FailoverSynchronous,
+                first: f.primary.clone(),
+                second: Some(f.backup.clone()),
+                serving: f.primary.clone(),
+                final_primary: Some(f.primary.clone()),
+            },
+            Strategy::Asynchronous => Roles {
+                scenario: Scenario::FailoverAsynchronous,
+                first: f.backup.clone(),
+                second: Some(f.primary.clone()),
+                serving: f.primary.clone(),
+                final_primary: Some(f.final_primary.clone().unwrap_or_else(|| f.backup.clone())),
+            },
+        },
         (None, None) => {
-            if n != 1 {
-                return Err(CompileError::PairWithoutFailover);
-            }
             let only = plan.appliances.keys().next().cloned().unwrap_or_default();
-            Ok(Roles {
+            Roles {
                 scenario: Scenario::Single,
                 first: only.clone(),
                 second: None,
                 serving: only,
                 final_primary: None,
-            })
+            }
         }
     }
 }

@@ -2,13 +2,18 @@
 //!
 //! Owns the pipeline `load` → JSON schema (`schema`) → lowering into the typed model →
 //! cross-field checks (`semantic`), and the public entry points [`check_source`],
-//! [`check_file`] and [`check_paths`]. Nothing downstream re-checks raw input: a
-//! [`Checked::plan`] that is `Some` has passed every check here.
+//! [`check_file`], [`check_paths`] and [`check_plan`] (a plan already in memory, such as the
+//! one a saved plan embeds, checked as the plan file it serializes to). Nothing downstream
+//! re-checks raw input: a [`Checked::plan`] that is `Some` holds a [`ValidPlan`], which only
+//! this module can build.
 //! Must not: print, decide exit codes, resolve secrets (validation needs none), or touch the
 //! network.
 
 mod schema;
 mod semantic;
+mod valid;
+
+pub use valid::ValidPlan;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -27,7 +32,7 @@ pub struct Checked {
     /// The text checked (lossy if it was not UTF-8), for rendering diagnostics.
     pub source: Arc<NamedSource<String>>,
     /// The typed plan; `Some` only when there is no error (warnings allowed).
-    pub plan: Option<Plan>,
+    pub plan: Option<ValidPlan>,
     /// Every problem found, errors and warnings, in source order.
     pub diagnostics: Vec<PlanDiagnostic>,
 }
@@ -102,6 +107,63 @@ pub fn check_source(origin: &str, text: &str) -> Checked {
     };
     diagnostics.extend(semantic::check(&b, &doc.spans, &plan));
     finish(origin, source, Some(plan), diagnostics)
+}
+
+/// Checks a plan held in memory by validating the plan file it serializes to (JSON, which is
+/// YAML), exactly as if that file had been given: a plan deserialized from elsewhere (a saved
+/// plan) becomes a [`ValidPlan`] only through the same checks.
+pub fn check_plan(origin: &str, plan: &Plan) -> Checked {
+    match serde_json::to_string_pretty(plan) {
+        Ok(text) => check_source(origin, &text),
+        Err(e) => {
+            let source = Arc::new(NamedSource::new(origin, String::new()));
+            let b = DiagnosticBuilder::new(origin, source.clone());
+            let d = b.whole_file(
+                Severity::Error,
+                codes::IO,
+                format!("the plan cannot be serialized for checking: {e}"),
+            );
+            finish(origin, source, None, vec![d])
+        }
+    }
+}
+
+/// Validates plan text that is known to be valid (tests, examples, built-in plans).
+///
+/// # Panics
+/// When the text has an error; the message lists the diagnostics.
+pub fn valid(text: &str) -> ValidPlan {
+    let checked = check_source("<plan>", text);
+    match checked.plan {
+        Some(plan) => plan,
+        None => panic!(
+            "the plan is not valid: {:#?}",
+            checked
+                .diagnostics
+                .iter()
+                .map(|d| d.message.clone())
+                .collect::<Vec<_>>()
+        ),
+    }
+}
+
+/// [`valid`] for a plan written as JSON.
+///
+/// # Panics
+/// When the plan has an error; the message lists the diagnostics.
+pub fn valid_json(value: serde_json::Value) -> ValidPlan {
+    valid(&value.to_string())
+}
+
+/// [`check_plan`] for a plan that is known to be valid (tests, examples).
+///
+/// # Panics
+/// When the plan has an error; the message lists the diagnostics.
+pub fn valid_plan(plan: &Plan) -> ValidPlan {
+    match serde_json::to_string(plan) {
+        Ok(text) => valid(&text),
+        Err(e) => panic!("the plan cannot be serialized: {e}"),
+    }
 }
 
 /// Reads and checks one file. Unreadable, oversized or non-UTF-8 files give a diagnostic.
@@ -200,7 +262,11 @@ fn finish(
     Checked {
         origin: origin.to_owned(),
         source,
-        plan: if has_errors { None } else { plan },
+        plan: if has_errors {
+            None
+        } else {
+            plan.map(ValidPlan::checked)
+        },
         diagnostics,
     }
 }

@@ -617,7 +617,7 @@ fn observed_lines(c: &CompiledPlan, o: &crate::refresh::Observed) -> Vec<String>
 
 /// The `swing plan --offline` pipeline for one validated plan: compile, then build the view.
 pub fn plan_view(
-    plan: &swing_schema::Plan,
+    plan: &crate::validate::ValidPlan,
     options: &crate::compile::CompileOptions,
 ) -> Result<PlanView, crate::compile::CompileError> {
     crate::compile::compile(plan, options).map(|c| build(&c))
