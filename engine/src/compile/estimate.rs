@@ -51,13 +51,13 @@ pub fn durations(steps: &mut [Step], plan: &Plan) {
         .or(plan.migration.as_ref().map(|m| &m.switch));
     for s in steps.iter_mut() {
         let mut d = default_estimate(s.op.action());
-        match s.op.action() {
-            "install" => {
+        match s.op {
+            StepOp::Install(_) => {
                 let extra = plan.target.packages.len().saturating_sub(1) as u64;
                 d += extra * EXTRA_PACKAGE_S;
             }
-            "prepare" => d = super::old_ttl(plan) + 10,
-            "switch" => {
+            StepOp::LowerTtl => d = super::old_ttl(plan) + 10,
+            StepOp::SwitchTo(_) => {
                 d = match switch_method {
                     Some(Switch::SharedIp { .. }) => 5 * 60,
                     Some(Switch::Nat { .. }) => 10,
@@ -96,10 +96,10 @@ pub fn assign_windows(steps: &mut [Step], plan: &Plan, roles: &Roles) {
     let Some(first) = windows.first() else { return };
     let split = match (roles.scenario, roles.second.as_deref(), windows.get(1)) {
         (Scenario::FailoverAsynchronous, Some(second), Some(w2)) => {
-            let id = format!("{second}.install");
+            let install = StepOp::Install(second.to_owned());
             steps
                 .iter()
-                .position(|s| s.id == id)
+                .position(|s| s.op == install)
                 .map(|i| (i, w2.name.clone()))
         }
         _ => None,
@@ -217,8 +217,8 @@ pub fn schedule(steps: &mut [Step], plan: &Plan) -> Schedule {
 
 /// Pass: marks the steps that run while the pair has no failover relationship.
 pub fn protection(steps: &mut [Step], schedule: &mut Schedule) {
-    let pos = |id: &str| steps.iter().position(|s| s.id == id);
-    let (Some(b), Some(r)) = (pos("failover.break"), pos("failover.resync")) else {
+    let pos = |op: StepOp| steps.iter().position(|s| s.op == op);
+    let (Some(b), Some(r)) = (pos(StepOp::Break), pos(StepOp::Resync)) else {
         return;
     };
     let (from, to) = (schedule.end[b], schedule.end[r]);

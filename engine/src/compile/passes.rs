@@ -135,7 +135,7 @@ pub fn break_failover(b: &mut Builder, plan: &Plan, roles: &Roles) {
 fn install_with_clock(b: &Builder, plan: &Plan, x: &str, phase: Phase) -> Step {
     let mut s = cat::install(plan, x);
     s.phase = phase;
-    let clock = format!("{x}.clock");
+    let clock = cat::StepOp::Clock(x.to_owned()).id();
     if plan.target.source == swing_schema::Source::Manual && b.has(&clock) {
         // Manual updates depend on the appliance's time (download key): a hard precondition.
         s.depends_on.push(clock);
@@ -181,7 +181,7 @@ pub fn switch(b: &mut Builder, plan: &Plan, roles: &Roles) {
     if let Switch::Dns { record, ttl, .. } = sw {
         // May run any time before the swing, early enough: right after the backup.
         let mut prep = cat::prepare(plan, record, *ttl);
-        prep.depends_on = vec!["backup.config".to_owned()];
+        prep.depends_on = vec![cat::StepOp::BackupConfig.id()];
         to_step.depends_on.push(prep.id.clone());
         b.beside(prep);
     }

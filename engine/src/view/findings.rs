@@ -6,7 +6,7 @@
 
 use swing_schema::output::{Finding, Level, Phase, Scenario, human_duration};
 
-use crate::compile::CompiledPlan;
+use crate::compile::{CompiledPlan, StepOp};
 
 /// Findings about protection, windows and assumptions, most severe first.
 pub fn findings(c: &CompiledPlan) -> Vec<Finding> {
@@ -120,14 +120,15 @@ pub fn findings(c: &CompiledPlan) -> Vec<Finding> {
             Some(_) => {}
         }
     }
-    if c.steps.iter().any(|s| s.id == "switch.prepare")
-        && !plan.policy.estimates.contains_key("switch.prepare")
+    let lower_ttl = StepOp::LowerTtl.id();
+    if c.steps.iter().any(|s| s.op == StepOp::LowerTtl)
+        && !plan.policy.estimates.contains_key(&lower_ttl)
     {
         push(
             Level::Info,
             "old-ttl-assumed",
             format!(
-                "the record's current TTL is assumed to be {} until a refresh observes it (override: policy.estimates.\"switch.prepare\")",
+                "the record's current TTL is assumed to be {} until a refresh observes it (override: policy.estimates.\"{lower_ttl}\")",
                 human_duration(crate::compile::old_ttl(plan))
             ),
         );

@@ -14,7 +14,7 @@ use swing_schema::output::{
 };
 use swing_schema::{Source, Switch};
 
-use crate::compile::CompiledPlan;
+use crate::compile::{CompiledPlan, StepOp};
 
 mod findings;
 
@@ -93,7 +93,7 @@ fn info(c: &CompiledPlan) -> PlanInfo {
             subject: record.clone(),
             ttl_s: Some(*ttl),
             old_ttl_s: Some(crate::compile::old_ttl(p)),
-            old_ttl_assumed: !p.policy.estimates.contains_key("switch.prepare"),
+            old_ttl_assumed: !p.policy.estimates.contains_key(&StepOp::LowerTtl.id()),
         },
         Switch::Nat { public, .. } => SwitchInfo {
             method: sw.method().to_owned(),
@@ -257,11 +257,12 @@ fn phase_title(c: &CompiledPlan, ph: Phase) -> String {
 fn changes(c: &CompiledPlan) -> Vec<ChangeView> {
     let p = &c.plan;
     let r = &c.roles;
-    let has = |id: &str| c.step(id).is_some();
-    let ids = |list: &[&str]| -> Vec<String> {
+    let has = |op: &StepOp| c.step_by_op(op).is_some();
+    // The ids of the steps doing these operations, in the order given, where the plan has them.
+    let ids = |list: &[StepOp]| -> Vec<String> {
         list.iter()
-            .filter(|id| has(id))
-            .map(|s| (*s).to_owned())
+            .filter_map(|op| c.step_by_op(op))
+            .map(|s| s.id.clone())
             .collect()
     };
     let addr = |n: &str| {
@@ -285,7 +286,7 @@ fn changes(c: &CompiledPlan) -> Vec<ChangeView> {
                 .and_then(|a| a.current_version.as_ref())
                 .map(|v| v.to_string()),
             after: p.target.version.to_string(),
-            steps: vec![format!("{x}.install")],
+            steps: vec![StepOp::Install(x.to_owned()).id()],
         });
     }
     if let (Some(f), Some(fp)) = (&p.failover, r.final_primary.as_deref()) {
@@ -305,9 +306,9 @@ fn changes(c: &CompiledPlan) -> Vec<ChangeView> {
             before: Some(format!("{} primary, {} backup", f.primary, f.backup)),
             after,
             steps: ids(&[
-                "failover.break",
-                "failover.establish",
-                &format!("failover.promote-{fp}"),
+                StepOp::Break,
+                StepOp::Establish,
+                StepOp::Promote(fp.to_owned()),
             ]),
         });
     }
@@ -320,13 +321,13 @@ fn changes(c: &CompiledPlan) -> Vec<ChangeView> {
         // Each swing of the site, in order (a switch back shows as a second change).
         let mut moves = vec![(r.serving.clone(), r.first.clone())];
         if let Some(fp) = r.final_primary.as_deref()
-            && has(&format!("switch.to-{fp}"))
+            && has(&StepOp::SwitchTo(fp.to_owned()))
             && fp != r.first
         {
             moves.push((r.first.clone(), fp.to_owned()));
         }
         for (from, to) in &moves {
-            let step = vec![format!("switch.to-{to}")];
+            let step = vec![StepOp::SwitchTo(to.clone()).id()];
             let (resource, attribute, before, after) = match sw {
                 Switch::SharedIp { address } => (
                     format!("shared ip {address}"),
@@ -360,18 +361,18 @@ fn changes(c: &CompiledPlan) -> Vec<ChangeView> {
                 attribute: "ttl".to_owned(),
                 before: None,
                 after: format!("{ttl}s during the change, then restored"),
-                steps: ids(&["switch.prepare", "switch.restore"]),
+                steps: ids(&[StepOp::LowerTtl, StepOp::RestoreTtl]),
             });
         }
     }
-    if has("clients.throttle") {
+    if has(&StepOp::Throttle) {
         out.push(ChangeView {
             action: ChangeAction::Update,
             resource: "jump clients".to_owned(),
             attribute: "max concurrent upgrades".to_owned(),
             before: None,
             after: p.policy.jump_clients.max_concurrent_upgrades.to_string(),
-            steps: vec!["clients.throttle".to_owned()],
+            steps: vec![StepOp::Throttle.id()],
         });
     }
     if r.scenario == Scenario::Migration {
@@ -381,7 +382,7 @@ fn changes(c: &CompiledPlan) -> Vec<ChangeView> {
             attribute: "configuration".to_owned(),
             before: Some("factory default".to_owned()),
             after: format!("restored from {}'s backup, same certificate", r.serving),
-            steps: ids(&["certs.default", &format!("{}.restore", r.first)]),
+            steps: ids(&[StepOp::CertsDefault, StepOp::Restore(r.first.clone())]),
         });
         out.push(ChangeView {
             action: ChangeAction::Delete,
@@ -389,7 +390,7 @@ fn changes(c: &CompiledPlan) -> Vec<ChangeView> {
             attribute: "state".to_owned(),
             before: Some("serving the site".to_owned()),
             after: "factory reset and shut down".to_owned(),
-            steps: vec![format!("{}.decommission", r.serving)],
+            steps: vec![StepOp::Decommission(r.serving.clone()).id()],
         });
     }
     out
