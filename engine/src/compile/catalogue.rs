@@ -2,7 +2,7 @@
 //! title, postcondition and the vendor's exact English UI paths and labels for a person.
 //!
 //! Owns the wording an operator reads at 2 a.m. Must not decide order, dependencies, windows
-//! or durations (the passes and `estimate` do); estimates here are 0 until `estimate` fills them.
+//! or durations (the step passes and the estimate passes do); estimates here are 0 until the estimate passes fill them.
 
 use swing_schema::output::{Condition, Phase, StepKind};
 use swing_schema::{Plan, Source, Switch};
