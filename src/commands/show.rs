@@ -6,12 +6,13 @@
 //!
 //! Must not: recompile or re-plan; it shows exactly the view that was saved.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use swing_engine::planfile::SavedPlan;
-use swing_engine::render::{self, Format, RenderOptions};
+use swing_engine::render::Format;
 use swing_schema::output::{OUTPUT_FORMAT_VERSION, PlanView};
+
+use crate::exit::{CliError, CliResult};
 
 /// Output formats of `swing show`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -39,29 +40,20 @@ pub struct ShowArgs {
     pub refresh: bool,
 }
 
-/// Runs `swing show`; returns the exit code.
-pub fn run(args: &ShowArgs) -> i32 {
-    let (view, saved) = match read(&args.file) {
-        Ok(v) => v,
-        Err(e) => {
-            eprintln!("swing show: {e}");
-            return 1;
-        }
-    };
+/// Runs `swing show`.
+pub fn run(args: &ShowArgs) -> CliResult {
+    const P: &str = "swing show";
+    let (view, saved) = read(&args.file).map_err(|e| CliError::prefixed(P, e))?;
     let marks = match (&saved, args.refresh) {
-        (Some(saved), refresh) => match marks(saved, refresh) {
-            Ok(m) => m,
-            Err(e) => {
-                eprintln!("swing show: {e}");
-                return 1;
-            }
-        },
+        (Some(saved), refresh) => marks(saved, refresh).map_err(|e| CliError::prefixed(P, e))?,
         (None, true) => {
-            eprintln!(
-                "swing show: --refresh needs a saved plan (swing plan --out FILE); {} is a plan view",
-                args.file.display()
-            );
-            return 1;
+            return Err(CliError::prefixed(
+                P,
+                format!(
+                    "--refresh needs a saved plan (swing plan --out FILE); {} is a plan view",
+                    args.file.display()
+                ),
+            ));
         }
         (None, false) => Vec::new(),
     };
@@ -73,33 +65,7 @@ pub fn run(args: &ShowArgs) -> i32 {
         ShowFormat::Mermaid => Format::Mermaid,
         ShowFormat::Gantt => Format::Gantt,
     };
-    let color = format == Format::Text
-        && std::io::stdout().is_terminal()
-        && std::env::var_os("NO_COLOR").is_none();
-    let mut text = String::new();
-    match format {
-        // People read these: the marks come first, where nobody can miss them.
-        Format::Text | Format::Markdown => {
-            for m in &marks {
-                text.push_str(&if format == Format::Markdown {
-                    format!("> **{m}**\n\n")
-                } else {
-                    format!("{m}\n")
-                });
-            }
-            if !marks.is_empty() && format == Format::Text {
-                text.push('\n');
-            }
-        }
-        // Machine formats stay parseable: the marks go to stderr.
-        _ => marks.iter().for_each(|m| eprintln!("swing show: {m}")),
-    }
-    text.push_str(&render::render(&view, format, RenderOptions { color }));
-    if super::plan::write_stdout(&text) {
-        0
-    } else {
-        1
-    }
+    Ok(crate::views::show::show(&view, format, &marks))
 }
 
 /// What keeps a saved plan from being applied as it is, worded for the reader.
@@ -141,10 +107,7 @@ fn marks(saved: &SavedPlan, refresh: bool) -> Result<Vec<String>, String> {
     if refresh && !saved.offline {
         let providers =
             crate::wiring::build(&saved.plan, &saved.base_dir).map_err(|e| e.to_string())?;
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| e.to_string())?;
+        let rt = crate::runtime().map_err(|e| e.to_string())?;
         let observed = rt.block_on(swing_engine::refresh::refresh(&saved.plan, &providers));
         let reasons = saved.stale_reasons(&swing_engine::refresh::Fingerprint::of(&observed));
         if reasons.is_empty() {
