@@ -11,6 +11,7 @@ pub mod diff;
 pub mod estimate;
 pub mod invariants;
 pub mod load;
+pub mod ops;
 pub mod planfile;
 pub mod provider;
 pub mod refresh;
