@@ -6,6 +6,7 @@
 
 pub mod apply;
 pub mod compile;
+pub mod condition;
 pub mod diagnostics;
 pub mod diff;
 pub mod estimate;

@@ -13,8 +13,9 @@ use swing_schema::output::Condition;
 
 use super::site::SiteExecutor;
 use super::walker::{Check, StepError};
-use crate::provider::FailoverRole;
-use crate::refresh::plan_switch;
+use crate::condition::{Ctx, Verdict, judge};
+use crate::provider::{ApplianceObservation, FailoverRole};
+use crate::refresh::{Observed, plan_switch};
 
 impl SiteExecutor {
     /// Evaluates one condition against the world now.
@@ -26,13 +27,6 @@ impl SiteExecutor {
         Box::pin(async move {
             let holds = |v: serde_json::Value| Ok(Check::Holds(v));
             let not_yet = |why: String| Ok(Check::NotYet(why));
-            // What was observed of an appliance that did not answer, with the reason.
-            let silent = |appliance: &str, o: &crate::provider::ApplianceObservation| match &o
-                .error_message
-            {
-                Some(why) => format!("appliance {appliance} does not answer: {why}"),
-                None => format!("appliance {appliance} does not answer"),
-            };
             match cond {
                 Condition::Healthy { appliance } => {
                     let o = match self.observe(appliance).await {
@@ -42,19 +36,8 @@ impl SiteExecutor {
                         }
                         Err(e) => return Err(e),
                     };
-                    if o.reachable && o.healthy {
-                        holds(
-                            serde_json::json!({ "appliance": appliance, "version": o.version, "role": o.role }),
-                        )
-                    } else if !o.reachable {
-                        not_yet(silent(appliance, &o))
-                    } else {
-                        not_yet(format!(
-                            "appliance {appliance} reports a problem: {}",
-                            o.error_message
-                                .unwrap_or_else(|| "check_health success=0".into())
-                        ))
-                    }
+                    let evidence = serde_json::json!({ "appliance": appliance, "version": o.version, "role": o.role });
+                    self.ask(cond, one(appliance, o), evidence)
                 }
                 Condition::Version { appliance, version } => {
                     let o = match self.observe(appliance).await {
@@ -64,59 +47,19 @@ impl SiteExecutor {
                         }
                         Err(e) => return Err(e),
                     };
-                    if o.reachable && o.version.as_deref() == Some(version.as_str()) {
-                        holds(serde_json::json!({ "appliance": appliance, "version": version }))
-                    } else if o.reachable && !o.healthy {
-                        // Back on the old version and reporting a problem: the install ended
-                        // without reaching the target. Waiting longer cannot help, and the
-                        // guide forbids restarting the appliance: halt now.
-                        Err(StepError::fatal(format!(
-                            "appliance {appliance} still runs {} (target {version}) and reports: {}",
-                            o.version.as_deref().unwrap_or("an unknown version"),
-                            o.error_message
-                                .as_deref()
-                                .unwrap_or("check_health success=0")
-                        )))
-                    } else if !o.reachable {
-                        // Installing, restarting, or the API refused us: say which, not
-                        // "an unknown version".
-                        not_yet(format!("{}, waiting for {version}", silent(appliance, &o)))
-                    } else {
-                        not_yet(format!(
-                            "appliance {appliance} runs {}, waiting for {version}",
-                            o.version.as_deref().unwrap_or("an unknown version")
-                        ))
-                    }
+                    let evidence =
+                        serde_json::json!({ "appliance": appliance, "version": version });
+                    self.ask(cond, one(appliance, o), evidence)
                 }
                 Condition::Role { appliance, role } => {
                     let o = self.observe(appliance).await?;
-                    let now = match o.role {
-                        FailoverRole::None => "none",
-                        FailoverRole::Primary => "primary",
-                        FailoverRole::Backup => "backup",
-                    };
-                    if o.reachable && now == role {
-                        holds(serde_json::json!({ "appliance": appliance, "role": role }))
-                    } else if !o.reachable {
-                        // Not "role none": an appliance that did not answer has no known role.
-                        not_yet(format!("{} (expecting role {role})", silent(appliance, &o)))
-                    } else {
-                        not_yet(format!(
-                            "appliance {appliance} has role {now}, expecting {role}"
-                        ))
-                    }
+                    let evidence = serde_json::json!({ "appliance": appliance, "role": role });
+                    self.ask(cond, one(appliance, o), evidence)
                 }
-                Condition::ClockSkew { appliance, max_s } => {
+                Condition::ClockSkew { appliance, .. } => {
                     let o = self.observe(appliance).await?;
-                    match o.clock_skew_s {
-                        Some(s) if s.unsigned_abs() <= *max_s => {
-                            holds(serde_json::json!({ "appliance": appliance, "clock_skew_s": s }))
-                        }
-                        Some(s) => Err(StepError::fatal(format!(
-                            "appliance {appliance}'s clock is {s}s off (allowed {max_s}s): fix NTP under /appliance > Networking > IP Configuration"
-                        ))),
-                        None => not_yet(format!("appliance {appliance}'s clock was not observed")),
-                    }
+                    let evidence = serde_json::json!({ "appliance": appliance, "clock_skew_s": o.clock_skew_s });
+                    self.ask(cond, one(appliance, o), evidence)
                 }
                 Condition::Certificate {
                     appliance,
@@ -367,21 +310,25 @@ impl SiteExecutor {
     }
 
     async fn site_served_by(&self, appliance: &str) -> Result<Check, StepError> {
+        let cond = Condition::SiteServedBy {
+            appliance: appliance.to_owned(),
+        };
         match plan_switch(self.plan()) {
             Some(Switch::SharedIp { address }) => {
                 let o = self.observe(appliance).await?;
-                if o.shared_ips.iter().any(|ip| ip == address) {
-                    Ok(Check::Holds(
-                        serde_json::json!({ "appliance": appliance, "shared_ip": address }),
-                    ))
-                } else if o.reachable && o.role == FailoverRole::None {
+                let reachable = o.reachable;
+                let evidence = serde_json::json!({ "appliance": appliance, "shared_ip": address });
+                let seen = one(appliance, o.clone());
+                match judge(&cond, &seen, Ctx { plan: self.plan() }) {
                     // check_health lists shared IPs only inside a failover relationship: while
                     // the pair is broken, ask who answers at the shared address itself.
-                    self.answers_at(appliance, address, &o).await
-                } else {
-                    Ok(Check::NotYet(format!(
+                    Verdict::Unknown(_) if reachable => {
+                        self.answers_at(appliance, address, &o).await
+                    }
+                    Verdict::Unknown(_) => Ok(Check::NotYet(format!(
                         "shared IP {address} is not enabled on {appliance}"
-                    )))
+                    ))),
+                    v => verdict(v, evidence),
                 }
             }
             Some(Switch::Dns { record, .. }) => {
@@ -392,15 +339,12 @@ impl SiteExecutor {
                     .ok_or_else(|| StepError::fatal("no DNS provider is wired"))?;
                 let o = dns.observe(record).await?;
                 let want = self.appliance_ip(appliance)?;
-                if o.addresses == vec![want] {
-                    Ok(Check::Holds(
-                        serde_json::json!({ "record": record, "address": want.to_string() }),
-                    ))
-                } else {
-                    Ok(Check::NotYet(format!(
-                        "dns {record} does not point at {appliance} ({want}) only"
-                    )))
-                }
+                let evidence = serde_json::json!({ "record": record, "address": want.to_string() });
+                let seen = Observed {
+                    dns: Some((record.clone(), Ok(o))),
+                    ..Observed::default()
+                };
+                self.ask(&cond, seen, evidence)
             }
             Some(Switch::Nat { public, .. }) => {
                 let nat = self
@@ -412,18 +356,44 @@ impl SiteExecutor {
                     .parse()
                     .map_err(|_| StepError::fatal(format!("`{public}` is not an address:port")))?;
                 let o = nat.observe(p).await?;
-                let want = self.appliance_ip(appliance)?;
-                if o.target.map(|t| t.ip()) == Some(want) {
-                    Ok(Check::Holds(
-                        serde_json::json!({ "public": public, "target": o.target }),
-                    ))
-                } else {
-                    Ok(Check::NotYet(format!(
-                        "the NAT rule for {public} does not point at {appliance}"
-                    )))
-                }
+                self.appliance_ip(appliance)?;
+                let evidence = serde_json::json!({ "public": public, "target": o.target });
+                let seen = Observed {
+                    nat: Some((public.clone(), Ok(o))),
+                    ..Observed::default()
+                };
+                self.ask(&cond, seen, evidence)
             }
+            // Nothing moves the site: it is served where it is.
             None => Ok(Check::Holds(serde_json::Value::Null)),
         }
+    }
+
+    /// Asks the [judge](crate::condition::judge) about `cond` given what was `seen`;
+    /// `evidence` is what the journal records when it holds.
+    fn ask(
+        &self,
+        cond: &Condition,
+        seen: Observed,
+        evidence: serde_json::Value,
+    ) -> Result<Check, StepError> {
+        verdict(judge(cond, &seen, Ctx { plan: self.plan() }), evidence)
+    }
+}
+
+/// An observation of one appliance, as the judge reads it.
+fn one(appliance: &str, o: ApplianceObservation) -> Observed {
+    let mut seen = Observed::default();
+    seen.appliances.insert(appliance.to_owned(), Ok(o));
+    seen
+}
+
+/// The walker's reading of a verdict: waiting while the observation cannot tell, halting on
+/// a fatal one.
+fn verdict(v: Verdict, evidence: serde_json::Value) -> Result<Check, StepError> {
+    match v {
+        Verdict::Holds => Ok(Check::Holds(evidence)),
+        Verdict::NotYet(why) | Verdict::Unknown(why) => Ok(Check::NotYet(why)),
+        Verdict::Fatal(why) => Err(StepError::fatal(why)),
     }
 }
