@@ -235,3 +235,85 @@ fn served_by(appliance: &str, observed: &Observed, ctx: Ctx<'_>) -> Verdict {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan() -> Plan {
+        serde_json::from_value(serde_json::json!({
+            "version": 1, "name": "judge", "site": "access.example.com",
+            "target": {"version": "25.1.3", "packages": ["pra-25.1.3"]},
+            "appliances": {"a": {"address": "10.0.0.11"}, "b": {"address": "10.0.0.12"}},
+            "failover": {"primary": "a", "backup": "b", "strategy": "asynchronous",
+                          "switch": {"method": "shared-ip", "address": "10.0.0.10"}},
+            "backup": {"directory": "./backups", "password": "${env:P}"},
+            "providers": {"appliance": {"type": "beyondtrust", "client_id": "x",
+                          "client_secret": "${env:S}", "operator": "sim"}}
+        }))
+        .unwrap()
+    }
+
+    fn seen(role: FailoverRole, shared: bool, healthy: bool, version: &str) -> Observed {
+        let mut o = ApplianceObservation::unreachable();
+        o.reachable = true;
+        o.healthy = healthy;
+        o.role = role;
+        o.version = Some(version.into());
+        if shared {
+            o.shared_ips = vec!["10.0.0.10".into()];
+        }
+        let mut obs = Observed::default();
+        obs.appliances.insert("a".into(), Ok(o));
+        obs
+    }
+
+    #[test]
+    fn a_shared_ip_while_the_role_is_none_cannot_be_told() {
+        let p = plan();
+        let ctx = Ctx { plan: &p };
+        let cond = Condition::SiteServedBy {
+            appliance: "a".into(),
+        };
+        let v = judge(&cond, &seen(FailoverRole::None, false, true, "24.3.2"), ctx);
+        assert!(matches!(v, Verdict::Unknown(_)), "{v:?}");
+        assert_eq!(
+            judge(
+                &cond,
+                &seen(FailoverRole::Primary, true, true, "24.3.2"),
+                ctx
+            ),
+            Verdict::Holds
+        );
+        assert_eq!(
+            judge(
+                &cond,
+                &seen(FailoverRole::Backup, false, true, "24.3.2"),
+                ctx
+            ),
+            Verdict::NotYet("shared IP 10.0.0.10 is not enabled on a".into())
+        );
+    }
+
+    #[test]
+    fn an_unhealthy_appliance_on_the_old_version_is_fatal() {
+        let p = plan();
+        let cond = Condition::Version {
+            appliance: "a".into(),
+            version: "25.1.3".into(),
+        };
+        let v = judge(
+            &cond,
+            &seen(FailoverRole::Primary, true, false, "24.3.2"),
+            Ctx { plan: &p },
+        );
+        assert_eq!(
+            v,
+            Verdict::Fatal(
+                "appliance a still runs 24.3.2 (target 25.1.3) and reports: check_health success=0"
+                    .into()
+            )
+        );
+        assert_eq!(v.known(), Some(false));
+    }
+}
