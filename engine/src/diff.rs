@@ -375,40 +375,6 @@ mod tests {
             .position(|s| s.ends_with(".install"))
             .unwrap();
         assert_eq!(d.needed[first_install], "a.install");
-
-        // The live view shows only what is left, b's observed version, and what is done.
-        let o = world(
-            app("24.3.2", FailoverRole::None, false),
-            app("25.1.3", FailoverRole::None, true),
-        );
-        let v = crate::view::refreshed(&c, &o, &d);
-        let ids: Vec<&str> = v.steps.iter().map(|s| s.id.as_str()).collect();
-        assert_eq!(ids, d.needed.iter().map(String::as_str).collect::<Vec<_>>());
-        assert!(
-            v.phases
-                .iter()
-                .all(|p| p.steps.iter().all(|s| d.needed.contains(s)))
-        );
-        let b = v.appliances.iter().find(|a| a.name == "b").unwrap();
-        assert_eq!(b.version_before.as_deref(), Some("25.1.3"));
-        let a = v
-            .changes
-            .iter()
-            .find(|c| c.resource == "appliance a" && c.attribute == "version")
-            .unwrap();
-        assert_eq!(a.before.as_deref(), Some("24.3.2"), "observed, not assumed");
-        let r = v.refresh.as_ref().unwrap();
-        assert!(r.has_changes && r.done.contains(&"b.install".to_owned()));
-        assert!(
-            r.observed
-                .iter()
-                .any(|l| l.starts_with("appliance b (10.0.0.12): 25.1.3"))
-        );
-        assert!(
-            v.summary.line.ends_with("already done (observed)"),
-            "{}",
-            v.summary.line
-        );
     }
 
     #[test]
@@ -423,16 +389,6 @@ mod tests {
         );
         assert!(!d.has_changes(), "{:?}", d.needed);
         assert!(d.drift.is_empty());
-        let o = world(
-            app("25.1.3", FailoverRole::Backup, false),
-            app("25.1.3", FailoverRole::Primary, true),
-        );
-        let v = crate::view::refreshed(&c, &o, &d);
-        assert!(v.steps.is_empty() && v.phases.is_empty());
-        assert_eq!(v.summary.line, NO_CHANGES);
-        let text = crate::render::text::render(&v, false);
-        assert!(text.trim_end().ends_with(NO_CHANGES), "{text}");
-        assert!(!text.contains("Steps"), "{text}");
     }
 
     #[test]
