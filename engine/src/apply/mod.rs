@@ -10,10 +10,13 @@
 //! [`walker::StepExecutor`] does), print, or decide exit codes (the CLI maps
 //! [`ApplyError::Locked`] to 4 and a paused outcome to 3).
 
+mod act;
 pub mod events;
 pub mod journal;
 pub mod lock;
+mod observe;
 pub mod site;
+mod spec;
 pub mod walker;
 pub mod window;
 
