@@ -1,7 +1,7 @@
 //! `swing apply [PLANFILE] [--resume] [--confirm STEP]... [--auto-approve] [--output text|json]`
 //!
 //! Parses, finds what to apply (`crate::target`), asks for approval of a plan file, wires the
-//! providers, makes one engine call (`swing_engine::apply::site::apply_site`) and hands the
+//! providers, makes one engine call (`swing_engine::ops::apply`) and hands the
 //! outcome to the view (`crate::views::apply`: spinners on a TTY, one JSON event per line with
 //! `--output json`, the report).
 //!
@@ -14,8 +14,8 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use swing_engine::apply::site::{SiteApply, SiteError, SiteOutcome, apply_site};
 use swing_engine::apply::{ApplyError, Prompter, WalkOptions};
+use swing_engine::ops::{self, SiteApply, SiteError, SiteOutcome};
 
 use crate::exit::{CliError, CliResult};
 use crate::views::Output;
@@ -100,7 +100,7 @@ pub fn run(args: &ApplyArgs) -> CliResult {
         resume: args.resume,
         walk,
     };
-    let result = crate::runtime()?.block_on(apply_site(req, providers));
+    let result = crate::runtime()?.block_on(ops::apply(req, providers));
     view.finish();
     match result {
         Ok(SiteOutcome::NoChanges) => Ok(view.no_changes()),

@@ -5,14 +5,14 @@
 //!
 //! Parses the arguments, validates (`swing_engine::validate::check_paths`), wires the providers
 //! (`crate::wiring`, the only place secrets are resolved), makes one engine call per plan
-//! (`swing_engine::apply::site::plan_site`: compile, refresh, diff, view, saved plan) and hands
+//! (`swing_engine::ops::plan`: compile, refresh, diff, view, saved plan) and hands
 //! the result to the view (`crate::views::plan`). Exit code 0 when every plan can be applied as planned
 //! (with `--detailed-exitcode`: 0 no changes, 2 changes), 1 on error findings, drift, or a
 //! resource that cannot be observed. Must not: compile, observe, diff or word anything itself.
 
 use std::path::PathBuf;
 
-use swing_engine::apply::site::{PlannedSite, plan_site};
+use swing_engine::ops::{self, PlannedSite};
 use swing_engine::render::Format;
 use swing_engine::validate::{Checked, check_paths, expand_paths};
 
@@ -117,7 +117,7 @@ async fn plan_one(
             format!("{e}\n  (planning against live state needs the providers' credentials; `swing plan --offline` needs none)")
         })?)
     };
-    plan_site(plan, &c.origin, &base, providers.as_ref())
+    ops::plan(plan, &c.origin, &base, providers.as_ref())
         .await
         .map_err(|e| e.to_string())
 }

@@ -8,11 +8,13 @@
 
 use std::path::PathBuf;
 
+use swing_engine::ops::Assessment;
 use swing_engine::planfile::SavedPlan;
 use swing_engine::render::Format;
 use swing_schema::output::{OUTPUT_FORMAT_VERSION, PlanView};
 
 use crate::exit::{CliError, CliResult};
+use crate::views::show::marks;
 
 /// Output formats of `swing show`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -45,7 +47,10 @@ pub fn run(args: &ShowArgs) -> CliResult {
     const P: &str = "swing show";
     let (view, saved) = read(&args.file).map_err(|e| CliError::prefixed(P, e))?;
     let marks = match (&saved, args.refresh) {
-        (Some(saved), refresh) => marks(saved, refresh).map_err(|e| CliError::prefixed(P, e))?,
+        (Some(saved), refresh) => {
+            let assessment = assess(saved, refresh).map_err(|e| CliError::prefixed(P, e))?;
+            marks(saved, &assessment)
+        }
         (None, true) => {
             return Err(CliError::prefixed(
                 P,
@@ -68,62 +73,16 @@ pub fn run(args: &ShowArgs) -> CliResult {
     Ok(crate::views::show::show(&view, format, &marks))
 }
 
-/// What keeps a saved plan from being applied as it is, worded for the reader.
-fn marks(saved: &SavedPlan, refresh: bool) -> Result<Vec<String>, String> {
-    let mut out = vec![format!(
-        "Saved plan of {} made {} by swing {}.",
-        saved.source, saved.created, saved.swing_version
-    )];
-    if saved.offline {
-        out.push(
-            "OFFLINE: made without observing the site; for review only (run `swing plan --out FILE` without --offline to get an appliable plan)."
-                .to_owned(),
-        );
-    }
-    if swing_engine::planfile::plan_digest(&saved.plan) != saved.plan_digest {
-        out.push(
-            "MODIFIED: the saved plan was changed after it was written; apply refuses it."
-                .to_owned(),
-        );
-    }
-    let source = std::path::Path::new(&saved.source);
-    let source = if source.is_absolute() || source.exists() {
-        source.to_path_buf()
+/// Assesses a saved plan, observing the site through the providers when `refresh` is asked
+/// for (and the plan was not made offline).
+fn assess(saved: &SavedPlan, refresh: bool) -> Result<Assessment, String> {
+    let providers = if refresh && !saved.offline {
+        Some(crate::wiring::build(&saved.plan, &saved.base_dir).map_err(|e| e.to_string())?)
     } else {
-        saved.base_dir.join(source.file_name().unwrap_or_default())
+        None
     };
-    if source.is_file() {
-        let now = swing_engine::validate::check_file(&source).plan;
-        let same = now
-            .as_ref()
-            .is_some_and(|p| swing_engine::planfile::plan_digest(p) == saved.plan_digest);
-        if !same {
-            out.push(format!(
-                "STALE: {} changed since this plan was made; plan again.",
-                source.display()
-            ));
-        }
-    }
-    if refresh && !saved.offline {
-        let providers =
-            crate::wiring::build(&saved.plan, &saved.base_dir).map_err(|e| e.to_string())?;
-        let rt = crate::runtime().map_err(|e| e.to_string())?;
-        let observed = rt.block_on(swing_engine::refresh::refresh(&saved.plan, &providers));
-        let reasons = saved.stale_reasons(&swing_engine::refresh::Fingerprint::of(&observed));
-        if reasons.is_empty() {
-            out.push("Current: the site still looks as it did when the plan was made.".to_owned());
-        } else {
-            out.extend(
-                reasons
-                    .iter()
-                    .map(|r| format!("STALE: {}", r.strip_prefix("stale: ").unwrap_or(r))),
-            );
-        }
-    }
-    if !saved.has_changes {
-        out.push(swing_engine::diff::NO_CHANGES.to_owned());
-    }
-    Ok(out)
+    let rt = crate::runtime().map_err(|e| e.to_string())?;
+    Ok(rt.block_on(swing_engine::ops::assess(saved, providers.as_ref())))
 }
 
 fn read(path: &std::path::Path) -> Result<(PlanView, Option<SavedPlan>), String> {

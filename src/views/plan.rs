@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use swing_engine::apply::site::PlannedSite;
+use swing_engine::ops::PlannedSite;
 use swing_engine::render::{self, Format, RenderOptions};
 
 use super::out::write_stdout;
