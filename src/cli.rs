@@ -87,3 +87,19 @@ fn report(e: &CliError) -> Exit {
     eprintln!("{e}");
     e.exit()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn color_is_global_and_defaults_to_auto() {
+        let cli = Cli::try_parse_from(["swing", "validate", "p.yaml"]).unwrap();
+        assert_eq!(cli.color, ColorWhen::Auto);
+        let cli = Cli::try_parse_from(["swing", "validate", "p.yaml", "--color", "never"]).unwrap();
+        assert_eq!(cli.color, ColorWhen::Never);
+        let cli = Cli::try_parse_from(["swing", "--color", "always", "plan", "p.yaml"]).unwrap();
+        assert_eq!(cli.color, ColorWhen::Always);
+        assert!(Cli::try_parse_from(["swing", "--color", "sometimes", "schema"]).is_err());
+    }
+}

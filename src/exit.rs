@@ -102,3 +102,60 @@ impl<E: Into<anyhow::Error>> From<E> for CliError {
         CliError::new(e)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot read {path}: {source}")]
+    struct Embeds {
+        path: &'static str,
+        source: std::io::Error,
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("the journal is unusable")]
+    struct Hides {
+        #[source]
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn a_cause_already_in_the_message_is_said_once() {
+        let e = CliError::new(Embeds {
+            path: "x.plan",
+            source: std::io::Error::other("disk on fire"),
+        });
+        assert_eq!(e.to_string(), "error: cannot read x.plan: disk on fire");
+    }
+
+    #[test]
+    fn a_cause_the_message_leaves_out_is_appended() {
+        let e = CliError::with_prefix(
+            "swing plan",
+            Hides {
+                source: std::io::Error::other("disk on fire"),
+            },
+        );
+        assert_eq!(
+            e.to_string(),
+            "swing plan: the journal is unusable: disk on fire"
+        );
+        assert_eq!(e.exit(), Exit::Error);
+    }
+
+    #[test]
+    fn exit_codes_are_the_documented_ones() {
+        let all = [
+            Exit::Ok,
+            Exit::Error,
+            Exit::Changes,
+            Exit::Paused,
+            Exit::Locked,
+        ];
+        assert_eq!(all.map(Exit::code), [0, 1, 2, 3, 4]);
+        assert!(all.iter().all(|e| Exit::from_code(e.code()) == *e));
+        assert_eq!(Exit::from_code(101), Exit::Error);
+    }
+}
