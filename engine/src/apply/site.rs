@@ -31,6 +31,7 @@ use swing_schema::output::Condition;
 use swing_schema::{Plan, Switch};
 
 use super::act::install_action;
+use super::history::History;
 use super::journal::{Artifact, Entry, Record};
 use super::spec::operator_appliance;
 pub use super::spec::step_specs;
@@ -67,7 +68,8 @@ struct DnsMemory {
 }
 
 impl SiteExecutor {
-    /// `records`: the change's journal so far (for resume: backup files, step times).
+    /// `records`: the change's journal so far (for resume: backup files, step times), read
+    /// through the one journal reader, [`History`].
     pub fn new(
         compiled: Arc<CompiledPlan>,
         providers: Providers,
@@ -75,33 +77,30 @@ impl SiteExecutor {
         clock: Arc<dyn super::walker::Clock>,
         records: &[Record],
     ) -> SiteExecutor {
+        let past = History::fold(records);
         let mut acted = HashMap::new();
-        let mut backups = Vec::new();
         let mut dns = DnsMemory::default();
         // Journal records name steps by id; the compiled step says what each one did.
         let op_of = |step: &str| compiled.step(step).map(|s| &s.op);
-        for r in records {
-            match &r.entry {
-                Entry::StepStarted { step } | Entry::ActionSent { step } => {
-                    acted.insert(step.clone(), r.ts_ms);
-                }
-                Entry::ActionDone { step, artifacts } => {
-                    backups.extend(artifacts.iter().cloned());
-                    dns.done_at.entry(step.clone()).or_insert(r.ts_ms);
-                }
-                Entry::StepSucceeded { step, .. }
-                    if matches!(op_of(step), Some(StepOp::SwitchTo(_))) =>
-                {
-                    dns.done_at.entry(step.clone()).or_insert(r.ts_ms);
-                }
-                Entry::StepObserved { step, observed }
-                    if op_of(step) == Some(&StepOp::LowerTtl) =>
-                {
-                    dns.old_ttl = observed["ttl"].as_u64().and_then(|t| u32::try_from(t).ok());
-                }
-                _ => {}
+        for (step, h) in &past.steps {
+            if let Some(at) = h.acted {
+                acted.insert(step.clone(), at);
+            }
+            // A switch counts as done from its first completion or success.
+            let done = match op_of(step) {
+                Some(StepOp::SwitchTo(_)) => h.first_done_or_succeeded,
+                _ => h.first_done,
+            };
+            if let Some(at) = done {
+                dns.done_at.insert(step.clone(), at);
+            }
+            if op_of(step) == Some(&StepOp::LowerTtl)
+                && let Some(observed) = &h.observed
+            {
+                dns.old_ttl = observed["ttl"].as_u64().and_then(|t| u32::try_from(t).ok());
             }
         }
+        let backups = past.artifacts;
         SiteExecutor {
             compiled,
             providers,
