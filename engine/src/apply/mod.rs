@@ -18,6 +18,7 @@ pub mod lock;
 mod observe;
 pub mod site;
 mod spec;
+pub mod step;
 pub mod walker;
 pub mod window;
 

@@ -32,9 +32,10 @@ use swing_schema::{Plan, Switch};
 
 use super::act::install_action;
 use super::history::History;
-use super::journal::{Artifact, Entry, Record};
+use super::journal::{Artifact, Record};
 use super::spec::operator_appliance;
 pub use super::spec::step_specs;
+use super::step::Recorder;
 use super::walker::{Check, StepError, StepExecutor, StepSpec};
 use crate::compile::{CompiledPlan, Step, StepOp};
 use crate::provider::{OperatorAction, OperatorTask};
@@ -53,8 +54,8 @@ pub struct SiteExecutor {
     pub(super) backups: Mutex<Vec<Artifact>>,
     /// What the DNS steps remember, also from earlier runs.
     dns_memory: Mutex<DnsMemory>,
-    /// The walk's journal (for [`Entry::StepObserved`]).
-    journal: std::sync::OnceLock<Arc<super::Journal>>,
+    /// What the walker hands over to record what a step observed before acting.
+    recorder: std::sync::OnceLock<Recorder>,
 }
 
 /// The DNS switch's timing: the TTL caches may hold, and since when.
@@ -109,7 +110,7 @@ impl SiteExecutor {
             acted: Mutex::new(acted),
             backups: Mutex::new(backups),
             dns_memory: Mutex::new(dns),
-            journal: std::sync::OnceLock::new(),
+            recorder: std::sync::OnceLock::new(),
         }
     }
 
@@ -293,13 +294,13 @@ impl SiteExecutor {
                     spec.verify_timeout.as_secs()
                 )));
             }
-            if let Some(j) = self.journal.get() {
-                j.append(Entry::StepObserved {
-                    step: spec.id.clone(),
-                    observed: serde_json::json!({
+            if let Some(r) = self.recorder.get() {
+                r.observed(
+                    &spec.id,
+                    serde_json::json!({
                         "record": record, "ttl": old, "observed_ttl": cur.ttl, "assumed": assumed
                     }),
-                })
+                )
                 .map_err(|e| StepError::fatal(e.to_string()))?;
             }
             self.dns_memory().old_ttl = Some(old);
@@ -476,8 +477,8 @@ impl StepExecutor for SiteExecutor {
         Ok(bridge.reached(&task).await?)
     }
 
-    fn journal_opened(&self, journal: &Arc<super::Journal>) {
-        let _ = self.journal.set(journal.clone());
+    fn journal_opened(&self, recorder: Recorder) {
+        let _ = self.recorder.set(recorder);
     }
 }
 
