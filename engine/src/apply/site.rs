@@ -31,9 +31,11 @@ use swing_schema::output::Condition;
 use swing_schema::{Plan, Switch};
 
 use super::act::install_action;
-use super::journal::{Artifact, Entry, Record};
+use super::history::History;
+use super::journal::{Artifact, Record};
 use super::spec::operator_appliance;
 pub use super::spec::step_specs;
+use super::step::Recorder;
 use super::walker::{Check, StepError, StepExecutor, StepSpec};
 use crate::compile::{CompiledPlan, Step, StepOp};
 use crate::provider::{OperatorAction, OperatorTask};
@@ -52,8 +54,8 @@ pub struct SiteExecutor {
     pub(super) backups: Mutex<Vec<Artifact>>,
     /// What the DNS steps remember, also from earlier runs.
     dns_memory: Mutex<DnsMemory>,
-    /// The walk's journal (for [`Entry::StepObserved`]).
-    journal: std::sync::OnceLock<Arc<super::Journal>>,
+    /// What the walker hands over to record what a step observed before acting.
+    recorder: std::sync::OnceLock<Recorder>,
 }
 
 /// The DNS switch's timing: the TTL caches may hold, and since when.
@@ -67,7 +69,8 @@ struct DnsMemory {
 }
 
 impl SiteExecutor {
-    /// `records`: the change's journal so far (for resume: backup files, step times).
+    /// `records`: the change's journal so far (for resume: backup files, step times), read
+    /// through the one journal reader, [`History`].
     pub fn new(
         compiled: Arc<CompiledPlan>,
         providers: Providers,
@@ -75,33 +78,30 @@ impl SiteExecutor {
         clock: Arc<dyn super::walker::Clock>,
         records: &[Record],
     ) -> SiteExecutor {
+        let past = History::fold(records);
         let mut acted = HashMap::new();
-        let mut backups = Vec::new();
         let mut dns = DnsMemory::default();
         // Journal records name steps by id; the compiled step says what each one did.
         let op_of = |step: &str| compiled.step(step).map(|s| &s.op);
-        for r in records {
-            match &r.entry {
-                Entry::StepStarted { step } | Entry::ActionSent { step } => {
-                    acted.insert(step.clone(), r.ts_ms);
-                }
-                Entry::ActionDone { step, artifacts } => {
-                    backups.extend(artifacts.iter().cloned());
-                    dns.done_at.entry(step.clone()).or_insert(r.ts_ms);
-                }
-                Entry::StepSucceeded { step, .. }
-                    if matches!(op_of(step), Some(StepOp::SwitchTo(_))) =>
-                {
-                    dns.done_at.entry(step.clone()).or_insert(r.ts_ms);
-                }
-                Entry::StepObserved { step, observed }
-                    if op_of(step) == Some(&StepOp::LowerTtl) =>
-                {
-                    dns.old_ttl = observed["ttl"].as_u64().and_then(|t| u32::try_from(t).ok());
-                }
-                _ => {}
+        for (step, h) in &past.steps {
+            if let Some(at) = h.acted {
+                acted.insert(step.clone(), at);
+            }
+            // A switch counts as done from its first completion or success.
+            let done = match op_of(step) {
+                Some(StepOp::SwitchTo(_)) => h.first_done_or_succeeded,
+                _ => h.first_done,
+            };
+            if let Some(at) = done {
+                dns.done_at.insert(step.clone(), at);
+            }
+            if op_of(step) == Some(&StepOp::LowerTtl)
+                && let Some(observed) = &h.observed
+            {
+                dns.old_ttl = observed["ttl"].as_u64().and_then(|t| u32::try_from(t).ok());
             }
         }
+        let backups = past.artifacts;
         SiteExecutor {
             compiled,
             providers,
@@ -110,7 +110,7 @@ impl SiteExecutor {
             acted: Mutex::new(acted),
             backups: Mutex::new(backups),
             dns_memory: Mutex::new(dns),
-            journal: std::sync::OnceLock::new(),
+            recorder: std::sync::OnceLock::new(),
         }
     }
 
@@ -294,13 +294,13 @@ impl SiteExecutor {
                     spec.verify_timeout.as_secs()
                 )));
             }
-            if let Some(j) = self.journal.get() {
-                j.append(Entry::StepObserved {
-                    step: spec.id.clone(),
-                    observed: serde_json::json!({
+            if let Some(r) = self.recorder.get() {
+                r.observed(
+                    &spec.id,
+                    serde_json::json!({
                         "record": record, "ttl": old, "observed_ttl": cur.ttl, "assumed": assumed
                     }),
-                })
+                )
                 .map_err(|e| StepError::fatal(e.to_string()))?;
             }
             self.dns_memory().old_ttl = Some(old);
@@ -477,8 +477,8 @@ impl StepExecutor for SiteExecutor {
         Ok(bridge.reached(&task).await?)
     }
 
-    fn journal_opened(&self, journal: &Arc<super::Journal>) {
-        let _ = self.journal.set(journal.clone());
+    fn journal_opened(&self, recorder: Recorder) {
+        let _ = self.recorder.set(recorder);
     }
 }
 
