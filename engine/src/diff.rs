@@ -18,12 +18,11 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use swing_schema::Switch;
 use swing_schema::output::{Condition, Phase, Scenario};
 
-use crate::compile::CompiledPlan;
-use crate::provider::FailoverRole;
-use crate::refresh::{Observed, plan_switch};
+use crate::compile::{CompiledPlan, StepOp};
+use crate::condition::{Ctx, judge, role_str};
+use crate::refresh::Observed;
 
 /// The outcome of a diff.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -48,28 +47,15 @@ impl Diff {
 /// The message of a converged site.
 pub const NO_CHANGES: &str = "No changes. The site matches the plan.";
 
-fn role_str(r: FailoverRole) -> &'static str {
-    match r {
-        FailoverRole::None => "none",
-        FailoverRole::Primary => "primary",
-        FailoverRole::Backup => "backup",
-    }
-}
-
-/// Whether a condition holds in the observation; `None` when it cannot be told from it.
+/// Whether `cond` holds by the observation, asking the [condition judge](crate::condition).
+/// The diff counts only the lasting marks (version, role, who serves the site) and the `all`
+/// of them; health, certificates and the like are re-checked by the steps that remain, not
+/// by the diff.
 fn holds(c: &CompiledPlan, o: &Observed, cond: &Condition) -> Option<bool> {
     match cond {
-        Condition::Version { appliance, version } => Some(
-            o.appliance(appliance)
-                .is_some_and(|a| a.reachable && a.version.as_deref() == Some(version)),
-        ),
-        Condition::Role { appliance, role } => Some(
-            o.appliance(appliance)
-                .is_some_and(|a| a.reachable && role_str(a.role) == role),
-        ),
-        Condition::SiteServedBy { appliance } => served_by(c, o, appliance),
-        // The observable parts decide; the others (health, certificate) are re-checked by
-        // the steps that remain, not by the diff.
+        Condition::Version { .. } | Condition::Role { .. } | Condition::SiteServedBy { .. } => {
+            judge(cond, o, Ctx { plan: &c.plan }).known()
+        }
         Condition::All { all } => {
             let mut out = None;
             for x in all {
@@ -87,45 +73,30 @@ fn holds(c: &CompiledPlan, o: &Observed, cond: &Condition) -> Option<bool> {
 
 /// Whether the site is served by `appliance`, from the switch's observation.
 pub fn served_by(c: &CompiledPlan, o: &Observed, appliance: &str) -> Option<bool> {
-    let addr = c
-        .plan
-        .appliances
-        .get(appliance)
-        .map(|a| a.address.as_str())?;
-    match plan_switch(&c.plan)? {
-        Switch::SharedIp { address } => {
-            let a = o.appliance(appliance)?;
-            if a.shared_ips.contains(address) {
-                Some(true)
-            } else if a.role == FailoverRole::None {
-                // check_health lists shared IPs only inside a failover relationship.
-                None
-            } else {
-                Some(false)
-            }
-        }
-        Switch::Dns { .. } => {
-            let (_, r) = o.dns.as_ref()?;
-            let d = r.as_ref().ok()?;
-            Some(d.addresses.len() == 1 && d.addresses[0].to_string() == addr)
-        }
-        Switch::Nat { .. } => {
-            let (_, r) = o.nat.as_ref()?;
-            let n = r.as_ref().ok()?;
-            Some(n.target.is_some_and(|t| t.ip().to_string() == addr))
-        }
-    }
+    let cond = Condition::SiteServedBy {
+        appliance: appliance.to_owned(),
+    };
+    judge(&cond, o, Ctx { plan: &c.plan }).known()
 }
 
-fn is_milestone(c: &CompiledPlan, id: &str, cond: &Condition) -> bool {
+/// Whether a step of the switch (`switch.*`): moving the site or seeing it moved.
+fn is_switch_step(op: &StepOp) -> bool {
+    matches!(
+        op,
+        StepOp::LowerTtl | StepOp::SwitchTo(_) | StepOp::VerifySwitch(_) | StepOp::RestoreTtl
+    )
+}
+
+fn is_milestone(c: &CompiledPlan, op: &StepOp, cond: &Condition) -> bool {
     match cond {
         Condition::Version { .. } => true,
-        Condition::All { all } => all.iter().any(|x| is_milestone(c, id, x)),
+        Condition::All { all } => all.iter().any(|x| is_milestone(c, op, x)),
         Condition::SiteServedBy { appliance } => {
-            id.starts_with("switch.") && appliance != &c.roles.serving
-                || id.starts_with("switch.") && c.roles.final_primary.as_deref() == Some(appliance)
+            is_switch_step(op)
+                && (appliance != &c.roles.serving
+                    || c.roles.final_primary.as_deref() == Some(appliance))
         }
-        Condition::Role { .. } => id == "failover.establish" || id.starts_with("failover.promote-"),
+        Condition::Role { .. } => matches!(op, StepOp::Establish | StepOp::Promote(_)),
         _ => false,
     }
 }
@@ -145,7 +116,7 @@ pub fn diff(c: &CompiledPlan, o: &Observed) -> Diff {
     // Walk backwards so a milestone that holds marks its ancestors done.
     for i in (0..n).rev() {
         let s = &c.steps[i];
-        if !is_milestone(c, &s.id, &s.postcondition) {
+        if !is_milestone(c, &s.op, &s.postcondition) {
             continue;
         }
         // Roles and a switch back to the final primary only count once every appliance runs
@@ -193,7 +164,7 @@ pub fn diff(c: &CompiledPlan, o: &Observed) -> Diff {
             continue;
         }
         visited[k] = true;
-        let again = c.steps[k].phase == Phase::Preflight || c.steps[k].id == "backup.config";
+        let again = c.steps[k].phase == Phase::Preflight || c.steps[k].op == StepOp::BackupConfig;
         if again && done[k] {
             rerun.insert(k);
         }
@@ -412,40 +383,6 @@ mod tests {
             .position(|s| s.ends_with(".install"))
             .unwrap();
         assert_eq!(d.needed[first_install], "a.install");
-
-        // The live view shows only what is left, b's observed version, and what is done.
-        let o = world(
-            app("24.3.2", FailoverRole::None, false),
-            app("25.1.3", FailoverRole::None, true),
-        );
-        let v = crate::view::refreshed(&c, &o, &d);
-        let ids: Vec<&str> = v.steps.iter().map(|s| s.id.as_str()).collect();
-        assert_eq!(ids, d.needed.iter().map(String::as_str).collect::<Vec<_>>());
-        assert!(
-            v.phases
-                .iter()
-                .all(|p| p.steps.iter().all(|s| d.needed.contains(s)))
-        );
-        let b = v.appliances.iter().find(|a| a.name == "b").unwrap();
-        assert_eq!(b.version_before.as_deref(), Some("25.1.3"));
-        let a = v
-            .changes
-            .iter()
-            .find(|c| c.resource == "appliance a" && c.attribute == "version")
-            .unwrap();
-        assert_eq!(a.before.as_deref(), Some("24.3.2"), "observed, not assumed");
-        let r = v.refresh.as_ref().unwrap();
-        assert!(r.has_changes && r.done.contains(&"b.install".to_owned()));
-        assert!(
-            r.observed
-                .iter()
-                .any(|l| l.starts_with("appliance b (10.0.0.12): 25.1.3"))
-        );
-        assert!(
-            v.summary.line.ends_with("already done (observed)"),
-            "{}",
-            v.summary.line
-        );
     }
 
     #[test]
@@ -464,16 +401,6 @@ mod tests {
         );
         assert!(!d.has_changes(), "{:?}", d.needed);
         assert!(d.drift.is_empty());
-        let o = world(
-            app("25.1.3", FailoverRole::Backup, false),
-            app("25.1.3", FailoverRole::Primary, true),
-        );
-        let v = crate::view::refreshed(&c, &o, &d);
-        assert!(v.steps.is_empty() && v.phases.is_empty());
-        assert_eq!(v.summary.line, NO_CHANGES);
-        let text = crate::render::text::render(&v, false);
-        assert!(text.trim_end().ends_with(NO_CHANGES), "{text}");
-        assert!(!text.contains("Steps"), "{text}");
     }
 
     #[test]

@@ -6,10 +6,12 @@
 
 pub mod apply;
 pub mod compile;
+pub mod condition;
 pub mod diagnostics;
 pub mod diff;
 pub mod invariants;
 pub mod load;
+pub mod ops;
 pub mod planfile;
 pub mod provider;
 pub mod refresh;

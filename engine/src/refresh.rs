@@ -214,10 +214,18 @@ impl Fingerprint {
     /// Every difference between the fingerprint a plan was made against (`self`) and `now`,
     /// worded for a person: `appliance b is now 25.1.3, the plan was made against 24.3.1`.
     pub fn changes_since(&self, now: &Fingerprint) -> Vec<String> {
+        self.changes(now).iter().map(ToString::to_string).collect()
+    }
+
+    /// Every difference between the fingerprint a plan was made against (`self`) and `now`,
+    /// typed: what moved, on which resource, from what to what.
+    pub fn changes(&self, now: &Fingerprint) -> Vec<FingerprintChange> {
         let mut out = Vec::new();
         for (res, then) in &self.resources {
             let Some(cur) = now.resources.get(res) else {
-                out.push(format!("{res} is no longer observed"));
+                out.push(FingerprintChange::NoLongerObserved {
+                    resource: res.clone(),
+                });
                 continue;
             };
             let keys: std::collections::BTreeSet<&String> = then.keys().chain(cur.keys()).collect();
@@ -227,23 +235,67 @@ impl Fingerprint {
                     continue;
                 }
                 let show = |v: Option<&String>| v.cloned().unwrap_or_else(|| "unknown".into());
-                let subject = match k.as_str() {
-                    "version" | "role" => res.clone(),
-                    _ => format!("{res} {k}"),
-                };
-                out.push(format!(
-                    "{subject} is now {}, the plan was made against {}",
-                    show(b),
-                    show(a)
-                ));
+                out.push(FingerprintChange::Moved {
+                    resource: res.clone(),
+                    fact: k.clone(),
+                    now: show(b),
+                    planned: show(a),
+                });
             }
         }
         for res in now.resources.keys() {
             if !self.resources.contains_key(res) {
-                out.push(format!("{res} was not part of the plan's observation"));
+                out.push(FingerprintChange::NotPlanned {
+                    resource: res.clone(),
+                });
             }
         }
         out
+    }
+}
+
+/// One difference between the fingerprint a saved plan pins and the world now. `Display`
+/// words it for a person (the text `swing show` and a refused apply print).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FingerprintChange {
+    /// A pinned fact of a resource has another value now (`fact` is `version`, `role`,
+    /// `shared IPs`, `health`, `reachable`, `observation`, `addresses` or `target`).
+    Moved {
+        resource: String,
+        fact: String,
+        now: String,
+        planned: String,
+    },
+    /// The plan observed this resource; it is not observed now.
+    NoLongerObserved { resource: String },
+    /// Observed now, but not when the plan was made.
+    NotPlanned { resource: String },
+}
+
+impl std::fmt::Display for FingerprintChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FingerprintChange::Moved {
+                resource,
+                fact,
+                now,
+                planned,
+            } => {
+                // A resource's version and role read as the resource itself being "now X".
+                if matches!(fact.as_str(), "version" | "role") {
+                    write!(f, "{resource}")?;
+                } else {
+                    write!(f, "{resource} {fact}")?;
+                }
+                write!(f, " is now {now}, the plan was made against {planned}")
+            }
+            FingerprintChange::NoLongerObserved { resource } => {
+                write!(f, "{resource} is no longer observed")
+            }
+            FingerprintChange::NotPlanned { resource } => {
+                write!(f, "{resource} was not part of the plan's observation")
+            }
+        }
     }
 }
 

@@ -10,6 +10,9 @@ use swing_engine::compile::CompileOptions;
 use swing_engine::render::{self, Format, RenderOptions};
 use swing_engine::validate::check_file;
 
+use crate::exit::{CliError, CliResult, Exit};
+use crate::views::out::{report_invalid, write_stdout};
+
 /// Output formats of `swing graph`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum GraphFormat {
@@ -32,32 +35,29 @@ pub struct GraphArgs {
     pub format: GraphFormat,
 }
 
-/// Runs `swing graph`; returns the exit code.
-pub fn run(args: &GraphArgs) -> i32 {
+/// Runs `swing graph`.
+pub fn run(args: &GraphArgs) -> CliResult {
     let checked = check_file(&args.file);
-    if super::plan::report_invalid("swing graph", std::slice::from_ref(&checked)) {
-        return 1;
+    if report_invalid("swing graph", std::slice::from_ref(&checked)) {
+        return Ok(Exit::Error);
     }
-    let Some(plan) = &checked.plan else { return 1 };
+    let Some(plan) = &checked.plan else {
+        return Ok(Exit::Error);
+    };
     let opts = CompileOptions {
         offline: true,
         file: Some(checked.origin.clone()),
     };
-    let view = match swing_engine::view::plan_view(plan, &opts) {
-        Ok(v) => v,
-        Err(e) => {
-            eprintln!("swing graph: {}: {e}", checked.origin);
-            return 1;
-        }
-    };
+    let view = swing_engine::view::plan_view(plan, &opts)
+        .map_err(|e| CliError::prefixed("swing graph", format!("{}: {e}", checked.origin)))?;
     let format = match args.format {
         GraphFormat::Dot => Format::Dot,
         GraphFormat::Mermaid => Format::Mermaid,
         GraphFormat::Gantt => Format::Gantt,
     };
-    if super::plan::write_stdout(&render::render(&view, format, RenderOptions::default())) {
-        0
+    if write_stdout(&render::render(&view, format, RenderOptions::default())) {
+        Ok(Exit::Ok)
     } else {
-        1
+        Ok(Exit::Error)
     }
 }

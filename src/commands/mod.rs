@@ -1,7 +1,8 @@
 //! One module per `swing` subcommand. Each parses its arguments (a `clap::Args` struct), makes
-//! one engine call, renders the result and returns the process exit code (`pub fn run(&Args) ->
-//! i32`). Exit codes are decided here and nowhere else (see docs/plan-format.md).
-//! Must not: hold engine logic.
+//! one engine call, hands the result to its view (`crate::views`) and returns how it ended
+//! (`pub fn run(&Args) -> CliResult`: an [`Exit`](crate::exit::Exit) or a
+//! [`CliError`](crate::exit::CliError) that `main` prints once; codes in docs/plan-format.md).
+//! Must not: hold engine logic, print errors itself or exit the process.
 
 pub mod apply;
 pub mod demo;

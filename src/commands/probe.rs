@@ -4,7 +4,7 @@
 //! [--client-id ID --client-secret REF] [--interval-ms 50] [--duration 60s] [--output text|json]`
 //!
 //! Parses, starts the prober library (`swing_providers::probe`), stops after `--duration`
-//! or Ctrl-C, and prints the report (measured downtime = longest outage, who answered).
+//! or Ctrl-C, and prints the report through the run's progress printer (measured downtime = longest outage, who answered).
 //! The client secret is a reference (`${env:NAME}` or `${file:PATH}`), resolved by the
 //! wiring like every other secret. Exit codes: 0 no failed probe; 1 failures or an error.
 //! Must not: hold probing logic (the library does).
@@ -15,6 +15,10 @@ use std::time::Duration;
 
 use swing_providers::probe::{Credentials, ProbeConfig, Prober, Route};
 use swing_schema::{DurationSpec, SecretRef};
+
+use crate::exit::{CliError, CliResult, Exit};
+use crate::views::Output;
+use crate::views::progress::Progress;
 
 /// Arguments of `swing probe`.
 #[derive(Debug, Clone, clap::Args)]
@@ -48,24 +52,17 @@ pub struct ProbeArgs {
     pub output: String,
 }
 
-/// Runs `swing probe`; returns the exit code.
-pub fn run(args: &ProbeArgs) -> i32 {
-    match run_inner(args) {
-        Ok(code) => code,
-        Err(msg) => {
-            eprintln!("error: {msg}");
-            1
-        }
-    }
+/// Runs `swing probe`.
+pub fn run(args: &ProbeArgs) -> CliResult {
+    run_inner(args).map_err(CliError::msg)
 }
 
-fn run_inner(args: &ProbeArgs) -> Result<i32, String> {
-    if args.output != "text" && args.output != "json" {
-        return Err(format!(
-            "--output must be text or json, not {:?}",
-            args.output
-        ));
-    }
+fn run_inner(args: &ProbeArgs) -> Result<Exit, String> {
+    let output = match args.output.as_str() {
+        "text" => Output::Human,
+        "json" => Output::Json,
+        other => return Err(format!("--output must be text or json, not {other:?}")),
+    };
     let route = match (args.address, args.dns) {
         (Some(ip), _) => Route::Address(ip),
         (None, Some(server)) => Route::Dns { server },
@@ -93,10 +90,7 @@ fn run_inner(args: &ProbeArgs) -> Result<i32, String> {
             client_secret: value,
         });
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let rt = crate::runtime().map_err(|e| format!("cannot start the async runtime: {e}"))?;
     let report = rt.block_on(async move {
         let probe = Prober::start(cfg).map_err(|e| e.to_string())?;
         match duration {
@@ -107,13 +101,12 @@ fn run_inner(args: &ProbeArgs) -> Result<i32, String> {
         }
         Ok::<_, String>(probe.stop().await)
     })?;
-    if args.output == "json" {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
-        );
+    Progress::new(output, false)
+        .result(&report, || report.summary())
+        .map_err(|e| e.to_string())?;
+    Ok(if report.failures == 0 {
+        Exit::Ok
     } else {
-        println!("{}", report.summary());
-    }
-    Ok(if report.failures == 0 { 0 } else { 1 })
+        Exit::Error
+    })
 }

@@ -5,22 +5,24 @@
 
 use std::io::Write;
 
+use crate::exit::{CliError, CliResult, Exit};
+
 /// Arguments of `swing schema` (none yet).
 #[derive(Debug, Clone, clap::Args)]
 pub struct SchemaArgs {}
 
-/// Prints the schema; returns the exit code.
-pub fn run(_args: &SchemaArgs) -> i32 {
+/// Prints the schema.
+pub fn run(_args: &SchemaArgs) -> CliResult {
     let mut out = std::io::stdout().lock();
     match out
         .write_all(swing_schema::plan_schema_pretty().as_bytes())
         .and_then(|()| out.flush())
     {
-        Ok(()) => 0,
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
-        Err(e) => {
-            eprintln!("swing schema: cannot write: {e}");
-            1
-        }
+        Ok(()) => Ok(Exit::Ok),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(Exit::Ok),
+        Err(e) => Err(CliError::prefixed(
+            "swing schema",
+            format!("cannot write: {e}"),
+        )),
     }
 }

@@ -6,12 +6,15 @@
 //!
 //! Must not: recompile or re-plan; it shows exactly the view that was saved.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
+use swing_engine::ops::Assessment;
 use swing_engine::planfile::SavedPlan;
-use swing_engine::render::{self, Format, RenderOptions};
+use swing_engine::render::Format;
 use swing_schema::output::{OUTPUT_FORMAT_VERSION, PlanView};
+
+use crate::exit::{CliError, CliResult};
+use crate::views::show::marks;
 
 /// Output formats of `swing show`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -39,29 +42,23 @@ pub struct ShowArgs {
     pub refresh: bool,
 }
 
-/// Runs `swing show`; returns the exit code.
-pub fn run(args: &ShowArgs) -> i32 {
-    let (view, saved) = match read(&args.file) {
-        Ok(v) => v,
-        Err(e) => {
-            eprintln!("swing show: {e}");
-            return 1;
-        }
-    };
+/// Runs `swing show`.
+pub fn run(args: &ShowArgs) -> CliResult {
+    const P: &str = "swing show";
+    let (view, saved) = read(&args.file).map_err(|e| CliError::prefixed(P, e))?;
     let marks = match (&saved, args.refresh) {
-        (Some(saved), refresh) => match marks(saved, refresh) {
-            Ok(m) => m,
-            Err(e) => {
-                eprintln!("swing show: {e}");
-                return 1;
-            }
-        },
+        (Some(saved), refresh) => {
+            let assessment = assess(saved, refresh).map_err(|e| CliError::prefixed(P, e))?;
+            marks(saved, &assessment)
+        }
         (None, true) => {
-            eprintln!(
-                "swing show: --refresh needs a saved plan (swing plan --out FILE); {} is a plan view",
-                args.file.display()
-            );
-            return 1;
+            return Err(CliError::prefixed(
+                P,
+                format!(
+                    "--refresh needs a saved plan (swing plan --out FILE); {} is a plan view",
+                    args.file.display()
+                ),
+            ));
         }
         (None, false) => Vec::new(),
     };
@@ -73,94 +70,19 @@ pub fn run(args: &ShowArgs) -> i32 {
         ShowFormat::Mermaid => Format::Mermaid,
         ShowFormat::Gantt => Format::Gantt,
     };
-    let color = format == Format::Text
-        && std::io::stdout().is_terminal()
-        && std::env::var_os("NO_COLOR").is_none();
-    let mut text = String::new();
-    match format {
-        // People read these: the marks come first, where nobody can miss them.
-        Format::Text | Format::Markdown => {
-            for m in &marks {
-                text.push_str(&if format == Format::Markdown {
-                    format!("> **{m}**\n\n")
-                } else {
-                    format!("{m}\n")
-                });
-            }
-            if !marks.is_empty() && format == Format::Text {
-                text.push('\n');
-            }
-        }
-        // Machine formats stay parseable: the marks go to stderr.
-        _ => marks.iter().for_each(|m| eprintln!("swing show: {m}")),
-    }
-    text.push_str(&render::render(&view, format, RenderOptions { color }));
-    if super::plan::write_stdout(&text) {
-        0
-    } else {
-        1
-    }
+    Ok(crate::views::show::show(&view, format, &marks))
 }
 
-/// What keeps a saved plan from being applied as it is, worded for the reader.
-fn marks(saved: &SavedPlan, refresh: bool) -> Result<Vec<String>, String> {
-    let mut out = vec![format!(
-        "Saved plan of {} made {} by swing {}.",
-        saved.source, saved.created, saved.swing_version
-    )];
-    if saved.offline {
-        out.push(
-            "OFFLINE: made without observing the site; for review only (run `swing plan --out FILE` without --offline to get an appliable plan)."
-                .to_owned(),
-        );
-    }
-    if swing_engine::planfile::plan_digest(&saved.plan) != saved.plan_digest {
-        out.push(
-            "MODIFIED: the saved plan was changed after it was written; apply refuses it."
-                .to_owned(),
-        );
-    }
-    let source = std::path::Path::new(&saved.source);
-    let source = if source.is_absolute() || source.exists() {
-        source.to_path_buf()
+/// Assesses a saved plan, observing the site through the providers when `refresh` is asked
+/// for (and the plan was not made offline).
+fn assess(saved: &SavedPlan, refresh: bool) -> Result<Assessment, String> {
+    let providers = if refresh && !saved.offline {
+        Some(crate::wiring::build(&saved.plan, &saved.base_dir).map_err(|e| e.to_string())?)
     } else {
-        saved.base_dir.join(source.file_name().unwrap_or_default())
+        None
     };
-    if source.is_file() {
-        let now = swing_engine::validate::check_file(&source).plan;
-        let same = now
-            .as_ref()
-            .is_some_and(|p| swing_engine::planfile::plan_digest(p) == saved.plan_digest);
-        if !same {
-            out.push(format!(
-                "STALE: {} changed since this plan was made; plan again.",
-                source.display()
-            ));
-        }
-    }
-    if refresh && !saved.offline {
-        let providers =
-            crate::wiring::build(&saved.plan, &saved.base_dir).map_err(|e| e.to_string())?;
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| e.to_string())?;
-        let observed = rt.block_on(swing_engine::refresh::refresh(&saved.plan, &providers));
-        let reasons = saved.stale_reasons(&swing_engine::refresh::Fingerprint::of(&observed));
-        if reasons.is_empty() {
-            out.push("Current: the site still looks as it did when the plan was made.".to_owned());
-        } else {
-            out.extend(
-                reasons
-                    .iter()
-                    .map(|r| format!("STALE: {}", r.strip_prefix("stale: ").unwrap_or(r))),
-            );
-        }
-    }
-    if !saved.has_changes {
-        out.push(swing_engine::diff::NO_CHANGES.to_owned());
-    }
-    Ok(out)
+    let rt = crate::runtime().map_err(|e| e.to_string())?;
+    Ok(rt.block_on(swing_engine::ops::assess(saved, providers.as_ref())))
 }
 
 fn read(path: &std::path::Path) -> Result<(PlanView, Option<SavedPlan>), String> {

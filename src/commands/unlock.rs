@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use swing_engine::apply::lock::{force_unlock, lock_path, read_lock};
 use swing_engine::planfile::SavedPlan;
 
+use crate::exit::{CliError, CliResult, Exit};
+
 /// Arguments of `swing unlock`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct UnlockArgs {
@@ -21,25 +23,18 @@ pub struct UnlockArgs {
     pub state_dir: Option<PathBuf>,
 }
 
-/// Runs `swing unlock`; returns the exit code.
-pub fn run(args: &UnlockArgs) -> i32 {
+/// Runs `swing unlock`.
+pub fn run(args: &UnlockArgs) -> CliResult {
     let site = if SavedPlan::sniff(&args.file) {
-        match SavedPlan::read(&args.file) {
-            Ok(s) => s.plan.site,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return 1;
-            }
-        }
+        SavedPlan::read(&args.file)?.plan.site
     } else {
         match swing_engine::validate::check_file(&args.file).plan {
             Some(p) => p.into_plan().site,
             None => {
-                eprintln!(
-                    "error: {} is not a valid plan; run `swing validate` on it",
+                return Err(CliError::msg(format!(
+                    "{} is not a valid plan; run `swing validate` on it",
                     args.file.display()
-                );
-                return 1;
+                )));
             }
         }
     };
@@ -53,19 +48,14 @@ pub fn run(args: &UnlockArgs) -> i32 {
             eprintln!("warning: the lock file {} is unreadable", path.display());
         } else {
             println!("{site} is not locked.");
-            return 0;
+            return Ok(Exit::Ok);
         }
         if !args.force {
             eprintln!("Pass --force to remove it.");
-            return 1;
+            return Ok(Exit::Error);
         }
-        return match force_unlock(&path) {
-            Ok(_) => 0,
-            Err(e) => {
-                eprintln!("error: {e}");
-                1
-            }
-        };
+        force_unlock(&path)?;
+        return Ok(Exit::Ok);
     };
     if !args.force {
         println!("{site} is locked by {holder}.");
@@ -73,19 +63,12 @@ pub fn run(args: &UnlockArgs) -> i32 {
             "If that apply is dead, run `swing unlock --force {}`.",
             args.file.display()
         );
-        return 1;
+        return Ok(Exit::Error);
     }
     eprintln!(
         "warning: removing the lock of {site} held by {holder}. If that apply is still running, two applies may now change the site at once."
     );
-    match force_unlock(&path) {
-        Ok(_) => {
-            println!("Unlocked {site}. Continue an interrupted apply with `swing apply --resume`.");
-            0
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            1
-        }
-    }
+    force_unlock(&path)?;
+    println!("Unlocked {site}. Continue an interrupted apply with `swing apply --resume`.");
+    Ok(Exit::Ok)
 }

@@ -1,16 +1,18 @@
 //! `swing validate FILE|DIR...`: check plan files and show every problem of every file.
 //!
 //! Parses the arguments, makes one engine call ([`swing_engine::validate::check_paths`]) and
-//! renders the diagnostics: miette's graphical report (colour on a terminal, none otherwise),
+//! renders the diagnostics: miette's graphical report (coloured as `--color`, `NO_COLOR`, `CLICOLOR` and a terminal say),
 //! a stable plain form (`--format plain`, one `file:line:col` header per problem) or JSON
 //! (`--format json`). Exit code 0 when no file has an error, 1 otherwise.
 //! Must not: check anything itself — every rule lives in `swing_engine::validate`.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
 use miette::{GraphicalReportHandler, GraphicalTheme};
 use swing_engine::validate::{Checked, check_paths, expand_paths};
+
+use crate::exit::{CliError, CliResult, Exit};
 
 /// How diagnostics are shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -34,11 +36,13 @@ pub struct ValidateArgs {
     pub format: Format,
 }
 
-/// Runs `swing validate`; returns the exit code.
-pub fn run(args: &ValidateArgs) -> i32 {
+/// Runs `swing validate`.
+pub fn run(args: &ValidateArgs) -> CliResult {
     if expand_paths(&args.paths).is_empty() {
-        eprintln!("swing validate: no plan files (*.yaml, *.yml) found in the given paths");
-        return 1;
+        return Err(CliError::prefixed(
+            "swing validate",
+            "no plan files (*.yaml, *.yml) found in the given paths",
+        ));
     }
     let results = check_paths(&args.paths);
     let stdout = std::io::stdout();
@@ -46,19 +50,19 @@ pub fn run(args: &ValidateArgs) -> i32 {
     let written = match args.format {
         Format::Json => write_json(&mut out, &results),
         Format::Plain => write_plain(&mut out, &results),
-        Format::Human => write_human(&mut out, &results, std::io::stdout().is_terminal()),
+        Format::Human => write_human(&mut out, &results, crate::views::color::stdout()),
     };
     if let Err(e) = written.and_then(|()| out.flush()) {
         if e.kind() != std::io::ErrorKind::BrokenPipe {
             eprintln!("swing validate: cannot write output: {e}");
         }
-        return 1;
+        return Ok(Exit::Error);
     }
-    if results.iter().any(Checked::has_errors) {
-        1
+    Ok(if results.iter().any(Checked::has_errors) {
+        Exit::Error
     } else {
-        0
-    }
+        Exit::Ok
+    })
 }
 
 fn summary(results: &[Checked]) -> String {

@@ -6,11 +6,9 @@
 //!
 //! Must not: print, or carry secrets (events hold step ids, messages and observations only).
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
-use super::journal::{Artifact, Entry, Record};
+use super::journal::{Artifact, Record};
 use super::walker::{Failure, StepSpec, Waiting};
 
 /// One progress event.
@@ -118,52 +116,15 @@ pub fn build_report(
     waiting: Vec<Waiting>,
     skipped: Vec<String>,
 ) -> ApplyReport {
-    #[derive(Default)]
-    struct Acc {
-        status: &'static str,
-        started: Option<i64>,
-        first_started: Option<i64>,
-        finished: Option<i64>,
-    }
-    let mut acc: BTreeMap<&str, Acc> = BTreeMap::new();
-    let mut backups = Vec::new();
-    for r in records {
-        match &r.entry {
-            Entry::StepStarted { step } => {
-                let a = acc.entry(step).or_default();
-                if a.started.is_none() {
-                    a.started = Some(r.ts_ms);
-                }
-                a.first_started.get_or_insert(r.ts_ms);
-                a.status = "in-flight";
-            }
-            Entry::StepSucceeded { step, .. } => {
-                let a = acc.entry(step).or_default();
-                a.status = "succeeded";
-                a.finished = Some(r.ts_ms);
-            }
-            Entry::StepFailed { step, .. } => {
-                let a = acc.entry(step).or_default();
-                a.status = "failed";
-                a.started = None;
-            }
-            Entry::StepWaiting { step, .. } => {
-                let a = acc.entry(step).or_default();
-                if a.status != "succeeded" {
-                    a.status = "waiting";
-                }
-            }
-            Entry::StepSkipped { step, .. } => acc.entry(step).or_default().status = "skipped",
-            Entry::ActionDone { artifacts, .. } => backups.extend(artifacts.iter().cloned()),
-            _ => {}
-        }
-    }
+    let past = super::history::History::fold(records);
+    let backups = past.artifacts;
     let mut steps = Vec::with_capacity(specs.len());
     let mut downtime_ms = 0u64;
     let (mut unprot_from, mut unprot_to): (Option<i64>, Option<i64>) = (None, None);
     let mut unprot_open = false;
     for s in specs {
-        let a = acc.get(s.id.as_str());
+        // A step the journal shows only acting (no start, outcome or wait) has no status.
+        let a = past.steps.get(&s.id).filter(|a| !a.status.is_empty());
         let status = a
             .map(|a| a.status)
             .filter(|s| !s.is_empty())

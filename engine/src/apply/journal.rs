@@ -4,8 +4,8 @@
 //! engine goes on.
 //!
 //! Owns: the record format, the file (mode 0600 under the state directory), reading it back
-//! tolerantly (a torn last line after `kill -9` is ignored, never fatal) and folding the
-//! records into the [`ResumeState`] `--resume` continues from.
+//! tolerantly (a torn last line after `kill -9` is ignored, never fatal). Folding the records
+//! (into the [`ResumeState`] `--resume` continues from, and more) is [`super::history`]'s.
 //!
 //! Must not: hold or write a secret (records are built from typed fields only: step ids,
 //! observation values, error messages that providers already keep secret-free), decide what
@@ -289,69 +289,10 @@ pub struct ResumeState {
 }
 
 impl ResumeState {
-    /// Folds records, oldest first.
+    /// Folds records, oldest first (through the one journal reader,
+    /// [`History`](super::history::History)).
     pub fn from_records(records: &[Record]) -> ResumeState {
-        let mut st = ResumeState {
-            any: !records.is_empty(),
-            ..ResumeState::default()
-        };
-        for r in records {
-            match &r.entry {
-                Entry::RunStarted { plan_digest, .. } => {
-                    st.plan_digest = Some(plan_digest.clone());
-                    st.finished = false;
-                }
-                Entry::StepStarted { step } => {
-                    let sent = matches!(
-                        st.steps.get(step),
-                        Some(Prior::InFlight { action_sent: true })
-                            | Some(Prior::Failed {
-                                action_sent: true,
-                                ..
-                            })
-                    );
-                    st.steps
-                        .insert(step.clone(), Prior::InFlight { action_sent: sent });
-                }
-                Entry::ActionSent { step } | Entry::ActionDone { step, .. } => {
-                    st.steps
-                        .insert(step.clone(), Prior::InFlight { action_sent: true });
-                }
-                Entry::StepSucceeded { step, .. } => {
-                    st.steps.insert(step.clone(), Prior::Succeeded);
-                }
-                Entry::StepFailed {
-                    step,
-                    message,
-                    no_retry,
-                } => {
-                    let sent = matches!(
-                        st.steps.get(step),
-                        Some(Prior::InFlight { action_sent: true })
-                            | Some(Prior::Failed {
-                                action_sent: true,
-                                ..
-                            })
-                    );
-                    st.steps.insert(
-                        step.clone(),
-                        Prior::Failed {
-                            message: message.clone(),
-                            no_retry: *no_retry,
-                            action_sent: sent,
-                        },
-                    );
-                }
-                Entry::StepConfirmed { step } => {
-                    st.confirmed.insert(step.clone());
-                }
-                Entry::RunFinished { outcome } => st.finished = outcome == "done",
-                Entry::StepWaiting { .. }
-                | Entry::StepSkipped { .. }
-                | Entry::StepObserved { .. } => {}
-            }
-        }
-        st
+        super::history::History::fold(records).resume
     }
 }
 

@@ -10,10 +10,15 @@
 //! [`walker::StepExecutor`] does), print, or decide exit codes (the CLI maps
 //! [`ApplyError::Locked`] to 4 and a paused outcome to 3).
 
+mod act;
 pub mod events;
+pub mod history;
 pub mod journal;
 pub mod lock;
+mod observe;
 pub mod site;
+mod spec;
+pub mod step;
 pub mod walker;
 pub mod window;
 
@@ -151,12 +156,8 @@ pub async fn run_locked(
 /// The steps the first run of the change's current journal recorded (what `--resume` runs).
 pub fn journal_steps(state_dir: &Path, change: &str) -> Result<Vec<String>, JournalError> {
     let records = Journal::read(&Journal::path_for(state_dir, change))?;
-    Ok(records
-        .iter()
-        .find_map(|r| match &r.entry {
-            Entry::RunStarted { steps, .. } => Some(steps.clone()),
-            _ => None,
-        })
+    Ok(history::History::fold(&records)
+        .first_run_steps
         .unwrap_or_default())
 }
 
@@ -182,13 +183,9 @@ pub fn unfinished(state_dir: &Path) -> Result<Vec<(String, Option<String>)>, Jou
     names.sort();
     for change in names {
         let records = Journal::read(&Journal::path_for(state_dir, &change))?;
-        let st = ResumeState::from_records(&records);
-        if st.any && !st.finished {
-            let source = records.iter().rev().find_map(|r| match &r.entry {
-                Entry::RunStarted { source, .. } => Some(source.clone()),
-                _ => None,
-            });
-            out.push((change, source.flatten()));
+        let h = history::History::fold(&records);
+        if h.unfinished() {
+            out.push((change, h.last_source.flatten()));
         }
     }
     Ok(out)

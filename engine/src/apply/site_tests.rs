@@ -416,7 +416,7 @@ async fn saved_plan_applies_then_replan_says_no_changes_and_stale_plans_are_refu
     .await
     {
         Err(SiteError::Stale(reasons)) => assert_eq!(
-            reasons,
+            reasons.iter().map(ToString::to_string).collect::<Vec<_>>(),
             vec!["stale: appliance b is now 25.1.3, the plan was made against 24.3.2".to_owned()]
         ),
         other => panic!("{other:?}"),

@@ -1,0 +1,155 @@
+//! The one reader of a change's journal: folds its records once, oldest first, into
+//! everything any consumer asks of an apply's past — what `--resume` continues from
+//! ([`ResumeState`]), when each step started, acted and finished (the report and the
+//! executor's timing), the backups written, what a step observed before acting, and the
+//! runs' recorded steps and source (`--resume` without a plan).
+//!
+//! Every consumer reads the journal through [`History::fold`]; nobody else walks records.
+//! Owns: the meaning of a sequence of records. Must not: write records, read files (the
+//! [`Journal`](super::Journal) does), or know what a step does.
+
+use std::collections::BTreeMap;
+
+use super::journal::{Artifact, Entry, Prior, Record, ResumeState};
+
+/// One step's past, across every run of the change.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StepHistory {
+    /// `in-flight`, `succeeded`, `failed`, `waiting` or `skipped` (`""` when only actions
+    /// were recorded).
+    pub status: &'static str,
+    /// When its current attempt started (cleared by a failure).
+    pub started: Option<i64>,
+    /// When it first started.
+    pub first_started: Option<i64>,
+    /// When it last succeeded.
+    pub finished: Option<i64>,
+    /// When it last started or sent its action.
+    pub acted: Option<i64>,
+    /// When its action first completed.
+    pub first_done: Option<i64>,
+    /// When its action first completed or it first succeeded, whichever came first.
+    pub first_done_or_succeeded: Option<i64>,
+    /// What it last observed before acting (`step-observed`).
+    pub observed: Option<serde_json::Value>,
+}
+
+/// A change's journal, folded.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct History {
+    /// What `--resume` needs.
+    pub resume: ResumeState,
+    pub steps: BTreeMap<String, StepHistory>,
+    /// Artifacts of completed actions (configuration backups), in order.
+    pub artifacts: Vec<Artifact>,
+    /// The steps the first run recorded (what `--resume` runs).
+    pub first_run_steps: Option<Vec<String>>,
+    /// Where the latest run's plan came from.
+    pub last_source: Option<Option<String>>,
+}
+
+fn was_sent(p: Option<&Prior>) -> bool {
+    matches!(
+        p,
+        Some(Prior::InFlight { action_sent: true })
+            | Some(Prior::Failed {
+                action_sent: true,
+                ..
+            })
+    )
+}
+
+impl History {
+    /// Folds records, oldest first.
+    pub fn fold(records: &[Record]) -> History {
+        let mut h = History::default();
+        let st = &mut h.resume;
+        st.any = !records.is_empty();
+        for r in records {
+            let ts = r.ts_ms;
+            match &r.entry {
+                Entry::RunStarted {
+                    plan_digest,
+                    steps,
+                    source,
+                    ..
+                } => {
+                    st.plan_digest = Some(plan_digest.clone());
+                    st.finished = false;
+                    h.first_run_steps.get_or_insert_with(|| steps.clone());
+                    h.last_source = Some(source.clone());
+                }
+                Entry::StepStarted { step } => {
+                    let sent = was_sent(st.steps.get(step));
+                    st.steps
+                        .insert(step.clone(), Prior::InFlight { action_sent: sent });
+                    let s = h.steps.entry(step.clone()).or_default();
+                    s.started.get_or_insert(ts);
+                    s.first_started.get_or_insert(ts);
+                    s.status = "in-flight";
+                    s.acted = Some(ts);
+                }
+                Entry::ActionSent { step } => {
+                    st.steps
+                        .insert(step.clone(), Prior::InFlight { action_sent: true });
+                    h.steps.entry(step.clone()).or_default().acted = Some(ts);
+                }
+                Entry::ActionDone { step, artifacts } => {
+                    st.steps
+                        .insert(step.clone(), Prior::InFlight { action_sent: true });
+                    h.artifacts.extend(artifacts.iter().cloned());
+                    let s = h.steps.entry(step.clone()).or_default();
+                    s.first_done.get_or_insert(ts);
+                    s.first_done_or_succeeded.get_or_insert(ts);
+                }
+                Entry::StepSucceeded { step, .. } => {
+                    st.steps.insert(step.clone(), Prior::Succeeded);
+                    let s = h.steps.entry(step.clone()).or_default();
+                    s.status = "succeeded";
+                    s.finished = Some(ts);
+                    s.first_done_or_succeeded.get_or_insert(ts);
+                }
+                Entry::StepFailed {
+                    step,
+                    message,
+                    no_retry,
+                } => {
+                    let sent = was_sent(st.steps.get(step));
+                    st.steps.insert(
+                        step.clone(),
+                        Prior::Failed {
+                            message: message.clone(),
+                            no_retry: *no_retry,
+                            action_sent: sent,
+                        },
+                    );
+                    let s = h.steps.entry(step.clone()).or_default();
+                    s.status = "failed";
+                    s.started = None;
+                }
+                Entry::StepConfirmed { step } => {
+                    st.confirmed.insert(step.clone());
+                }
+                Entry::RunFinished { outcome } => st.finished = outcome == "done",
+                Entry::StepWaiting { step, .. } => {
+                    let s = h.steps.entry(step.clone()).or_default();
+                    if s.status != "succeeded" {
+                        s.status = "waiting";
+                    }
+                }
+                Entry::StepSkipped { step, .. } => {
+                    h.steps.entry(step.clone()).or_default().status = "skipped";
+                }
+                Entry::StepObserved { step, observed } => {
+                    h.steps.entry(step.clone()).or_default().observed = Some(observed.clone());
+                }
+            }
+        }
+        h
+    }
+
+    /// Whether the journal holds an apply that started and did not finish.
+    pub fn unfinished(&self) -> bool {
+        self.resume.any && !self.resume.finished
+    }
+}

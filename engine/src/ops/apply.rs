@@ -1,0 +1,107 @@
+//! `swing apply`: re-observe under the site lock, refuse a stale saved plan or uncovered
+//! drift, then run (or resume) exactly the planned steps.
+//!
+//! Owns: the refusals before anything changes and the hand-over to [`crate::apply`]. Must
+//! not: perform a step (the executor does) or decide their order (the walker does).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::SiteError;
+use crate::apply::site::{SiteExecutor, step_specs};
+use crate::apply::{self as run, Journal, LockOptions, WalkOptions, WalkResult};
+use crate::refresh::Providers;
+
+/// What `swing apply` runs.
+pub struct SiteApply {
+    pub plan: crate::validate::ValidPlan,
+    /// The saved plan being applied (`None`: a plan file applied directly).
+    pub saved: Option<crate::planfile::SavedPlan>,
+    pub source: String,
+    pub base_dir: PathBuf,
+    pub state_dir: PathBuf,
+    pub resume: bool,
+    pub walk: WalkOptions,
+}
+
+/// What came of `swing apply`.
+#[derive(Debug)]
+pub enum SiteOutcome {
+    /// Nothing to do: "No changes. The site matches the plan."
+    NoChanges,
+    Ran(Box<WalkResult>),
+}
+
+/// `swing apply`: re-observe, refuse a stale saved plan or uncovered drift, then run (or
+/// resume) exactly the planned steps.
+pub async fn apply(req: SiteApply, providers: Providers) -> Result<SiteOutcome, SiteError> {
+    let compiled = Arc::new(crate::compile::compile(
+        &req.plan,
+        &crate::compile::CompileOptions {
+            offline: false,
+            file: Some(req.source.clone()),
+        },
+    )?);
+    // One apply per site: hold the lock while observing, so a second apply is refused
+    // (exit 4) instead of seeing the first one's changes as drift.
+    let guard = run::lock::acquire(
+        &run::lock_path(&req.state_dir, &req.plan.site),
+        &req.plan.name,
+        LockOptions::default(),
+    )
+    .map_err(run::ApplyError::from)?;
+    let steps: Vec<String> = if req.resume {
+        // The world moved because of this apply: the journal, not the fingerprint, decides.
+        run::journal_steps(&req.state_dir, &req.plan.name)?
+    } else {
+        let observed = crate::refresh::refresh(&req.plan, &providers).await;
+        let d = crate::diff::diff(&compiled, &observed);
+        if !d.unobserved.is_empty() {
+            return Err(SiteError::Unobserved(d.unobserved));
+        }
+        match &req.saved {
+            Some(saved) => {
+                let stale =
+                    super::stale_reasons(saved, &crate::refresh::Fingerprint::of(&observed));
+                if !stale.is_empty() {
+                    return Err(SiteError::Stale(stale));
+                }
+                if !saved.drift.is_empty() {
+                    return Err(SiteError::Drift(saved.drift.clone()));
+                }
+                saved.steps.clone()
+            }
+            None => {
+                if !d.drift.is_empty() {
+                    return Err(SiteError::Drift(d.drift));
+                }
+                d.needed
+            }
+        }
+    };
+    if steps.is_empty() && !req.resume {
+        return Ok(SiteOutcome::NoChanges);
+    }
+    let specs = step_specs(&compiled, &steps, &providers);
+    let records = Journal::read(&Journal::path_for(&req.state_dir, &req.plan.name))?;
+    let records = if req.resume { records } else { Vec::new() };
+    let exec = Arc::new(SiteExecutor::new(
+        compiled.clone(),
+        providers,
+        req.base_dir.clone(),
+        req.walk.clock.clone(),
+        &records,
+    ));
+    let apply_req = run::ApplyRequest {
+        state_dir: req.state_dir.clone(),
+        change: req.plan.name.clone(),
+        site: req.plan.site.clone(),
+        plan_digest: crate::planfile::plan_digest(&req.plan),
+        source: Some(req.source.clone()),
+        resume: req.resume,
+        lock: LockOptions::default(),
+        walk: req.walk,
+    };
+    let result = run::run_locked(&apply_req, &specs, exec, guard).await?;
+    Ok(SiteOutcome::Ran(Box::new(result)))
+}

@@ -1,0 +1,105 @@
+//! The command line of `swing`: the clap definition, the global `--color` choice, and the
+//! dispatch of each subcommand to its module under `commands/`.
+//!
+//! Owns: which subcommands exist and the one place a [`CliError`] is printed. Must not: exit
+//! the process (`main.rs` does, with the returned [`Exit`]) or hold any command's logic.
+
+use clap::{Parser, Subcommand};
+
+use crate::commands;
+use crate::exit::{CliError, CliResult, Exit};
+use crate::views::color::ColorWhen;
+
+/// Declarative plan/apply engine for BeyondTrust PRA B Series appliance upgrades.
+#[derive(Debug, Parser)]
+#[command(name = "swing", version, about, propagate_version = true)]
+pub struct Cli {
+    /// When to use colour: auto (a terminal, honouring NO_COLOR, CLICOLOR and CLICOLOR_FORCE),
+    /// always or never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorWhen::Auto, value_name = "WHEN")]
+    pub color: ColorWhen,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check plan files: every problem of every file, pointed at file:line:col.
+    Validate(commands::validate::ValidateArgs),
+    /// Print the JSON schema of the plan format (v1).
+    Schema(commands::schema::SchemaArgs),
+    /// Compile plans into their steps: order, operator instructions, estimates, downtime.
+    Plan(commands::plan::PlanArgs),
+    /// The step dependency graph of a plan (DOT, Mermaid) or its schedule (Mermaid Gantt).
+    Graph(commands::graph::GraphArgs),
+    /// Render a saved plan (`swing plan --out`) or a JSON plan view again.
+    Show(commands::show::ShowArgs),
+    /// Apply a saved plan (or a plan file), resumably: journal, lock, gates, windows.
+    Apply(commands::apply::ApplyArgs),
+    /// Remove a site's apply lock left behind by an apply that died.
+    Unlock(commands::unlock::UnlockArgs),
+    /// Run a whole change against simulated appliances on this machine, with measured downtime.
+    Demo(commands::demo::DemoArgs),
+    /// Watch a site as a client reaches it: outages (measured downtime) and who answered.
+    Probe(commands::probe::ProbeArgs),
+}
+
+/// Parses the command line, runs the subcommand, prints its error if it failed, and returns
+/// the exit the process ends with.
+pub fn run() -> Exit {
+    // Usage errors exit 1 (the documented "error" code), not clap's 2, which means
+    // "changes present" for `plan --detailed-exitcode`; --help and --version exit 0.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                Exit::Error
+            } else {
+                Exit::Ok
+            };
+        }
+    };
+    crate::views::color::choose(cli.color);
+    match dispatch(&cli.command) {
+        Ok(exit) => exit,
+        Err(e) => report(&e),
+    }
+}
+
+fn dispatch(command: &Command) -> CliResult {
+    match command {
+        Command::Validate(args) => commands::validate::run(args),
+        Command::Schema(args) => commands::schema::run(args),
+        Command::Plan(args) => commands::plan::run(args),
+        Command::Graph(args) => commands::graph::run(args),
+        Command::Show(args) => commands::show::run(args),
+        Command::Apply(args) => commands::apply::run(args),
+        Command::Unlock(args) => commands::unlock::run(args),
+        Command::Demo(args) => Ok(Exit::from_code(commands::demo::run(args))),
+        Command::Probe(args) => commands::probe::run(args),
+    }
+}
+
+/// Prints an error once, with its cause chain, and returns its exit.
+fn report(e: &CliError) -> Exit {
+    eprintln!("{e}");
+    e.exit()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn color_is_global_and_defaults_to_auto() {
+        let cli = Cli::try_parse_from(["swing", "validate", "p.yaml"]).unwrap();
+        assert_eq!(cli.color, ColorWhen::Auto);
+        let cli = Cli::try_parse_from(["swing", "validate", "p.yaml", "--color", "never"]).unwrap();
+        assert_eq!(cli.color, ColorWhen::Never);
+        let cli = Cli::try_parse_from(["swing", "--color", "always", "plan", "p.yaml"]).unwrap();
+        assert_eq!(cli.color, ColorWhen::Always);
+        assert!(Cli::try_parse_from(["swing", "--color", "sometimes", "schema"]).is_err());
+    }
+}

@@ -1,0 +1,110 @@
+//! What a command is pointed at: the plan files of `swing plan`, the saved plan or plan file
+//! of `swing apply` (or the unfinished apply `--resume` continues), with the directories their
+//! relative paths and their state resolve from.
+//!
+//! Owns: turning command-line paths into plans and directories. Must not: observe or change
+//! the world, or resolve secrets (`wiring` does).
+
+use std::path::{Path, PathBuf};
+
+use swing_engine::planfile::SavedPlan;
+
+/// What apply was pointed at.
+pub struct Target {
+    /// The plan to apply.
+    pub plan: swing_engine::validate::ValidPlan,
+    /// The saved plan it came from (`None`: a plan file).
+    pub saved: Option<SavedPlan>,
+    /// The path as given (shown in messages and the resume command).
+    pub source: String,
+    /// The directory the plan's relative paths resolve from.
+    pub base_dir: PathBuf,
+    /// Journal and lock directory.
+    pub state_dir: PathBuf,
+}
+
+/// Finds what to apply: `file`, or with `resume` and no file the one unfinished apply in the
+/// state directory.
+pub fn locate(
+    file: Option<&Path>,
+    resume: bool,
+    state_dir: Option<&Path>,
+) -> Result<Target, String> {
+    let file = match (file, resume) {
+        (Some(f), _) => f.to_path_buf(),
+        (None, true) => {
+            let state = state_dir.map_or_else(|| PathBuf::from(".swing"), Path::to_path_buf);
+            let open = swing_engine::apply::unfinished(&state).map_err(|e| e.to_string())?;
+            match open.as_slice() {
+                [(_, Some(src))] => PathBuf::from(src),
+                [] => return Err(format!("nothing to resume in {}", state.display())),
+                [(change, None)] => {
+                    return Err(format!(
+                        "the journal of {change} does not name its plan file"
+                    ));
+                }
+                _ => {
+                    let names: Vec<&str> = open.iter().map(|(c, _)| c.as_str()).collect();
+                    return Err(format!(
+                        "several unfinished applies in {}: {}; name the plan file",
+                        state.display(),
+                        names.join(", ")
+                    ));
+                }
+            }
+        }
+        (None, false) => {
+            return Err("name a saved plan (swing plan --out FILE) or a plan file".into());
+        }
+    };
+    let state_dir = state_dir.map_or_else(
+        || swing_engine::apply::default_state_dir(&file),
+        Path::to_path_buf,
+    );
+    let source = file.display().to_string();
+    if SavedPlan::sniff(&file) {
+        let saved = SavedPlan::read(&file).map_err(|e| e.to_string())?;
+        let plan = saved.valid_plan().map_err(|c| {
+            format!(
+                "the plan embedded in {source} is not valid ({} problem(s)); make the saved plan again",
+                c.diagnostics.len()
+            )
+        })?;
+        return Ok(Target {
+            plan,
+            base_dir: saved.base_dir.clone(),
+            saved: Some(saved),
+            source,
+            state_dir,
+        });
+    }
+    let checked = swing_engine::validate::check_file(&file);
+    let Some(plan) = checked.plan else {
+        let n = checked.diagnostics.len();
+        return Err(format!(
+            "{source} is not a valid plan ({n} problem(s)); run `swing validate {source}`"
+        ));
+    };
+    let base_dir = std::path::absolute(
+        file.parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new(".")),
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(Target {
+        plan,
+        saved: None,
+        source,
+        base_dir,
+        state_dir,
+    })
+}
+
+/// The directory a plan file's relative paths (backups, `${file:…}`, CA files) resolve from.
+pub fn base_dir(origin: &str) -> Result<PathBuf, String> {
+    let dir = Path::new(origin)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::canonicalize(dir).map_err(|e| format!("{}: {e}", dir.display()))
+}

@@ -1,0 +1,190 @@
+//! The view of `swing apply`: progress while it runs (human or JSON, chosen once), then the
+//! report, the failed step with its advice, the paused message with the exact resume command,
+//! or the lock holder.
+//!
+//! Owns: the wording of apply's output and which [`Exit`] each outcome ends with. Must not:
+//! decide what a step does or re-check anything the engine checked.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use swing_engine::apply::{ApplyEvent, ApplyReport, LockError, Outcome, WaitReason, Waiting};
+
+use super::Output;
+use super::progress::Progress;
+use crate::exit::Exit;
+
+/// Apply's output, human or JSON.
+pub struct ApplyView {
+    output: Output,
+    progress: Arc<Progress>,
+}
+
+impl ApplyView {
+    /// The view for `output`; spinners only for human output on a terminal.
+    pub fn new(output: Output, tty: bool) -> ApplyView {
+        ApplyView {
+            output,
+            progress: Arc::new(Progress::new(output, tty)),
+        }
+    }
+
+    fn human(&self) -> bool {
+        self.output == Output::Human
+    }
+
+    /// The sink the engine reports its events to.
+    pub fn events(&self) -> Arc<dyn Fn(&ApplyEvent) + Send + Sync> {
+        let sink = self.progress.clone();
+        Arc::new(move |e: &ApplyEvent| sink.event(e))
+    }
+
+    /// The run ended: clears what is still spinning.
+    pub fn finish(&self) {
+        self.progress.finish();
+    }
+
+    /// Nothing to do: the site already looks as the plan ends.
+    pub fn no_changes(&self) -> Exit {
+        if self.human() {
+            println!("{}", swing_engine::diff::NO_CHANGES);
+        } else {
+            println!("{}", serde_json::json!({"event": "no-changes"}));
+        }
+        Exit::Ok
+    }
+
+    /// The run ended with `outcome`: the report, then why it stopped.
+    pub fn ran(&self, report: &ApplyReport, outcome: &Outcome, source: &str) -> Exit {
+        if self.human() {
+            print_report(report);
+        }
+        match outcome {
+            Outcome::Done => Exit::Ok,
+            Outcome::Failed { root_cause, .. } => {
+                if self.human() {
+                    eprintln!(
+                        "\nerror: {} failed: {}",
+                        root_cause.step, root_cause.message
+                    );
+                    for a in &root_cause.advice {
+                        eprintln!("  {a}");
+                    }
+                }
+                Exit::Error
+            }
+            Outcome::Paused { waiting } => {
+                if self.human() {
+                    print_paused(waiting, source);
+                }
+                Exit::Paused
+            }
+        }
+    }
+
+    /// Another apply holds the lock of `site`.
+    pub fn locked(&self, site: &str, source: &str, e: &LockError) -> Exit {
+        let holder = match e {
+            LockError::Held { holder, .. } => holder.to_string(),
+            other => other.to_string(),
+        };
+        eprintln!("error: another apply holds the lock of {site}: {holder}");
+        eprintln!("  If that apply is dead, remove the lock with `swing unlock --force {source}`.");
+        Exit::Locked
+    }
+}
+
+/// Prints what the run waits for and the exact command that continues it.
+pub fn print_paused(waiting: &[Waiting], source: &str) {
+    let mut confirm = Vec::new();
+    println!();
+    for w in waiting {
+        println!("Paused: {}", w.describe());
+        if let WaitReason::Confirmation { instructions } = &w.reason {
+            for (i, line) in instructions.iter().enumerate() {
+                println!("  {}. {line}", i + 1);
+            }
+            confirm.push(format!("--confirm {}", w.step));
+        }
+    }
+    let mut cmd = String::from("swing apply --resume");
+    for c in &confirm {
+        cmd.push(' ');
+        cmd.push_str(c);
+    }
+    if Path::new(source).exists() {
+        cmd.push(' ');
+        cmd.push_str(source);
+    }
+    println!("\nWhen done, continue with:\n  {cmd}");
+}
+
+/// Prints the outcome line and the report.
+pub fn print_report(r: &ApplyReport) {
+    println!(
+        "\nApply {}: {} step(s) run now\n{}",
+        r.outcome,
+        r.steps_run,
+        report_text(r)
+    );
+}
+
+/// The apply report as text: steps, the client's measured downtime, the engine's timing of
+/// its downtime steps, time without failover protection, backups.
+pub fn report_text(r: &ApplyReport) -> String {
+    use std::fmt::Write as _;
+    let secs = |ms: u64| ms as f64 / 1000.0;
+    let mut out = String::new();
+    let done = r.steps.iter().filter(|s| s.status == "succeeded").count();
+    let _ = writeln!(
+        out,
+        "steps:                       {done} of {} succeeded",
+        r.steps.len()
+    );
+    for s in &r.steps {
+        let d = s
+            .duration_ms
+            .map(|d| format!("{:>7.2} s", secs(d)))
+            .unwrap_or_default();
+        let _ = writeln!(out, "  {:<10} {:<24} {d}", s.status, s.id);
+    }
+    match &r.client_downtime {
+        Some(c) => {
+            let _ = writeln!(
+                out,
+                "downtime (measured):         {:.3} s  longest outage a client saw, probing every {} ms ({} outage(s), {:.3} s in total, {} probes; served by {})",
+                secs(c.longest_outage_ms),
+                c.interval_ms,
+                c.outages,
+                secs(c.total_outage_ms),
+                c.probes,
+                c.served_by.join(" → ")
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "downtime (measured):         no client probe ran (run `swing probe` alongside to measure it)"
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "downtime steps (engine):     {:.2} s  summed durations of the steps that take the site down",
+        secs(r.downtime_ms)
+    );
+    let _ = writeln!(
+        out,
+        "without failover protection: {:.2} s",
+        secs(r.unprotected_ms)
+    );
+    for b in &r.backups {
+        let _ = writeln!(
+            out,
+            "backup written:              {} (SHA-256 {})",
+            b.path.display(),
+            b.sha256
+        );
+    }
+    out
+}

@@ -1,0 +1,92 @@
+//! The view of `swing plan`: the rendered plans (text, Markdown or JSON), the saved plan
+//! `--out` writes, and what keeps the plans from being applied (error findings, drift,
+//! resources that cannot be observed), with the exit each case ends with.
+//!
+//! Owns: the wording of plan's verdict and its exit code. Must not: compile, observe or diff.
+
+use std::path::Path;
+
+use swing_engine::ops::PlannedSite;
+use swing_engine::render::{self, Format, RenderOptions};
+
+use super::out::write_stdout;
+use crate::exit::Exit;
+
+/// How the plans are shown and what the exit reports.
+pub struct PlanView {
+    /// Output format.
+    pub format: Format,
+    /// Where to save the plan (one plan only).
+    pub out: Option<std::path::PathBuf>,
+    /// Exit [`Exit::Changes`] when there are changes.
+    pub detailed_exitcode: bool,
+}
+
+impl PlanView {
+    /// Shows the planned sites, saves the plan, and returns the exit.
+    pub fn show(&self, planned: &[PlannedSite]) -> Exit {
+        let mut blocked = Vec::new();
+        for p in planned {
+            let origin = &p.saved.source;
+            blocked.extend(
+                p.diff
+                    .unobserved
+                    .iter()
+                    .map(|u| format!("{origin}: cannot observe {u}")),
+            );
+            blocked.extend(p.diff.drift.iter().map(|d| format!("{origin}: drift: {d}")));
+        }
+        let views: Vec<_> = planned.iter().map(|p| p.view.clone()).collect();
+        let color = self.format == Format::Text && super::color::stdout();
+        let text = render::render_many(&views, self.format, RenderOptions { color });
+        if !write_stdout(&text) {
+            return Exit::Error;
+        }
+        if let (Some(out), [p]) = (&self.out, planned) {
+            match save(out, p) {
+                Ok(Some(b)) => blocked.push(b),
+                Ok(None) => {}
+                Err(()) => return Exit::Error,
+            }
+        }
+        let errors: u32 = views.iter().map(|v| v.summary.errors).sum();
+        if errors > 0 {
+            eprintln!(
+                "swing plan: {errors} error finding{} (see above): the plan cannot be applied as it is",
+                if errors == 1 { "" } else { "s" }
+            );
+            return Exit::Error;
+        }
+        if !blocked.is_empty() {
+            for b in &blocked {
+                eprintln!("swing plan: {b}");
+            }
+            eprintln!(
+                "swing plan: apply is blocked until the site looks as the plan starts (or the plan is changed to cover it)"
+            );
+            return Exit::Error;
+        }
+        if self.detailed_exitcode && planned.iter().any(|p| p.diff.has_changes()) {
+            return Exit::Changes;
+        }
+        Exit::Ok
+    }
+}
+
+/// Saves the plan unless something could not be observed (then returns why it blocks).
+fn save(out: &Path, p: &PlannedSite) -> Result<Option<String>, ()> {
+    if !p.diff.unobserved.is_empty() {
+        eprintln!(
+            "swing plan: not saved to {}: {} resource(s) could not be observed (below), so the saved plan could not be checked for staleness",
+            out.display(),
+            p.diff.unobserved.len()
+        );
+        return Ok(Some(format!(
+            "{}: nothing saved; plan again once everything answers",
+            p.saved.source
+        )));
+    }
+    p.saved.write(out).map(|()| None).map_err(|e| {
+        eprintln!("swing plan: {e}");
+    })
+}
