@@ -1,10 +1,11 @@
 //! The `exec` provider: a site's own command that speaks swing's versioned JSON protocol over
 //! stdin/stdout (docs/exec-protocol.md), implementing the NAT and DNS provider traits.
 //!
-//! Owns: starting the command (one process per call, in its own process group, request on
-//! stdin, response on stdout), the per-call timeout (the whole group is killed), limits on the
-//! output read, turning exit codes / bad JSON / protocol errors into typed [`ProviderError`]s
-//! with the command's stderr (truncated), and the provider-side semantics around the plugin:
+//! Owns: what to start (one process per call through [`crate::process`]: its own process
+//! group, request on stdin, response on stdout, the whole group killed on the per-call
+//! timeout), the output limits (stdout: the first [`MAX_RESPONSE_BYTES`], more is an error;
+//! stderr: the first 64 KiB read, 2000 bytes quoted), turning exit codes / bad JSON /
+//! protocol errors into typed [`ProviderError`]s with the command's stderr (truncated), and the provider-side semantics around the plugin:
 //! compare-and-swap pre-check, idempotent re-swing, and verification by observing again
 //! (never trusting the plugin's own report of an apply).
 //!
@@ -15,7 +16,6 @@
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -24,17 +24,17 @@ use swing_engine::provider::{
     DnsObservation, DnsProvider, ErrorKind, NatObservation, NatProvider, ProviderError,
     ProviderResult,
 };
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::process::Command;
+
+use crate::process::{Cap, Outcome, Run, RunError};
 
 /// The protocol version this provider speaks (`"protocol": 1` in every request).
 pub const PROTOCOL_VERSION: u64 = 1;
-/// Largest response read from stdout.
+/// Largest response read from stdout; a longer one is cut here and reported as an error.
 pub const MAX_RESPONSE_BYTES: u64 = 1 << 20;
 /// Longest stderr excerpt put into an error message.
 const STDERR_MAX: usize = 2000;
 /// Most stderr bytes read (the rest is discarded).
-const STDERR_READ_MAX: u64 = 64 * 1024;
+const STDERR_READ_MAX: usize = 64 * 1024;
 
 /// A site's command speaking the exec protocol. One process per call.
 #[derive(Debug, Clone)]
@@ -130,94 +130,62 @@ impl ExecPlugin {
     }
 
     async fn run(&self, body: &[u8]) -> ProviderResult<RunOutput> {
-        let mut cmd = Command::new(&self.program);
-        cmd.args(&self.args)
+        let finished = Run::new(&self.program, self.args.clone())
             .env("SWING_EXEC_PROTOCOL", PROTOCOL_VERSION.to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true);
-        for name in &self.env_remove {
-            cmd.env_remove(name);
-        }
-        if let Some(dir) = &self.cwd {
-            cmd.current_dir(dir);
-        }
-        let mut child = cmd.spawn().map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => err(
-                ErrorKind::NotFound,
-                format!("exec provider command `{}` not found", self.name()),
-            ),
-            std::io::ErrorKind::PermissionDenied => err(
-                ErrorKind::Invalid,
-                format!("exec provider command `{}` is not executable", self.name()),
-            ),
-            _ => err(
-                ErrorKind::Failed,
-                format!("cannot start exec provider `{}`: {e}", self.name()),
-            ),
-        })?;
-        let pgid = child.id();
-        let stdin = child.stdin.take();
-        let stdout = child.stdout.take();
-        let stderr = child.stderr.take();
-        let input = body.to_vec();
-        let work = async move {
-            let write = async move {
-                if let Some(mut p) = stdin {
-                    // A plugin may exit without reading all of stdin; its response tells.
-                    let _ = p.write_all(&input).await;
-                    let _ = p.shutdown().await;
-                }
-            };
-            let (_, out, errout, status) = tokio::join!(
-                write,
-                read_capped(stdout, MAX_RESPONSE_BYTES + 1),
-                read_capped(stderr, STDERR_READ_MAX),
-                child.wait()
-            );
-            (out, errout, status)
-        };
-        match tokio::time::timeout(self.timeout, work).await {
-            Err(_) => {
-                // The timed-out future (holding the unreaped child) lives until the end of this
-                // match, so the group id cannot have been reused yet.
-                kill_group(pgid);
-                Err(err(
+            .env_remove(&self.env_remove)
+            .current_dir(self.cwd.clone())
+            .stdin(body.to_vec())
+            .timeout(self.timeout)
+            .stdout_cap(Cap::head(MAX_RESPONSE_BYTES as usize))
+            .stderr_cap(Cap::head(STDERR_READ_MAX))
+            .run()
+            .await
+            .map_err(|e| match e {
+                RunError::Spawn(e) => match e.kind() {
+                    std::io::ErrorKind::NotFound => err(
+                        ErrorKind::NotFound,
+                        format!("exec provider command `{}` not found", self.name()),
+                    ),
+                    std::io::ErrorKind::PermissionDenied => err(
+                        ErrorKind::Invalid,
+                        format!("exec provider command `{}` is not executable", self.name()),
+                    ),
+                    _ => err(
+                        ErrorKind::Failed,
+                        format!("cannot start exec provider `{}`: {e}", self.name()),
+                    ),
+                },
+                RunError::Wait(e) => err(
+                    ErrorKind::Failed,
+                    format!("waiting for `{}` failed: {e}", self.name()),
+                ),
+            })?;
+        let status = match finished.outcome {
+            Outcome::TimedOut => {
+                return Err(err(
                     ErrorKind::Transient,
                     format!(
                         "exec provider `{}` did not answer within {:?}; it was killed",
                         self.name(),
                         self.timeout
                     ),
-                ))
+                ));
             }
-            Ok((out, errout, status)) => {
-                // No group kill here: the leader is reaped, so its pid (= group id) may already
-                // belong to someone else. A child still holding stdout would have run us into
-                // the timeout above, where the group is killed while the leader is unreaped.
-                let status = status.map_err(|e| {
-                    err(
-                        ErrorKind::Failed,
-                        format!("waiting for `{}` failed: {e}", self.name()),
-                    )
-                })?;
-                let stdout = out.map_err(|e| {
-                    err(
-                        ErrorKind::Failed,
-                        format!("reading `{}` output: {e}", self.name()),
-                    )
-                })?;
-                let stderr = errout.unwrap_or_default();
-                Ok(RunOutput {
-                    code: status.code(),
-                    success: status.success(),
-                    stdout,
-                    stderr: truncate(&String::from_utf8_lossy(&stderr)),
-                })
-            }
+            Outcome::Exited(status) => status,
+        };
+        if let Some(e) = finished.stdout.read_error {
+            return Err(err(
+                ErrorKind::Failed,
+                format!("reading `{}` output: {e}", self.name()),
+            ));
         }
+        Ok(RunOutput {
+            code: status.code(),
+            success: status.success(),
+            stdout: finished.stdout.bytes,
+            stdout_truncated: finished.stdout.truncated,
+            stderr: truncate(&String::from_utf8_lossy(&finished.stderr.bytes)),
+        })
     }
 
     fn interpret(&self, op: &str, out: RunOutput) -> ProviderResult<Value> {
@@ -233,7 +201,7 @@ impl ExecPlugin {
             .code
             .map(|c| format!("exit status {c}"))
             .unwrap_or_else(|| "a signal".to_owned());
-        if out.stdout.len() as u64 > MAX_RESPONSE_BYTES {
+        if out.stdout_truncated {
             return Err(err(
                 ErrorKind::Failed,
                 format!(
@@ -348,28 +316,9 @@ struct RunOutput {
     code: Option<i32>,
     success: bool,
     stdout: Vec<u8>,
+    /// More than [`MAX_RESPONSE_BYTES`] were written; `stdout` holds the first part only.
+    stdout_truncated: bool,
     stderr: String,
-}
-
-async fn read_capped<R: AsyncRead + Unpin>(r: Option<R>, cap: u64) -> std::io::Result<Vec<u8>> {
-    let mut buf = Vec::new();
-    if let Some(r) = r {
-        r.take(cap).read_to_end(&mut buf).await?;
-    }
-    Ok(buf)
-}
-
-/// Kills the process group led by `pid` (the plugin and anything it started).
-fn kill_group(pid: Option<u32>) {
-    if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok())
-        && pid > 0
-    {
-        // SAFETY: kill(2) with a negative pid signals that process group; no memory is touched.
-        // The group was created for this child (`process_group(0)`), so no other process is hit.
-        unsafe {
-            libc::kill(-pid, libc::SIGKILL);
-        }
-    }
 }
 
 fn truncate(s: &str) -> String {

@@ -1,7 +1,8 @@
 //! swing-providers: the concrete providers behind the engine's traits
 //! (`swing_engine::provider`): `beyondtrust` (appliance vendor APIs and operator bridges),
 //! `rfc2136` (DNS dynamic update) with an embedded authoritative server, `nftables` (NAT),
-//! and `exec` (a site's own command speaking JSON over stdio).
+//! and `exec` (a site's own command speaking JSON over stdio), with `process` running such
+//! commands (timeout, process-group kill, capped output).
 //!
 //! Must not: depend on the simulator (`swing-sim` is a dev-dependency for tests only), decide
 //! exit codes, or print to the terminal.
@@ -13,4 +14,5 @@ pub mod exec;
 pub mod nftables;
 pub mod operator;
 pub mod probe;
+pub mod process;
 pub mod rfc2136;

@@ -324,6 +324,78 @@ async fn a_hanging_command_is_killed_with_its_children() {
 }
 
 #[tokio::test]
+async fn a_response_over_the_cap_is_cut_and_reported() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Endless stdout: reading stops at the cap, the command is not waited out until the timeout.
+    let p = script(
+        dir.path(),
+        "flood.sh",
+        "cat >/dev/null; yes '{\"ok\":true}'",
+    );
+    let started = Instant::now();
+    let e = NatProvider::observe(&plugin(&p), public())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Failed, "{e}");
+    assert!(
+        e.message.contains(&format!(
+            "wrote more than {} bytes to stdout",
+            swing_providers::exec::MAX_RESPONSE_BYTES
+        )),
+        "{e}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_timeout_kills_a_grandchild_that_let_go_of_every_pipe() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pidfile = dir.path().join("grandchild.pid");
+    let p = script(
+        dir.path(),
+        "detach.sh",
+        &format!(
+            "(sleep 300 </dev/null >/dev/null 2>&1 & echo $! > {}) \nsleep 300",
+            pidfile.display()
+        ),
+    );
+    let slow =
+        ExecPlugin::from_command(&p, Vec::new(), "t").with_timeout(Duration::from_millis(500));
+    let e = NatProvider::observe(&slow, public()).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Transient, "{e}");
+    let pid = std::fs::read_to_string(&pidfile)
+        .expect("pid file")
+        .trim()
+        .to_owned();
+    wait_until_not_running(&pid);
+}
+
+/// Waits (bounded) until `pid` is gone or a zombie; panics if it is still running after 5 s.
+fn wait_until_not_running(pid: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat
+            .rsplit(')')
+            .next()
+            .and_then(|s| s.split_whitespace().next())
+            .unwrap_or("");
+        if stat.is_empty() || state == "Z" {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{pid} survived the timeout: {stat}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[tokio::test]
 async fn request_goes_over_stdin_only_and_stripped_env_is_not_passed() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();

@@ -3,14 +3,14 @@
 //! Owns: the operator exec protocol, version 1 (documented in `docs/providers.md`): the
 //! command is started without a shell, gets ONE JSON document describing the step on stdin
 //! ([`OperatorRequest`]), and reports by its exit status — 0 done, anything else failed —
-//! optionally with a JSON [`OperatorResponse`] as the last line of stdout. A timeout kills it.
+//! optionally with a JSON [`OperatorResponse`] as the last line of stdout. A timeout kills its
+//! whole process group (anything it started included), through [`crate::process`].
 //!
 //! Must not: pass secrets to the command (the request holds none), interpret the command
 //! through a shell, trust the command's word as verification (the engine verifies through the
 //! vendor APIs afterwards), or copy unbounded output into errors.
 
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -18,12 +18,14 @@ use serde::{Deserialize, Serialize};
 use swing_engine::provider::{
     ErrorKind, OperatorAction, OperatorBridge, OperatorTask, ProviderError, ProviderResult,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::process::{Cap, Outcome, Run, RunError};
 
 /// Protocol identifier sent in every request.
 pub const OPERATOR_PROTOCOL: &str = "swing-operator/1";
 
-/// Output kept from the command (stdout and stderr each).
+/// Output kept from the command (stdout and stderr each): the last 64 KiB, the rest drained
+/// and dropped, so the response on the last line survives a chatty command.
 const MAX_OUTPUT: usize = 64 * 1024;
 /// Output quoted in an error message.
 const MAX_QUOTE: usize = 500;
@@ -109,24 +111,6 @@ fn quote(bytes: &[u8]) -> String {
     }
 }
 
-async fn read_capped<R: tokio::io::AsyncRead + Unpin>(mut r: R) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut buf = [0u8; 8192];
-    loop {
-        match r.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                // Keep draining so the child never blocks on a full pipe; keep the tail.
-                out.extend_from_slice(&buf[..n]);
-                if out.len() > MAX_OUTPUT {
-                    out.drain(..out.len() - MAX_OUTPUT);
-                }
-            }
-        }
-    }
-    out
-}
-
 #[async_trait]
 impl OperatorBridge for ExecOperator {
     async fn perform(&self, task: &OperatorTask) -> ProviderResult<()> {
@@ -138,60 +122,36 @@ impl OperatorBridge for ExecOperator {
                 format!("{step}: cannot encode the operator request: {e}"),
             )
         })?;
-        let mut cmd = tokio::process::Command::new(&self.program);
-        for name in &self.env_remove {
-            cmd.env_remove(name);
-        }
-        let mut child = cmd
-            .args(&self.args)
+        let finished = Run::new(&self.program, self.args.clone())
             .env("SWING_OPERATOR_PROTOCOL", OPERATOR_PROTOCOL)
             .env("SWING_STEP_ID", step)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| {
-                let kind = if e.kind() == std::io::ErrorKind::NotFound {
-                    ErrorKind::NotFound
-                } else {
-                    ErrorKind::Invalid
-                };
-                ProviderError::new(
-                    kind,
-                    format!("{step}: cannot start operator command {shown}: {e}"),
-                )
+            .env_remove(&self.env_remove)
+            .stdin(input)
+            .timeout(self.timeout)
+            .stdout_cap(Cap::tail(MAX_OUTPUT))
+            .stderr_cap(Cap::tail(MAX_OUTPUT))
+            .run()
+            .await
+            .map_err(|e| match e {
+                RunError::Spawn(e) => {
+                    let kind = if e.kind() == std::io::ErrorKind::NotFound {
+                        ErrorKind::NotFound
+                    } else {
+                        ErrorKind::Invalid
+                    };
+                    ProviderError::new(
+                        kind,
+                        format!("{step}: cannot start operator command {shown}: {e}"),
+                    )
+                }
+                RunError::Wait(e) => ProviderError::new(
+                    ErrorKind::Failed,
+                    format!("{step}: waiting for {shown} failed: {e}"),
+                ),
             })?;
-        let stdin = child.stdin.take();
-        let stdout = child.stdout.take();
-        let stderr = child.stderr.take();
-        let run = async {
-            let write = async {
-                if let Some(mut s) = stdin {
-                    // A command that does not read its input is fine: ignore a broken pipe.
-                    let _ = s.write_all(&input).await;
-                    let _ = s.shutdown().await;
-                }
-            };
-            let out = async {
-                match stdout {
-                    Some(s) => read_capped(s).await,
-                    None => Vec::new(),
-                }
-            };
-            let err = async {
-                match stderr {
-                    Some(s) => read_capped(s).await,
-                    None => Vec::new(),
-                }
-            };
-            let ((), out, err, status) = tokio::join!(write, out, err, child.wait());
-            (out, err, status)
-        };
-        let (out, err, status) = match tokio::time::timeout(self.timeout, run).await {
-            Ok(r) => r,
-            Err(_) => {
-                let _ = child.kill().await;
+        let status = match finished.outcome {
+            Outcome::Exited(status) => status,
+            Outcome::TimedOut => {
                 return Err(ProviderError::new(
                     ErrorKind::Failed,
                     format!(
@@ -201,12 +161,7 @@ impl OperatorBridge for ExecOperator {
                 ));
             }
         };
-        let status = status.map_err(|e| {
-            ProviderError::new(
-                ErrorKind::Failed,
-                format!("{step}: waiting for {shown} failed: {e}"),
-            )
-        })?;
+        let (out, err) = (finished.stdout.bytes, finished.stderr.bytes);
         let response = String::from_utf8_lossy(&out)
             .lines()
             .rev()
@@ -324,5 +279,42 @@ mod tests {
             .unwrap_err();
         assert!(e.message.contains("killed"), "{}", e.message);
         assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[tokio::test]
+    async fn timeout_kills_what_the_command_started() {
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("grandchild.pid");
+        let p = script(
+            dir.path(),
+            &format!(
+                "sleep 300 </dev/null >/dev/null 2>&1 & echo $! > '{}'\nsleep 300",
+                pidfile.display()
+            ),
+        );
+        let e = ExecOperator::new(p, vec![], Duration::from_millis(500))
+            .perform(&task())
+            .await
+            .unwrap_err();
+        assert!(e.message.contains("killed"), "{}", e.message);
+        let pid = std::fs::read_to_string(&pidfile).unwrap().trim().to_owned();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            // Gone, or a zombie waiting for its reaper: either way no longer running.
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let state = stat
+                .rsplit(')')
+                .next()
+                .and_then(|s| s.split_whitespace().next())
+                .unwrap_or("");
+            if stat.is_empty() || state == "Z" {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the command's child {pid} survived the timeout: {stat}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
