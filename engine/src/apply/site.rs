@@ -289,9 +289,10 @@ impl SiteExecutor {
             };
             if Duration::from_secs(u64::from(old)) >= spec.verify_timeout {
                 return Err(StepError::fatal(format!(
-                    "dns {record} has TTL {old}s: waiting it out after lowering takes longer than {} may take ({}s); set policy.estimates.\"switch.prepare\" to at least {old}s and plan again",
+                    "dns {record} has TTL {old}s: waiting it out after lowering takes longer than {} may take ({}s); set policy.estimates.\"{}\" to at least {old}s and plan again",
                     spec.id,
-                    spec.verify_timeout.as_secs()
+                    spec.verify_timeout.as_secs(),
+                    spec.id
                 )));
             }
             if let Some(r) = self.recorder.get() {
