@@ -7,7 +7,7 @@
 use clap::{Parser, Subcommand};
 
 mod commands;
-mod wiring;
+use swing::wiring;
 
 /// Declarative plan/apply engine for BeyondTrust PRA B Series appliance upgrades.
 #[derive(Debug, Parser)]
@@ -34,6 +34,7 @@ enum Command {
     /// Remove a site's apply lock left behind by an apply that died.
     Unlock(commands::unlock::UnlockArgs),
     /// Run a whole change against simulated appliances on this machine, with measured downtime.
+    #[cfg(feature = "demo")]
     Demo(commands::demo::DemoArgs),
     /// Watch a site as a client reaches it: outages (measured downtime) and who answered.
     Probe(commands::probe::ProbeArgs),
@@ -54,6 +55,7 @@ fn main() {
         Command::Show(args) => commands::show::run(args),
         Command::Apply(args) => commands::apply::run(args),
         Command::Unlock(args) => commands::unlock::run(args),
+        #[cfg(feature = "demo")]
         Command::Demo(args) => commands::demo::run(args),
         Command::Probe(args) => commands::probe::run(args),
     };

@@ -4,6 +4,7 @@
 //! Must not: hold engine logic.
 
 pub mod apply;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod graph;
 pub mod plan;
