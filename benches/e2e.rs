@@ -6,7 +6,7 @@
 //!
 //! Run: `cargo bench --bench e2e` (optionally `-- SCENARIO...`). The dns scenarios use the
 //! embedded DNS server (no BIND needed); the nat scenario runs only as root: it builds the
-//! end-to-end test's network namespaces with real nftables (`tests/e2e/nat.rs`) and is
+//! end-to-end test's network namespaces with real nftables (`swing_testkit::nat_net`) and is
 //! skipped with a note otherwise.
 //!
 //! Critical path: the longest path through the compiled step graph where each step weighs
@@ -24,16 +24,6 @@
 //! (`LabOptions::state_estimates`), as a rehearsal plan does. `E2E_TIMELINE=1` also prints
 //! each scenario's step timeline from the journal (stderr), with the idle gaps between steps.
 
-#[path = "../src/commands/demo/kit.rs"]
-mod kit;
-#[path = "../tests/e2e/nat.rs"]
-#[allow(dead_code)]
-mod nat;
-#[path = "../providers/tests/nat_support/mod.rs"]
-mod nat_support;
-#[path = "../tests/support/mod.rs"]
-mod support;
-
 use std::collections::HashMap;
 
 /// The simulator starts the first sync this many simulated seconds after establishing.
@@ -42,8 +32,12 @@ const FIRST_SYNC_DELAY_S: f64 = 60.0;
 const JC_ONLINE_RATIO: f64 = 0.95;
 use std::time::Duration;
 
-use kit::{DNS_OLD_TTL, DNS_SWITCH_TTL, DnsSetup, Lab, LabOptions, SITE, Scenario, ZONE};
 use swing_providers::probe::Route;
+use swing_testkit::e2e::{self, E2eRun};
+use swing_testkit::kit::{
+    self, DNS_OLD_TTL, DNS_SWITCH_TTL, DnsSetup, Lab, LabOptions, SITE, Scenario, ZONE,
+};
+use swing_testkit::nat_net;
 
 struct Row {
     scenario: &'static str,
@@ -148,7 +142,8 @@ async fn bench(s: Scenario) -> Row {
         Some(d) => Route::Dns { server: d.server },
         None => lab.direct_route().expect("route"),
     };
-    let run = support::apply_with_probe(&lab, &plan_path, route, Duration::from_secs(300)).await;
+    let run =
+        e2e::apply_with_probe(swing(), &lab, &plan_path, route, Duration::from_secs(300)).await;
     let row = row_of(&lab, &plan_path, &run);
     if let Some(d) = server {
         d.shutdown().await;
@@ -160,8 +155,8 @@ async fn bench(s: Scenario) -> Row {
 /// The asynchronous NAT scenario in the end-to-end test's namespaces: simulators in `ap`,
 /// the DNAT rule in `gw`, the prober and `swing apply` in `cl`, reaching the site by the VIP.
 async fn bench_nat() -> Row {
-    use nat::{A, B, VIP, VIP_PORT};
-    let net = nat::NatNet::new();
+    use nat_net::{A, B, VIP, VIP_PORT};
+    let net = nat_net::NatNet::new();
     let dir = tempfile::tempdir().expect("temp dir");
     let options = LabOptions {
         addresses: Some((A.parse().expect("a"), B.parse().expect("b"), None)),
@@ -192,8 +187,8 @@ async fn bench_nat() -> Row {
         swing_providers::probe::Prober::start(cfg).expect("prober starts")
     };
     kit::wait_until(Duration::from_secs(10), || probe.finished() >= 3).await;
-    let cmd = support::swing_apply_command(&lab, &plan_path, Some(&net.cl));
-    let run = support::run_apply(&lab, probe, cmd, Duration::from_secs(300)).await;
+    let cmd = e2e::swing_apply_command(swing(), &lab, &plan_path, Some(&net.cl));
+    let run = e2e::run_apply(&lab, probe, cmd, Duration::from_secs(300)).await;
     let row = row_of(&lab, &plan_path, &run);
     net.ap_rt
         .handle()
@@ -205,7 +200,12 @@ async fn bench_nat() -> Row {
 }
 
 /// One table row from a finished run.
-fn row_of(lab: &Lab, plan_path: &std::path::Path, run: &support::E2eRun) -> Row {
+/// The binary under measurement.
+fn swing() -> &'static std::path::Path {
+    std::path::Path::new(env!("CARGO_BIN_EXE_swing"))
+}
+
+fn row_of(lab: &Lab, plan_path: &std::path::Path, run: &E2eRun) -> Row {
     let s = lab.scenario;
     let problems = lab.check_final_state();
     let ok = run.exit_code == Some(0) && run.all_steps_succeeded().is_ok() && problems.is_empty();

@@ -40,6 +40,7 @@ pub enum Command {
     /// Remove a site's apply lock left behind by an apply that died.
     Unlock(commands::unlock::UnlockArgs),
     /// Run a whole change against simulated appliances on this machine, with measured downtime.
+    #[cfg(feature = "demo")]
     Demo(commands::demo::DemoArgs),
     /// Watch a site as a client reaches it: outages (measured downtime) and who answered.
     Probe(commands::probe::ProbeArgs),
@@ -77,6 +78,7 @@ fn dispatch(command: &Command) -> CliResult {
         Command::Show(args) => commands::show::run(args),
         Command::Apply(args) => commands::apply::run(args),
         Command::Unlock(args) => commands::unlock::run(args),
+        #[cfg(feature = "demo")]
         Command::Demo(args) => Ok(Exit::from_code(commands::demo::run(args))),
         Command::Probe(args) => commands::probe::run(args),
     }

@@ -5,19 +5,14 @@
 //! SIGKILL at every step boundary and in the middle of every wait resumes to the end without any
 //! non-idempotent action running twice (the simulators' action logs).
 
-#[path = "../src/commands/demo/kit.rs"]
-mod kit;
-#[path = "../src/wiring.rs"]
-#[allow(dead_code)]
-mod wiring;
-
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use kit::{Lab, LabOptions, Scenario, wait_until};
+use swing::wiring;
 use swing_engine::planfile::SavedPlan;
 use swing_engine::provider::{OperatorAction, OperatorTask};
+use swing_testkit::kit::{self, Lab, LabOptions, Scenario, wait_until};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 fn swing() -> tokio::process::Command {

@@ -13,25 +13,17 @@
 //! Must not: talk to anything but loopback, `named` on loopback and namespaces it creates; leave
 //! a process or namespace behind (Drop guards).
 
-#[path = "../src/commands/demo/kit.rs"]
-mod kit;
-#[path = "e2e/nat.rs"]
-mod nat;
-#[path = "../providers/tests/nat_support/mod.rs"]
-mod nat_support;
-mod support;
-#[path = "../providers/tests/support_named/mod.rs"]
-mod support_named;
-
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use kit::{
-    DNS_OLD_TTL, DNS_SWITCH_TTL, DnsSetup, Lab, LabOptions, NatSetup, SITE, Scenario,
-    TARGET_VERSION,
-};
 use swing_providers::probe::{Prober, Route};
 use swing_schema::SecretValue;
+use swing_testkit::e2e::{self, E2eRun};
+use swing_testkit::kit::{
+    self, DNS_OLD_TTL, DNS_SWITCH_TTL, DnsSetup, Lab, LabOptions, NatSetup, SITE, Scenario,
+    TARGET_VERSION,
+};
+use swing_testkit::{named, nat_net, netns};
 
 /// How the client reaches the site.
 #[derive(Debug, Clone, Copy)]
@@ -218,7 +210,8 @@ async fn run_direct(c: Case) {
         .unwrap();
     let plan = lab.write_plan(None, None).unwrap();
     let route = lab.direct_route().expect("a direct route");
-    let run = support::apply_with_probe(&lab, &plan, route, Duration::from_secs(c.limit_s)).await;
+    let run =
+        e2e::apply_with_probe(swing(), &lab, &plan, route, Duration::from_secs(c.limit_s)).await;
     check(&c, &lab, &run);
     lab.shutdown().await;
 }
@@ -237,14 +230,15 @@ async fn run_dns(c: Case) {
             "new starts with its own certificate"
         );
     }
-    let named = support_named::Named::start(&[("access", DNS_OLD_TTL, "A", &first)]);
+    let named = named::Named::start(&[("access", DNS_OLD_TTL, "A", &first)]);
     let dns = DnsSetup {
         server: named.addr,
-        key_name: support_named::KEY_NAME.into(),
-        secret: SecretValue::new(support_named::KEY_SECRET),
+        key_name: named::KEY_NAME.into(),
+        secret: SecretValue::new(named::KEY_SECRET),
     };
     let plan = lab.write_plan(Some(&dns), None).unwrap();
-    let run = support::apply_with_probe(
+    let run = e2e::apply_with_probe(
+        swing(),
         &lab,
         &plan,
         Route::Dns { server: named.addr },
@@ -271,7 +265,7 @@ async fn run_dns(c: Case) {
 
 /// Migration: new serves old's leaf (imported, made default), the backup was restored on it,
 /// and the report's backup is the file on disk.
-fn check_migration(lab: &Lab, run: &support::E2eRun, old_leaf: &str) {
+fn check_migration(lab: &Lab, run: &E2eRun, old_leaf: &str) {
     assert_eq!(default_leaf(lab, "new"), old_leaf, "{}", run.explain());
     let new = lab.sim("new").unwrap().state();
     assert_eq!(new.version, TARGET_VERSION);
@@ -296,14 +290,14 @@ fn check_migration(lab: &Lab, run: &support::E2eRun, old_leaf: &str) {
     let path = backups[0]["path"].as_str().unwrap();
     assert_eq!(
         backups[0]["sha256"].as_str(),
-        Some(support::sha256_file(std::path::Path::new(path)).as_str())
+        Some(e2e::sha256_file(std::path::Path::new(path)).as_str())
     );
 }
 
 async fn run_nat(c: Case) {
-    use nat::{A, B, VIP, VIP_PORT};
-    nat_support::require_root_and_tools(&["ip", "nft", "conntrack"]);
-    let net = nat::NatNet::new();
+    use nat_net::{A, B, VIP, VIP_PORT};
+    netns::require_root_and_tools(&["ip", "nft", "conntrack"]);
+    let net = nat_net::NatNet::new();
     let names = net.ns.names.clone();
     let dir = tempfile::tempdir().unwrap();
 
@@ -354,8 +348,8 @@ async fn run_nat(c: Case) {
         "the client's connections through the VIP must be tracked to a before the swing"
     );
 
-    let cmd = support::swing_apply_command(&lab, &plan, Some(&net.cl));
-    let run = support::run_apply(&lab, probe, cmd, Duration::from_secs(c.limit_s)).await;
+    let cmd = e2e::swing_apply_command(swing(), &lab, &plan, Some(&net.cl));
+    let run = e2e::run_apply(&lab, probe, cmd, Duration::from_secs(c.limit_s)).await;
     check(&c, &lab, &run);
 
     // Exactly one rule for the VIP, pointing at b, marked by swing; the neighbour untouched.
@@ -386,16 +380,21 @@ async fn run_nat(c: Case) {
         .await
         .expect("simulators stop");
     drop(net);
-    let left = nat::namespaces_listed();
+    let left = nat_net::namespaces_listed();
     for n in &names {
         assert!(!left.contains(n.as_str()), "namespace {n} left behind");
     }
 }
 
 /// The common assertions and the case's downtime target.
-fn check(c: &Case, lab: &Lab, run: &support::E2eRun) {
-    support::assert_change_complete(lab, run);
-    support::report_measurement(lab, run);
+/// The binary under test.
+fn swing() -> &'static std::path::Path {
+    std::path::Path::new(env!("CARGO_BIN_EXE_swing"))
+}
+
+fn check(c: &Case, lab: &Lab, run: &E2eRun) {
+    e2e::assert_change_complete(lab, run);
+    e2e::report_measurement(lab, run);
     let down = run.probe.longest_outage_ms;
     match c.downtime {
         Downtime::AtMostMs(max) => assert!(

@@ -3,8 +3,8 @@
 //! (before the apply starts, or the moment a named step starts), for the single, the
 //! synchronous and the asynchronous shared-IP scenarios (simulator fault knobs) and the
 //! asynchronous DNS scenario (DNS faults on a real named: BADSIG, REFUSED, server down,
-//! concurrent change; `support/faults_named.rs`) and the asynchronous NAT scenario (missing
-//! table, gateway namespace gone: real nftables, `support/faults_nat.rs`). Plus a full disk
+//! concurrent change; `swing_testkit::named`) and the asynchronous NAT scenario (missing
+//! table, gateway namespace gone: real nftables, `swing_testkit::nat_gateway`). Plus a full disk
 //! (tmpfs in a private mount namespace) under the backup directory and under the journal. Each cell must end in either
 //! success (retries absorbed the fault) or a SAFE HALT: exit 1 with a root cause that names
 //! the failing step, a message saying what was observed, and the abort path. A fault that
@@ -32,17 +32,6 @@
 //! Owns: the matrix cells and their classification, the full-disk tests. Must not: talk to
 //! anything but loopback, leave a mount or a named behind, or claim a cell it did not run.
 
-#[path = "support/faults_named.rs"]
-mod faults_named;
-#[path = "support/faults_nat.rs"]
-mod faults_nat;
-#[path = "../src/commands/demo/kit.rs"]
-mod kit;
-#[path = "../providers/tests/nat_support/mod.rs"]
-mod nat_support;
-#[path = "../providers/tests/support_named/mod.rs"]
-mod support_named;
-
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -52,12 +41,12 @@ use std::time::{Duration, Instant};
 
 use std::sync::Mutex;
 
-use faults_named::FaultyNamed;
-use faults_nat::NatGateway;
-use kit::{DnsSetup, Lab, LabOptions, NatSetup, Scenario};
 use swing_providers::probe::{Prober, Route};
 use swing_schema::SecretValue;
 use swing_sim::{ApplianceStatus, Fault, Faults};
+use swing_testkit::kit::{self, DnsSetup, Lab, LabOptions, NatSetup, Scenario};
+use swing_testkit::named::{self, Named};
+use swing_testkit::nat_gateway::{self, NatGateway};
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -70,7 +59,7 @@ type Action = Arc<dyn Fn() + Send + Sync>;
 fn injector(
     fault: &'static str,
     lab: &Arc<Lab>,
-    named: Option<&Arc<Mutex<FaultyNamed>>>,
+    named: Option<&Arc<Mutex<Named>>>,
     gateway: Option<&Arc<NatGateway>>,
 ) -> (Action, Action) {
     let dns = || named.expect("a dns fault needs the dns lab").clone();
@@ -94,12 +83,8 @@ fn injector(
             let key = lab.dir.join("tsig.key");
             let key2 = key.clone();
             (
-                Arc::new(move || {
-                    std::fs::write(&key, support_named::WRONG_SECRET).expect("key file")
-                }),
-                Arc::new(move || {
-                    std::fs::write(&key2, support_named::KEY_SECRET).expect("key file")
-                }),
+                Arc::new(move || std::fs::write(&key, named::WRONG_SECRET).expect("key file")),
+                Arc::new(move || std::fs::write(&key2, named::KEY_SECRET).expect("key file")),
             )
         }
         "dns-refused" => {
@@ -493,7 +478,7 @@ async fn run_cell(cell: Cell) -> Row {
     let a_addr = lab.first_address().expect("first appliance").to_string();
     // dns scenarios: a real named the plan updates (TSIG), with its own faults.
     let named = cell.scenario.uses_dns().then(|| {
-        Arc::new(Mutex::new(FaultyNamed::start(&[(
+        Arc::new(Mutex::new(Named::start(&[(
             "access",
             kit::DNS_OLD_TTL,
             "A",
@@ -502,16 +487,16 @@ async fn run_cell(cell: Cell) -> Row {
     });
     let dns = named.as_ref().map(|n| DnsSetup {
         server: lock(n).addr,
-        key_name: support_named::KEY_NAME.into(),
-        secret: SecretValue::new(support_named::KEY_SECRET),
+        key_name: named::KEY_NAME.into(),
+        secret: SecretValue::new(named::KEY_SECRET),
     });
     // nat scenario: a gateway namespace whose real nftables rule sends the VIP to a.
     let gateway = (cell.scenario == Scenario::AsyncNat)
         .then(|| Arc::new(NatGateway::start(&format!("{a_addr}:{}", lab.port))));
     let nat = gateway.as_ref().map(|g| NatSetup {
         public: std::net::SocketAddr::new(
-            faults_nat::VIP.parse().expect("VIP"),
-            faults_nat::VIP_PORT,
+            nat_gateway::VIP.parse().expect("VIP"),
+            nat_gateway::VIP_PORT,
         ),
         table: "swing".into(),
         chain: "prerouting".into(),

@@ -4,15 +4,13 @@
 //!
 //! Must not: do IO inside the measured loop.
 
-#[path = "../tests/plangen/mod.rs"]
-mod plangen;
-
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::TestRunner;
 use swing_engine::compile::CompileOptions;
+use swing_testkit::plangen;
 
 /// 1,000 plans as the text a user writes (JSON is YAML), from a fixed seed.
 fn corpus(n: usize) -> Vec<String> {

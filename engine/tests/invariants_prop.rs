@@ -3,10 +3,9 @@
 //!
 //! Must not: generate invalid plans (the validator must accept each one, checked here too).
 
-mod plangen;
-
 use proptest::prelude::*;
 use swing_engine::compile::CompileOptions;
+use swing_testkit::plangen;
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(1000))]

@@ -2,17 +2,15 @@
 //! `rfc2136` provider and by the real `dig`/`nsupdate` clients: conformance suite, swing
 //! confirmed by `dig`, wrong key, unsigned updates refused, concurrent change.
 
-mod support_named;
-
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use support_named::{DigAnswer, KEY_NAME, KEY_SECRET, WRONG_SECRET, dig_at, nsupdate_at};
 use swing_engine::provider::{DnsProvider, ErrorKind};
 use swing_providers::conformance::dns::{self as conformance, DnsFixture};
 use swing_providers::dns_server::{EmbeddedDns, EmbeddedRecord, start_embedded};
 use swing_providers::rfc2136::{Rfc2136Config, Rfc2136Provider, TsigKey};
 use swing_schema::{SecretValue, TsigAlgorithm};
+use swing_testkit::named::{DigAnswer, KEY_NAME, KEY_SECRET, WRONG_SECRET, dig_at, nsupdate_at};
 
 const RECORD: &str = "access.example.test";
 

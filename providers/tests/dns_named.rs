@@ -1,17 +1,15 @@
-//! The `rfc2136` provider against a real BIND `named` (see `support_named`): swing with TSIG
+//! The `rfc2136` provider against a real BIND `named` (see `swing_testkit::named`): swing with TSIG
 //! confirmed by a real `dig`, TTL lowered and restored, a wrong key, a concurrent change by
 //! `nsupdate`, REFUSED and NOTAUTH, and the DNS conformance suite.
-
-mod support_named;
 
 use std::net::IpAddr;
 use std::time::Duration;
 
-use support_named::{KEY_NAME, KEY_SECRET, Named, WRONG_SECRET};
 use swing_engine::provider::{DnsProvider, ErrorKind};
 use swing_providers::conformance::dns::{self as conformance, DnsFixture};
 use swing_providers::rfc2136::{Rfc2136Config, Rfc2136Provider, TsigKey};
 use swing_schema::{SecretValue, TsigAlgorithm};
+use swing_testkit::named::{KEY_NAME, KEY_SECRET, Named, WRONG_SECRET};
 
 const RECORD: &str = "access.example.test";
 

@@ -4,18 +4,16 @@
 //!
 //! Must not: send traffic outside the test's own namespaces or leave namespaces behind.
 
-mod nat_support;
-
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use nat_support::{A, B, Lab, Monitor, VIP, require_root_and_tools, wait_for};
 use serde_json::Value;
 use swing_engine::provider::{ErrorKind, NatProvider};
 use swing_providers::conformance::nat::{NatFixture, run_all};
 use swing_providers::nftables::{ConntrackFlush, NftablesNat};
 use swing_schema::plan::NftablesProvider;
+use swing_testkit::netns::{A, B, Lab, Monitor, VIP, require_root_and_tools, wait_for};
 
 fn provider(lab: &Lab, plan: &str) -> NftablesNat {
     let cfg = NftablesProvider {
@@ -217,9 +215,9 @@ async fn clear_errors_for_missing_table_chain_netns_and_ambiguous_rules() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_suite_passes_for_an_inet_table_with_ipv4_and_ipv6() {
     require_root_and_tools(&["ip", "nft"]);
-    let mut ns = nat_support::Namespaces::new();
+    let mut ns = swing_testkit::netns::Namespaces::new();
     let gw = ns.add("inet");
-    let (ok, _, err) = nat_support::in_ns(
+    let (ok, _, err) = swing_testkit::netns::in_ns(
         &gw,
         &[
             "nft",
@@ -260,7 +258,7 @@ async fn conformance_suite_passes_for_an_inet_table_with_ipv4_and_ipv6() {
     }
     // The IPv6 rule stayed an IPv6 DNAT (`dnat ip6 to`) after being rewritten twice.
     let (ok, listing, err) =
-        nat_support::in_ns(&gw, &["nft", "list", "chain", "inet", "edge", "pre"]);
+        swing_testkit::netns::in_ns(&gw, &["nft", "list", "chain", "inet", "edge", "pre"]);
     assert!(ok, "{err}");
     assert!(
         listing.contains("dnat ip6 to [fd00:213:2::2]:8080"),

@@ -5,6 +5,7 @@
 //! Must not: hold engine logic, print errors itself or exit the process.
 
 pub mod apply;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod graph;
 pub mod plan;

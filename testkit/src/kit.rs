@@ -1,19 +1,13 @@
 //! The scenario kit: simulated appliances on loopback for every scenario of the guide, the
 //! plan file that upgrades them (`operator: sim`), and the prober set-up that watches the
-//! site. Shared by `swing demo`, the end-to-end tests (`tests/e2e.rs` includes this file)
-//! and the end-to-end benchmark, so all three run exactly the same labs.
+//! site. Shared by `swing demo`, the end-to-end, lifecycle and fault tests and the end-to-end
+//! benchmark, so all of them run exactly the same labs.
 //!
 //! Owns: lab layout (a random loopback /24 per lab: `.10` shared IP, `.11` first and `.12`
 //! second appliance, all on ONE port because a shared IP lives on the appliance's port),
 //! simulator configuration, plan text, secret files (0600, referenced as `${file:...}`).
 //! Must not: run the engine (callers do, through the same calls as `swing apply`), talk to
 //! anything but loopback, or print.
-
-// `unused`, not `dead_code`: an includer may also allow `dead_code` on its `mod kit;`.
-#![allow(
-    unused,
-    reason = "each includer (demo, tests, bench) uses a different part"
-)]
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

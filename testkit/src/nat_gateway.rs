@@ -6,14 +6,9 @@
 //! table deleted (missing table), and the namespace gone (every `nft` call fails).
 //!
 //! Owns: the namespace and its ruleset (deleted on Drop, also when the test panics, through
-//! `nat_support::Namespaces`). Must not: touch the root namespace's network configuration.
+//! [`crate::netns::Namespaces`]). Must not: touch the root namespace's network configuration.
 
-#![allow(dead_code)] // the fault matrix uses some of it per cell
-
-use std::io::Write as _;
-use std::process::{Command, Stdio};
-
-use crate::nat_support::{Namespaces, in_ns, sh};
+use crate::netns::{Namespaces, dnat_target, in_ns, nft_load, prerouting_rules, sh};
 
 /// The site's public address as clients would use it (inside the gateway only).
 pub const VIP: &str = "10.213.0.10";
@@ -29,7 +24,7 @@ pub struct NatGateway {
 impl NatGateway {
     /// A gateway namespace whose DNAT rule sends the VIP to `first` (`ip:port`).
     pub fn start(first: &str) -> NatGateway {
-        crate::nat_support::require_root_and_tools(&["ip", "nft", "conntrack"]);
+        crate::netns::require_root_and_tools(&["ip", "nft", "conntrack"]);
         let mut ns = Namespaces::new();
         let gw = ns.add("fgw");
         let g = NatGateway {
@@ -53,24 +48,7 @@ impl NatGateway {
 ",
             self.first
         );
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", &self.gw, "nft", "-f", "-"])
-            .stdin(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run nft");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(script.as_bytes())
-            .expect("write nft script");
-        let out = child.wait_with_output().expect("nft");
-        assert!(
-            out.status.success(),
-            "nft -f failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        nft_load(&self.gw, &script);
     }
 
     /// Fault: the table is gone.
@@ -93,30 +71,17 @@ impl NatGateway {
 
     /// The DNAT targets (`ip:port`) of the rules for the VIP; empty when the table is gone.
     pub fn vip_targets(&self) -> Vec<String> {
-        let (ok, out, _) = in_ns(
-            &self.gw,
-            &["nft", "-j", "list", "chain", "ip", "swing", "prerouting"],
-        );
-        if !ok {
+        let Ok(rules) = prerouting_rules(&self.gw) else {
             return Vec::new();
-        }
-        let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
-        let mut targets = Vec::new();
-        for item in v["nftables"].as_array().into_iter().flatten() {
-            let rule = &item["rule"];
-            let Some(expr) = rule["expr"].as_array() else {
-                continue;
-            };
-            let dport = expr.iter().any(|e| e["match"]["right"] == VIP_PORT);
-            let dnat = expr.iter().find_map(|e| {
-                let d = &e["dnat"];
-                (!d.is_null())
-                    .then(|| format!("{}:{}", d["addr"].as_str().unwrap_or("?"), d["port"]))
-            });
-            if let (true, Some(t)) = (dport, dnat) {
-                targets.push(t);
-            }
-        }
-        targets
+        };
+        rules
+            .iter()
+            .filter(|rule| {
+                rule["expr"]
+                    .as_array()
+                    .is_some_and(|expr| expr.iter().any(|e| e["match"]["right"] == VIP_PORT))
+            })
+            .filter_map(dnat_target)
+            .collect()
     }
 }

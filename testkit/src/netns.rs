@@ -1,5 +1,8 @@
-//! Test harness for the NAT provider tests: a small network built from namespaces this test
-//! process creates itself, and real TCP traffic through it.
+//! Network namespaces and nftables for the NAT tests: namespaces the test process creates
+//! itself, commands run inside them, loading and reading back a gateway's `ip swing` table
+//! and its conntrack entries (used by every NAT harness: this module's provider-test network,
+//! [`crate::nat_net`] and [`crate::nat_gateway`]), and the provider tests' small network with
+//! real TCP traffic through it.
 //!
 //! Owns: namespace lifecycle (unique names `swt-<pid>-<n>-<role>`, deleted on Drop even when
 //! the test panics), the topology (client → gateway with the DNAT rule → appliance A or B),
@@ -9,8 +12,6 @@
 //! Must not: send traffic anywhere but inside its own namespaces (the 10.213.x.y addresses
 //! exist only there), touch the root namespace's network configuration, or skip silently when
 //! not root — it fails with a clear message instead.
-
-#![allow(dead_code)]
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
@@ -81,6 +82,74 @@ pub fn in_ns(ns: &str, args: &[&str]) -> (bool, String, String) {
     )
 }
 
+/// Loads an nft script (`nft -f -`) inside namespace `ns`; panics with nft's stderr on failure.
+pub fn nft_load(ns: &str, script: &str) {
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", ns, "nft", "-f", "-"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run nft");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(script.as_bytes())
+        .expect("write nft script");
+    let out = child.wait_with_output().expect("nft");
+    assert!(
+        out.status.success(),
+        "nft -f failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The rule objects of `nft -j list chain ip swing prerouting` in namespace `ns`; `Err` with
+/// nft's stderr when the listing fails (the table or the namespace is gone).
+pub fn prerouting_rules(ns: &str) -> Result<Vec<serde_json::Value>, String> {
+    let (ok, out, err) = in_ns(
+        ns,
+        &["nft", "-j", "list", "chain", "ip", "swing", "prerouting"],
+    );
+    if !ok {
+        return Err(err);
+    }
+    let v: serde_json::Value = serde_json::from_str(&out).map_err(|e| format!("nft JSON: {e}"))?;
+    Ok(v["nftables"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i.get("rule").cloned())
+        .collect())
+}
+
+/// The DNAT target (`ip:port`) of a rule object, if it has one.
+pub fn dnat_target(rule: &serde_json::Value) -> Option<String> {
+    rule["expr"].as_array()?.iter().find_map(|e| {
+        let d = e.get("dnat")?;
+        Some(format!(
+            "{}:{}",
+            d["addr"].as_str().unwrap_or("?"),
+            d["port"]
+        ))
+    })
+}
+
+/// How many TCP conntrack entries in namespace `ns` match `filter` (`conntrack -L` options).
+pub fn conntrack_count(ns: &str, filter: &[&str]) -> u64 {
+    let mut args = vec!["conntrack", "-L", "-p", "tcp"];
+    args.extend_from_slice(filter);
+    let (_, _, err) = in_ns(ns, &args);
+    let idx = err
+        .find(" flow entries have been shown")
+        .unwrap_or_else(|| panic!("conntrack -L said: {err}"));
+    err[..idx]
+        .rsplit(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("count")
+}
+
 /// Polls `f` every 10 ms until it returns `Some` or `timeout` passes.
 pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + timeout;
@@ -97,6 +166,7 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<
 }
 
 /// Namespaces deleted on Drop (also during a panic's unwinding).
+#[derive(Default)]
 pub struct Namespaces {
     pub names: Vec<String>,
 }
@@ -317,40 +387,12 @@ impl Lab {
 
     /// Loads an nft script into the gateway.
     pub fn nft_script(&self, script: &str) {
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", &self.gw, "nft", "-f", "-"])
-            .stdin(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run nft");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(script.as_bytes())
-            .expect("write nft script");
-        let out = child.wait_with_output().expect("nft");
-        assert!(
-            out.status.success(),
-            "nft -f failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        nft_load(&self.gw, script);
     }
 
     /// `nft -j list chain ip swing prerouting` → the rule objects.
     pub fn rules(&self) -> Vec<serde_json::Value> {
-        let (ok, out, err) = in_ns(
-            &self.gw,
-            &["nft", "-j", "list", "chain", "ip", "swing", "prerouting"],
-        );
-        assert!(ok, "nft list: {err}");
-        let v: serde_json::Value = serde_json::from_str(&out).expect("nft JSON");
-        v["nftables"]
-            .as_array()
-            .expect("array")
-            .iter()
-            .filter_map(|i| i.get("rule").cloned())
-            .collect()
+        prerouting_rules(&self.gw).unwrap_or_else(|e| panic!("nft list: {e}"))
     }
 
     /// An HTTP GET to the VIP from the client namespace with curl; the body.
@@ -375,27 +417,7 @@ impl Lab {
     /// Conntrack entries in the gateway whose reply comes from `addr` (`ip:port`).
     pub fn conntrack_count_from(&self, addr: &str) -> u64 {
         let (ip, port) = addr.split_once(':').expect("ip:port");
-        let (_, _, err) = in_ns(
-            &self.gw,
-            &[
-                "conntrack",
-                "-L",
-                "-p",
-                "tcp",
-                "--reply-src",
-                ip,
-                "--reply-port-src",
-                port,
-            ],
-        );
-        let idx = err
-            .find(" flow entries have been shown")
-            .unwrap_or_else(|| panic!("conntrack -L said: {err}"));
-        err[..idx]
-            .rsplit(|c: char| !c.is_ascii_digit())
-            .next()
-            .and_then(|n| n.parse().ok())
-            .expect("count")
+        conntrack_count(&self.gw, &["--reply-src", ip, "--reply-port-src", port])
     }
 }
 

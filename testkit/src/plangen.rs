@@ -5,8 +5,6 @@
 //!
 //! Must not: produce plans the validator rejects (the property tests rely on it).
 
-#![allow(dead_code)]
-
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, FixedOffset};

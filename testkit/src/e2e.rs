@@ -1,18 +1,18 @@
-//! Support for the end-to-end tests (`tests/e2e.rs`): run the real `swing` binary
-//! (`swing apply --auto-approve --output json PLAN`) against a scenario lab while the prober
-//! watches the site from the test process, and collect what both saw.
+//! Runs of the real `swing` binary for the end-to-end tests and benchmark (`swing apply
+//! --auto-approve --output json PLAN`) against a scenario lab while the prober watches the site
+//! from the test process, and what both saw. The caller names the binary
+//! (`env!("CARGO_BIN_EXE_swing")`, which only a test or bench of the root package knows).
 //!
-//! Owns: spawning the binary (killed on drop), parsing its JSON events, the downtime
-//! targets of issue 7. Must not: talk to anything but loopback or namespaces a test created.
-
-#![allow(dead_code)] // each test binary uses a different part
+//! Owns: spawning the binary (killed on drop), parsing its JSON events, the common
+//! assertions of a completed change. Must not: talk to anything but loopback or namespaces a
+//! test created.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use swing_providers::probe::{ProbeHandle, ProbeReport, Prober, Route};
 
-use crate::kit::{Lab, wait_until};
+use crate::kit::{Lab, settle, wait_until};
 
 /// What one end-to-end run saw.
 #[derive(Debug)]
@@ -73,22 +73,38 @@ fn tail(s: &str, n: usize) -> &str {
 }
 
 /// Run `swing apply --auto-approve --output json` on `plan` while probing `route`.
-pub async fn apply_with_probe(lab: &Lab, plan: &Path, route: Route, limit: Duration) -> E2eRun {
+pub async fn apply_with_probe(
+    swing: &Path,
+    lab: &Lab,
+    plan: &Path,
+    route: Route,
+    limit: Duration,
+) -> E2eRun {
     let mut cfg = lab.probe_config(route);
     cfg.timeout = Duration::from_secs(1);
     let probe = Prober::start(cfg).expect("prober starts");
-    run_apply(lab, probe, swing_apply_command(lab, plan, None), limit).await
+    run_apply(
+        lab,
+        probe,
+        swing_apply_command(swing, lab, plan, None),
+        limit,
+    )
+    .await
 }
 
-/// `swing apply --auto-approve --output json [--confirm STEP]… PLAN` in the lab directory,
+/// `SWING apply --auto-approve --output json [--confirm STEP]… PLAN` in the lab directory,
 /// killed on drop; run inside network namespace `netns` (`ip netns exec`, which execs the
 /// binary, so the child is swing itself) when given.
-pub fn swing_apply_command(lab: &Lab, plan: &Path, netns: Option<&str>) -> tokio::process::Command {
-    let swing = env!("CARGO_BIN_EXE_swing");
+pub fn swing_apply_command(
+    swing: &Path,
+    lab: &Lab,
+    plan: &Path,
+    netns: Option<&str>,
+) -> tokio::process::Command {
     let mut cmd = match netns {
         Some(ns) => {
             let mut c = tokio::process::Command::new("ip");
-            c.args(["netns", "exec", ns, swing]);
+            c.args(["netns", "exec", ns]).arg(swing);
             c
         }
         None => tokio::process::Command::new(swing),
@@ -130,7 +146,7 @@ pub async fn run_apply(
     let child = cmd.spawn().expect("swing binary starts");
     let out = tokio::time::timeout(limit, child.wait_with_output()).await;
     let makespan = t0.elapsed();
-    crate::kit::settle(lab, &probe).await;
+    settle(lab, &probe).await;
     let report = probe.stop().await;
     let out = match out {
         Ok(Ok(o)) => o,

@@ -1,4 +1,4 @@
-//! The NAT scenario's network for `tests/e2e.rs`: namespaces this test process creates, real
+//! The NAT scenario's network for the end-to-end tests and benchmark: namespaces this test process creates, real
 //! nftables in the gateway, and tokio runtimes whose threads live inside the namespaces.
 //!
 //! Topology (namespaces `swt-<pid>-<n>-{cl,gw,ap}`, addresses that exist only inside them):
@@ -18,7 +18,9 @@
 
 use std::os::fd::AsRawFd as _;
 
-use crate::nat_support::{Namespaces, in_ns, sh};
+use crate::netns::{
+    Namespaces, conntrack_count, dnat_target, in_ns, nft_load, prerouting_rules, sh,
+};
 
 pub const VIP: &str = "10.213.0.10";
 pub const VIP_PORT: u16 = 443;
@@ -78,6 +80,11 @@ pub struct NatNet {
 }
 
 impl NatNet {
+    /// Creates the namespaces, the links and the runtimes.
+    #[allow(
+        clippy::new_without_default,
+        reason = "building it creates namespaces: not a default value"
+    )]
     pub fn new() -> NatNet {
         let mut ns = Namespaces::new();
         let cl = ns.add("cl");
@@ -129,42 +136,14 @@ impl NatNet {
 }}
 "
         );
-        let mut child = std::process::Command::new("ip")
-            .args(["netns", "exec", &self.gw, "nft", "-f", "-"])
-            .stdin(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("run nft");
-        use std::io::Write as _;
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(script.as_bytes())
-            .expect("write nft script");
-        let out = child.wait_with_output().expect("nft");
-        assert!(
-            out.status.success(),
-            "nft -f failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        nft_load(&self.gw, &script);
     }
 
     /// The DNAT targets (`ip:port`) of the rules matching the VIP and `dport`, with comments.
     pub fn vip_rules(&self, dport: u16) -> Vec<(String, Option<String>)> {
-        let (ok, out, err) = in_ns(
-            &self.gw,
-            &["nft", "-j", "list", "chain", "ip", "swing", "prerouting"],
-        );
-        assert!(ok, "nft list: {err}");
-        let v: serde_json::Value = serde_json::from_str(&out).expect("nft JSON");
+        let rules = prerouting_rules(&self.gw).unwrap_or_else(|e| panic!("nft list: {e}"));
         let mut found = Vec::new();
-        for rule in v["nftables"]
-            .as_array()
-            .expect("array")
-            .iter()
-            .filter_map(|i| i.get("rule"))
-        {
+        for rule in &rules {
             let expr = rule["expr"].as_array().cloned().unwrap_or_default();
             let matches = |field: &str, want: serde_json::Value| {
                 expr.iter().any(|e| {
@@ -174,11 +153,7 @@ impl NatNet {
             if !(matches("daddr", VIP.into()) && matches("dport", dport.into())) {
                 continue;
             }
-            let target = expr
-                .iter()
-                .find_map(|e| e.get("dnat"))
-                .map(|d| format!("{}:{}", d["addr"].as_str().unwrap_or("?"), d["port"]))
-                .unwrap_or_default();
+            let target = dnat_target(rule).unwrap_or_default();
             found.push((target, rule["comment"].as_str().map(str::to_owned)));
         }
         found
@@ -186,13 +161,9 @@ impl NatNet {
 
     /// Conntrack entries in the gateway of connections to the VIP that were sent to `ip`.
     pub fn conntrack_vip_to(&self, ip: &str, port: u16) -> u64 {
-        let (_, _, err) = in_ns(
+        conntrack_count(
             &self.gw,
             &[
-                "conntrack",
-                "-L",
-                "-p",
-                "tcp",
                 "--orig-dst",
                 VIP,
                 "--orig-port-dst",
@@ -202,18 +173,11 @@ impl NatNet {
                 "--reply-port-src",
                 &port.to_string(),
             ],
-        );
-        let idx = err
-            .find(" flow entries have been shown")
-            .unwrap_or_else(|| panic!("conntrack -L said: {err}"));
-        err[..idx]
-            .rsplit(|c: char| !c.is_ascii_digit())
-            .next()
-            .and_then(|n| n.parse().ok())
-            .expect("count")
+        )
     }
 }
 
+/// `ip netns list`: for checking that no namespace was left behind.
 pub fn namespaces_listed() -> String {
     sh(&["ip", "netns", "list"])
 }

@@ -1,0 +1,19 @@
+//! What swing's demo, tests and benchmarks share: labs of simulated appliances on loopback
+//! for every scenario of the guide ([`kit`]) and one whole change driven in such a lab
+//! ([`demo`]); runs of the real binary against a lab ([`e2e`]); a real BIND `named`
+//! ([`named`]); network namespaces with real nftables ([`netns`], [`nat_net`],
+//! [`nat_gateway`]); and, with the `plangen` feature, random valid plans (`plangen`).
+//!
+//! Must not: be a normal dependency of the engine, the providers or the schema (only their
+//! tests and benchmarks use it; the binary reaches it only through its `demo` feature), or
+//! talk to anything but loopback and the network namespaces it creates.
+
+pub mod demo;
+pub mod e2e;
+pub mod kit;
+pub mod named;
+pub mod nat_gateway;
+pub mod nat_net;
+pub mod netns;
+#[cfg(feature = "plangen")]
+pub mod plangen;
