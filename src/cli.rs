@@ -79,7 +79,7 @@ fn dispatch(command: &Command) -> CliResult {
         Command::Apply(args) => commands::apply::run(args),
         Command::Unlock(args) => commands::unlock::run(args),
         #[cfg(feature = "demo")]
-        Command::Demo(args) => Ok(Exit::from_code(commands::demo::run(args))),
+        Command::Demo(args) => commands::demo::run(args),
         Command::Probe(args) => commands::probe::run(args),
     }
 }

@@ -27,17 +27,6 @@ impl Exit {
     pub fn code(self) -> i32 {
         self as i32
     }
-
-    /// The exit of a command that still reports a bare code; unknown codes are errors.
-    pub fn from_code(code: i32) -> Exit {
-        match code {
-            0 => Exit::Ok,
-            2 => Exit::Changes,
-            3 => Exit::Paused,
-            4 => Exit::Locked,
-            _ => Exit::Error,
-        }
-    }
 }
 
 /// What a command returns: an exit, or an error to print before exiting 1.
@@ -155,7 +144,5 @@ mod tests {
             Exit::Locked,
         ];
         assert_eq!(all.map(Exit::code), [0, 1, 2, 3, 4]);
-        assert!(all.iter().all(|e| Exit::from_code(e.code()) == *e));
-        assert_eq!(Exit::from_code(101), Exit::Error);
     }
 }

@@ -5,7 +5,7 @@
 //! render; wiring, `apply_site`) — while the prober measures what a client sees. Ends with
 //! the final report, including the measured downtime. Needs nothing but this binary.
 //!
-//! Owns: parsing the demo's arguments and its exit code; the run itself is
+//! Owns: parsing the demo's arguments and how it ends; the run itself is
 //! `swing_testkit::demo::run_scenario`, the terminal output `narrate`. Must not: implement
 //! any engine step itself, talk to anything but loopback, or print a secret (the plan
 //! references its secrets as `${file:...}` in the temporary directory).
@@ -18,6 +18,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use swing_testkit::demo::{LabDir, run_scenario};
+
+use crate::exit::{CliError, CliResult, Exit};
 use swing_testkit::kit::{LabOptions, Scenario, TIME_SCALE_45MIN_IN_2S};
 
 /// Arguments of `swing demo`.
@@ -39,25 +41,11 @@ pub struct DemoArgs {
     pub keep: Option<std::path::PathBuf>,
 }
 
-/// Runs `swing demo`; returns the exit code.
-pub fn run(args: &DemoArgs) -> i32 {
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return 1;
-        }
-    };
-    match rt.block_on(demo(args)) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            1
-        }
-    }
+/// Runs `swing demo`.
+pub fn run(args: &DemoArgs) -> CliResult {
+    let rt = crate::runtime()
+        .map_err(|e| CliError::msg(format!("cannot start the async runtime: {e}")))?;
+    rt.block_on(demo(args)).map_err(CliError::new)
 }
 
 /// The binary's wiring, as `swing apply` builds providers.
@@ -68,7 +56,7 @@ fn wiring(
     crate::wiring::build(plan, dir).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
-async fn demo(args: &DemoArgs) -> anyhow::Result<i32> {
+async fn demo(args: &DemoArgs) -> anyhow::Result<Exit> {
     let scenario: Scenario = args
         .scenario
         .parse()
@@ -107,5 +95,9 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<i32> {
     )
     .await?;
     narrate::print_final(scenario, &result);
-    Ok(if result.succeeded() { 0 } else { 1 })
+    Ok(if result.succeeded() {
+        Exit::Ok
+    } else {
+        Exit::Error
+    })
 }
