@@ -15,11 +15,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use swing_engine::apply::site::{SiteApply, SiteOutcome, apply_site};
 use swing_engine::apply::{
     ApplyEvent, ApplyReport, ClientDowntime, EventSink, Outcome, WalkOptions,
 };
 use swing_engine::compile::CompiledPlan;
+use swing_engine::ops::{SiteApply, SiteOutcome, apply as apply_site};
 use swing_engine::refresh::Providers;
 use swing_providers::probe::{ProbeReport, Prober, Route};
 use swing_schema::Plan;

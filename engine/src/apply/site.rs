@@ -483,12 +483,6 @@ impl StepExecutor for SiteExecutor {
     }
 }
 
-/// The plan and apply use cases moved to [`crate::ops`]; these names stay for callers of the
-/// old paths.
-pub use crate::ops::{
-    PlannedSite, SiteApply, SiteError, SiteOutcome, apply as apply_site, plan as plan_site,
-};
-
 /// A precondition that could not be observed is retryable and says so; it is never read as
 /// "the appliance has role none".
 #[cfg(test)]

@@ -378,8 +378,8 @@ fn site_apply(
     saved: Option<crate::planfile::SavedPlan>,
     gates: &[String],
     resume: bool,
-) -> super::site::SiteApply {
-    super::site::SiteApply {
+) -> crate::ops::SiteApply {
+    crate::ops::SiteApply {
         plan: crate::validate::valid_plan(&plan()),
         saved,
         source: "change.plan".into(),
@@ -392,7 +392,7 @@ fn site_apply(
 
 #[tokio::test]
 async fn saved_plan_applies_then_replan_says_no_changes_and_stale_plans_are_refused() {
-    use super::site::{SiteError, SiteOutcome, apply_site, plan_site};
+    use crate::ops::{SiteError, SiteOutcome, apply as apply_site, plan as plan_site};
     let dir = tempfile::tempdir().unwrap();
     let world = World::new(false);
     let p = providers(&world);
@@ -425,7 +425,7 @@ async fn saved_plan_applies_then_replan_says_no_changes_and_stale_plans_are_refu
     world.apps.lock().unwrap().get_mut("b").unwrap().version = "24.3.2".into();
 
     // plan --out, then apply: pauses at the first gate, resume with the gates finishes.
-    let super::site::PlannedSite {
+    let crate::ops::PlannedSite {
         compiled, saved, ..
     } = plan_site(
         &crate::validate::valid_plan(&plan()),
@@ -456,7 +456,7 @@ async fn saved_plan_applies_then_replan_says_no_changes_and_stale_plans_are_refu
     assert_eq!(r.outcome, Outcome::Done, "{:?}", r.report.root_cause);
 
     // Re-plan: no changes; applying it again is a no-op.
-    let super::site::PlannedSite {
+    let crate::ops::PlannedSite {
         diff: d,
         saved: again,
         ..

@@ -43,7 +43,7 @@ fn head(v: &PlanView) -> String {
     if v.summary.operator > 0 {
         risks.push(format!("🧑‍🔧 {} operator steps", v.summary.operator));
     }
-    if v.steps.iter().any(|s| s.id.ends_with(".decommission")) {
+    if v.steps.iter().any(|s| s.action == "decommission") {
         risks.push("⚠️ irreversible: factory reset of the old appliance".to_owned());
     }
     if i.offline {
