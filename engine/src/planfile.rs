@@ -7,10 +7,9 @@
 //!
 //! Owns: the file format, the digest, atomic writing (temp file in the same directory,
 //! fsync, rename, fsync the directory; mode 0600), reading with a clear error for other
-//! versions, stale detection ([`SavedPlan::stale_reasons`]) and re-validating the embedded
-//! plan ([`SavedPlan::valid_plan`]). Must not: observe the world
-//! (the caller passes a fresh [`Fingerprint`]), render (the view is stored as produced by
-//! `view`), or hold a resolved secret.
+//! versions and re-validating the embedded plan ([`SavedPlan::valid_plan`]). Must not: judge
+//! staleness (`ops::assess` compares the stored [`Fingerprint`] with a fresh one), observe the
+//! world, render (the view is stored as produced by `view`), or hold a resolved secret.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -207,28 +206,6 @@ impl SavedPlan {
             None => Err(Box::new(checked)),
         }
     }
-
-    /// Why this saved plan must not be applied against the world as it is `now`: each
-    /// reason names what moved (`stale: appliance b is now 25.1.3, the plan was made against
-    /// 24.3.1`). Empty = still current.
-    pub fn stale_reasons(&self, now: &Fingerprint) -> Vec<String> {
-        if self.offline {
-            return vec![
-                "the plan was made with --offline (nothing was observed); make it again without --offline to apply it"
-                    .to_owned(),
-            ];
-        }
-        if plan_digest(&self.plan) != self.plan_digest {
-            return vec![
-                "the saved plan was modified after it was written (digest mismatch)".to_owned(),
-            ];
-        }
-        self.fingerprint
-            .changes_since(now)
-            .into_iter()
-            .map(|r| format!("stale: {r}"))
-            .collect()
-    }
 }
 
 #[cfg(test)]
@@ -237,6 +214,14 @@ mod tests {
     use crate::provider::{ApplianceObservation, FailoverRole};
     use crate::refresh::Observed;
     use std::os::unix::fs::PermissionsExt;
+
+    /// The stale reasons `swing apply` refuses a saved plan with, as it prints them.
+    fn reasons(saved: &SavedPlan, now: &Fingerprint) -> Vec<String> {
+        crate::ops::stale_reasons(saved, now)
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
 
     fn plan() -> Plan {
         serde_json::from_value(serde_json::json!({
@@ -290,9 +275,9 @@ mod tests {
         assert!(SavedPlan::sniff(&path));
         let back = SavedPlan::read(&path).unwrap();
         assert_eq!(back, saved);
-        assert!(back.stale_reasons(&fp).is_empty());
+        assert!(reasons(&back, &fp).is_empty());
         assert_eq!(
-            back.stale_reasons(&Fingerprint::of(&observed("25.1.3"))),
+            reasons(&back, &Fingerprint::of(&observed("25.1.3"))),
             vec!["stale: appliance b is now 25.1.3, the plan was made against 24.3.1".to_owned()]
         );
         // No temp files left behind.
@@ -327,7 +312,7 @@ mod tests {
             serde_json::Value::Null,
         );
         assert!(!offline.has_changes);
-        assert!(offline.stale_reasons(&fp)[0].contains("--offline"));
+        assert!(reasons(&offline, &fp)[0].contains("--offline"));
         let mut tampered = SavedPlan::new(
             &plan(),
             "p",
@@ -339,7 +324,7 @@ mod tests {
             serde_json::Value::Null,
         );
         tampered.plan.target.version = swing_schema::Version("26.1".into());
-        assert!(tampered.stale_reasons(&fp)[0].contains("digest mismatch"));
+        assert!(reasons(&tampered, &fp)[0].contains("digest mismatch"));
     }
 
     #[test]

@@ -212,12 +212,6 @@ impl Fingerprint {
     }
 
     /// Every difference between the fingerprint a plan was made against (`self`) and `now`,
-    /// worded for a person: `appliance b is now 25.1.3, the plan was made against 24.3.1`.
-    pub fn changes_since(&self, now: &Fingerprint) -> Vec<String> {
-        self.changes(now).iter().map(ToString::to_string).collect()
-    }
-
-    /// Every difference between the fingerprint a plan was made against (`self`) and `now`,
     /// typed: what moved, on which resource, from what to what.
     pub fn changes(&self, now: &Fingerprint) -> Vec<FingerprintChange> {
         let mut out = Vec::new();
@@ -368,6 +362,10 @@ mod tests {
         );
     }
 
+    fn texts(changes: Vec<FingerprintChange>) -> Vec<String> {
+        changes.iter().map(ToString::to_string).collect()
+    }
+
     #[test]
     fn stale_reasons_are_precise() {
         let mut then = Observed::default();
@@ -376,19 +374,19 @@ mod tests {
         let mut now = then.clone();
         now.appliances
             .insert("b".into(), Ok(obs("25.1.3", FailoverRole::Backup)));
-        let reasons = Fingerprint::of(&then).changes_since(&Fingerprint::of(&now));
+        let reasons = texts(Fingerprint::of(&then).changes(&Fingerprint::of(&now)));
         assert_eq!(
             reasons,
             vec!["appliance b is now 25.1.3, the plan was made against 24.3.1".to_owned()]
         );
         assert!(
             Fingerprint::of(&then)
-                .changes_since(&Fingerprint::of(&then))
+                .changes(&Fingerprint::of(&then))
                 .is_empty()
         );
         now.appliances
             .insert("b".into(), Ok(obs("24.3.1", FailoverRole::Primary)));
-        let reasons = Fingerprint::of(&then).changes_since(&Fingerprint::of(&now));
+        let reasons = texts(Fingerprint::of(&then).changes(&Fingerprint::of(&now)));
         assert_eq!(
             reasons,
             vec!["appliance b is now primary, the plan was made against backup".to_owned()]

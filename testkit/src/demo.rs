@@ -1,6 +1,6 @@
 //! One whole change in a lab, as `swing demo` runs it: start the scenario's simulators (and
 //! the embedded DNS server for the dns scenarios), write the plan, validate and compile it,
-//! start the prober, apply the plan with `operator: sim` through the engine's `apply_site`
+//! start the prober, apply the plan with `operator: sim` through the engine's `ops::apply`
 //! (the same calls `swing plan` and `swing apply` make), let the client settle, and collect
 //! what was measured — the apply's report with the client's downtime in it.
 //!
@@ -19,7 +19,7 @@ use swing_engine::apply::{
     ApplyEvent, ApplyReport, ClientDowntime, EventSink, Outcome, WalkOptions,
 };
 use swing_engine::compile::CompiledPlan;
-use swing_engine::ops::{SiteApply, SiteOutcome, apply as apply_site};
+use swing_engine::ops::{self, SiteApply, SiteOutcome};
 use swing_engine::refresh::Providers;
 use swing_providers::probe::{ProbeReport, Prober, Route};
 use swing_schema::Plan;
@@ -200,7 +200,7 @@ pub async fn run_scenario(
         resume: false,
         walk,
     };
-    let result = apply_site(req, providers).await;
+    let result = ops::apply(req, providers).await;
     let makespan = t0.elapsed();
     // Let the prober see the settled end state.
     settle(&lab, &probe).await;

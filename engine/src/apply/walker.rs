@@ -125,99 +125,31 @@ pub async fn walk(
                 if running >= parallelism {
                     break;
                 }
-                if st[i] != St::Pending {
-                    continue;
-                }
                 let s = &steps[i];
-                let ready = s
-                    .depends_on
-                    .iter()
-                    .all(|d| idx.get(d.as_str()).is_some_and(|&j| st[j] == St::Done));
+                let ready = st[i] == St::Pending
+                    && s.depends_on
+                        .iter()
+                        .all(|d| idx.get(d.as_str()).is_some_and(|&j| st[j] == St::Done));
                 if !ready {
                     continue;
                 }
-                if let Some(w) = &s.window {
-                    match window_state(&opts.windows, w, opts.clock.now_ms()) {
-                        WindowState::Open => {}
-                        WindowState::NotYet { starts } => {
-                            let wt = Waiting {
-                                step: s.id.clone(),
-                                reason: WaitReason::Window {
-                                    window: w.clone(),
-                                    starts: starts.to_rfc3339(),
-                                },
-                            };
-                            journal.append(Entry::StepWaiting {
-                                step: s.id.clone(),
-                                reason: wt.describe(),
-                            })?;
-                            emit(ApplyEvent::StepWaiting {
-                                step: s.id.clone(),
-                                reason: wt.describe(),
-                            });
-                            waiting.push(wt);
-                            st[i] = St::Waiting;
-                            continue;
-                        }
-                        WindowState::Over { ended } => {
-                            let f = Failure {
-                                step: s.id.clone(),
-                                message: format!(
-                                    "window {w} ended at {}; {} must not start outside it",
-                                    ended.to_rfc3339(),
-                                    s.id
-                                ),
-                                advice: vec!["add a new maintenance window to the plan, re-plan, and apply again".into()],
-                            };
-                            fail_now(&journal, &emit, &mut st, i, &f, false)?;
-                            failure = Some(f);
-                            break;
-                        }
-                        WindowState::Unknown => {
-                            let f = Failure {
-                                step: s.id.clone(),
-                                message: format!(
-                                    "step {} names window {w}, which the plan does not define",
-                                    s.id
-                                ),
-                                advice: Vec::new(),
-                            };
-                            fail_now(&journal, &emit, &mut st, i, &f, false)?;
-                            failure = Some(f);
-                            break;
-                        }
-                    }
-                }
-                if s.needs_person && !confirmed.contains(&s.id) {
-                    let yes = if opts.confirmed.contains(&s.id) {
-                        true
-                    } else if let Some(p) = &opts.prompter {
-                        p.confirm(s).await
-                    } else {
-                        false
-                    };
-                    if yes {
-                        journal.append(Entry::StepConfirmed { step: s.id.clone() })?;
-                        confirmed.insert(s.id.clone());
-                    } else {
-                        let wt = Waiting {
-                            step: s.id.clone(),
-                            reason: WaitReason::Confirmation {
-                                instructions: s.instructions.clone(),
-                            },
-                        };
-                        journal.append(Entry::StepWaiting {
-                            step: s.id.clone(),
-                            reason: wt.describe(),
-                        })?;
-                        emit(ApplyEvent::StepWaiting {
-                            step: s.id.clone(),
-                            reason: wt.describe(),
-                        });
-                        waiting.push(wt);
+                match window_gate(s, opts) {
+                    Gate::Open => {}
+                    Gate::Wait(wt) => {
+                        pause(&journal, &emit, wt, &mut waiting)?;
                         st[i] = St::Waiting;
                         continue;
                     }
+                    Gate::Fail(f) => {
+                        fail_now(&journal, &emit, &mut st, i, &f, false)?;
+                        failure = Some(f);
+                        break;
+                    }
+                }
+                if let Some(wt) = person_gate(s, opts, &mut confirmed, &journal).await? {
+                    pause(&journal, &emit, wt, &mut waiting)?;
+                    st[i] = St::Waiting;
+                    continue;
                 }
                 st[i] = St::Running;
                 running += 1;
@@ -272,31 +204,7 @@ pub async fn walk(
     }
 
     let outcome = if let Some(root) = failure {
-        // Everything downstream of a failed step is skipped; independent pending steps are
-        // simply not started.
-        let mut skipped = Vec::new();
-        let mut q: VecDeque<usize> = (0..steps.len()).filter(|&i| st[i] == St::Failed).collect();
-        while let Some(i) = q.pop_front() {
-            for &k in &dependents[i] {
-                if matches!(st[k], St::Pending | St::Waiting) {
-                    st[k] = St::Skipped;
-                    skipped.push(k);
-                    q.push_back(k);
-                }
-            }
-        }
-        skipped.sort_unstable();
-        let skipped: Vec<String> = skipped.into_iter().map(|k| steps[k].id.clone()).collect();
-        for s in &skipped {
-            journal.append(Entry::StepSkipped {
-                step: s.clone(),
-                because: root.step.clone(),
-            })?;
-            emit(ApplyEvent::StepSkipped {
-                step: s.clone(),
-                because: root.step.clone(),
-            });
-        }
+        let skipped = skip_downstream(steps, &dependents, &mut st, &root, &journal, &emit)?;
         Outcome::Failed {
             root_cause: root,
             skipped,
@@ -306,6 +214,148 @@ pub async fn walk(
     } else {
         Outcome::Paused { waiting }
     };
+    finish(steps, &journal, opts, outcome, steps_run)
+}
+
+/// Whether a ready step may start now as far as its maintenance window goes.
+enum Gate {
+    Open,
+    Wait(Waiting),
+    Fail(Failure),
+}
+
+/// The window gate: a window-bound step starts only inside its window, waits for one that
+/// has not opened, and fails when its window is over or unknown.
+fn window_gate(s: &StepSpec, opts: &WalkOptions) -> Gate {
+    let Some(w) = &s.window else {
+        return Gate::Open;
+    };
+    match window_state(&opts.windows, w, opts.clock.now_ms()) {
+        WindowState::Open => Gate::Open,
+        WindowState::NotYet { starts } => Gate::Wait(Waiting {
+            step: s.id.clone(),
+            reason: WaitReason::Window {
+                window: w.clone(),
+                starts: starts.to_rfc3339(),
+            },
+        }),
+        WindowState::Over { ended } => Gate::Fail(Failure {
+            step: s.id.clone(),
+            message: format!(
+                "window {w} ended at {}; {} must not start outside it",
+                ended.to_rfc3339(),
+                s.id
+            ),
+            advice: vec![
+                "add a new maintenance window to the plan, re-plan, and apply again".into(),
+            ],
+        }),
+        WindowState::Unknown => Gate::Fail(Failure {
+            step: s.id.clone(),
+            message: format!(
+                "step {} names window {w}, which the plan does not define",
+                s.id
+            ),
+            advice: Vec::new(),
+        }),
+    }
+}
+
+/// The person gate: a step that needs a person starts once it is confirmed — earlier (the
+/// journal), up front (`--confirm`) or at the prompt; a new confirmation is journaled. `Some`
+/// says what the step waits for.
+async fn person_gate(
+    s: &StepSpec,
+    opts: &WalkOptions,
+    confirmed: &mut BTreeSet<String>,
+    journal: &Journal,
+) -> Result<Option<Waiting>, WalkError> {
+    if !s.needs_person || confirmed.contains(&s.id) {
+        return Ok(None);
+    }
+    let yes = if opts.confirmed.contains(&s.id) {
+        true
+    } else if let Some(p) = &opts.prompter {
+        p.confirm(s).await
+    } else {
+        false
+    };
+    if !yes {
+        return Ok(Some(Waiting {
+            step: s.id.clone(),
+            reason: WaitReason::Confirmation {
+                instructions: s.instructions.clone(),
+            },
+        }));
+    }
+    journal.append(Entry::StepConfirmed { step: s.id.clone() })?;
+    confirmed.insert(s.id.clone());
+    Ok(None)
+}
+
+/// Journals and announces that a step waits, and keeps it for the paused outcome.
+fn pause(
+    journal: &Journal,
+    emit: &dyn Fn(ApplyEvent),
+    wt: Waiting,
+    waiting: &mut Vec<Waiting>,
+) -> Result<(), WalkError> {
+    journal.append(Entry::StepWaiting {
+        step: wt.step.clone(),
+        reason: wt.describe(),
+    })?;
+    emit(ApplyEvent::StepWaiting {
+        step: wt.step.clone(),
+        reason: wt.describe(),
+    });
+    waiting.push(wt);
+    Ok(())
+}
+
+/// Everything downstream of a failed step is skipped (journaled, in step order);
+/// independent pending steps are simply not started.
+fn skip_downstream(
+    steps: &[StepSpec],
+    dependents: &[Vec<usize>],
+    st: &mut [St],
+    root: &Failure,
+    journal: &Journal,
+    emit: &dyn Fn(ApplyEvent),
+) -> Result<Vec<String>, WalkError> {
+    let mut skipped = Vec::new();
+    let mut q: VecDeque<usize> = (0..steps.len()).filter(|&i| st[i] == St::Failed).collect();
+    while let Some(i) = q.pop_front() {
+        for &k in &dependents[i] {
+            if matches!(st[k], St::Pending | St::Waiting) {
+                st[k] = St::Skipped;
+                skipped.push(k);
+                q.push_back(k);
+            }
+        }
+    }
+    skipped.sort_unstable();
+    let skipped: Vec<String> = skipped.into_iter().map(|k| steps[k].id.clone()).collect();
+    for s in &skipped {
+        journal.append(Entry::StepSkipped {
+            step: s.clone(),
+            because: root.step.clone(),
+        })?;
+        emit(ApplyEvent::StepSkipped {
+            step: s.clone(),
+            because: root.step.clone(),
+        });
+    }
+    Ok(skipped)
+}
+
+/// Ends the run: journals how it ended, builds the report from the journal and announces it.
+fn finish(
+    steps: &[StepSpec],
+    journal: &Journal,
+    opts: &WalkOptions,
+    outcome: Outcome,
+    steps_run: usize,
+) -> Result<WalkResult, WalkError> {
     journal.append(Entry::RunFinished {
         outcome: outcome.name().to_owned(),
     })?;
@@ -328,7 +378,7 @@ pub async fn walk(
         skipped,
     );
     report.steps_run = steps_run;
-    emit(ApplyEvent::Finished {
+    (opts.events)(&ApplyEvent::Finished {
         report: Box::new(report.clone()),
     });
     Ok(WalkResult { outcome, report })

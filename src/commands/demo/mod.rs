@@ -2,7 +2,7 @@
 //! (and the embedded DNS server for the dns scenarios), writes a plan into a temporary
 //! directory, shows the plan and applies it with `operator: sim` at a fast time scale —
 //! through the same engine calls `swing plan` and `swing apply` make (validate, compile,
-//! render; wiring, `apply_site`) — while the prober measures what a client sees. Ends with
+//! render; wiring, `ops::apply`) — while the prober measures what a client sees. Ends with
 //! the final report, including the measured downtime. Needs nothing but this binary.
 //!
 //! Owns: parsing the demo's arguments and how it ends; the run itself is
