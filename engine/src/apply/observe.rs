@@ -172,11 +172,7 @@ impl SiteExecutor {
                 }
                 Condition::SiteServedBy { appliance } => self.site_served_by(appliance).await,
                 Condition::DnsTtl { record, ttl_s } => {
-                    let dns = self
-                        .providers
-                        .dns
-                        .as_ref()
-                        .ok_or_else(|| StepError::fatal("no DNS provider is wired"))?;
+                    let dns = self.dns()?;
                     let o = dns.observe(record).await?;
                     if u64::from(o.ttl) == *ttl_s {
                         holds(serde_json::json!({ "record": record, "ttl": o.ttl }))
@@ -332,11 +328,7 @@ impl SiteExecutor {
                 }
             }
             Some(Switch::Dns { record, .. }) => {
-                let dns = self
-                    .providers
-                    .dns
-                    .as_ref()
-                    .ok_or_else(|| StepError::fatal("no DNS provider is wired"))?;
+                let dns = self.dns()?;
                 let o = dns.observe(record).await?;
                 let want = self.appliance_ip(appliance)?;
                 let evidence = serde_json::json!({ "record": record, "address": want.to_string() });

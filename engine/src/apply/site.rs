@@ -230,11 +230,7 @@ impl SiteExecutor {
                 self.operator(s, to, on).await
             }
             Some(Switch::Dns { record, ttl, .. }) => {
-                let dns = self
-                    .providers
-                    .dns
-                    .as_ref()
-                    .ok_or_else(|| StepError::fatal("no DNS provider is wired"))?;
+                let dns = self.dns()?;
                 let (f, t) = (self.appliance_ip(&from)?, self.appliance_ip(to)?);
                 Ok(dns.swing(record, f, t, *ttl).await?)
             }
@@ -403,11 +399,7 @@ impl SiteExecutor {
         let Some(Switch::Dns { record, .. }) = plan_switch(self.plan()) else {
             return Err(StepError::fatal("a TTL change needs a dns switch"));
         };
-        let dns = self
-            .providers
-            .dns
-            .as_ref()
-            .ok_or_else(|| StepError::fatal("no DNS provider is wired"))?;
+        let dns = self.dns()?;
         let cur = dns.observe(record).await?;
         if cur.ttl == ttl {
             return Ok(());
