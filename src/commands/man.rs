@@ -21,9 +21,9 @@ pub fn run(_args: &ManArgs) -> CliResult {
         .render(&mut page)
         .and_then(|()| {
             for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
-                let name = format!("swing-{}", sub.get_name());
-                let sub = sub.clone().name(name.clone()).bin_name(name);
-                clap_mangen::Man::new(sub).render(&mut page)?;
+                clap_mangen::Man::new(sub.clone())
+                    .title(format!("swing-{}", sub.get_name()))
+                    .render(&mut page)?;
             }
             Ok(())
         });
