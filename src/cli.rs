@@ -26,24 +26,59 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check plan files: every problem of every file, pointed at file:line:col.
+    #[command(
+        after_help = "Examples:\n  swing validate plans/site-a.yaml\n  swing validate plans/                 # every *.yaml / *.yml plan in the directory\n  swing validate --format json plans/    # diagnostics as JSON"
+    )]
     Validate(commands::validate::ValidateArgs),
     /// Print the JSON schema of the plan format (v1).
+    #[command(
+        after_help = "Examples:\n  swing schema > plan.schema.json\n  # first line of a plan, for editors using yaml-language-server:\n  # yaml-language-server: $schema=./plan.schema.json"
+    )]
     Schema(commands::schema::SchemaArgs),
     /// Compile plans into their steps: order, operator instructions, estimates, downtime.
+    #[command(
+        after_help = "Examples:\n  swing plan site-a.yaml                          # observe the site, show the steps still needed\n  swing plan --offline site-a.yaml                # compile only, no network\n  swing plan --out site-a.plan.json site-a.yaml   # save the plan for `swing apply`\n  swing plan --detailed-exitcode site-a.yaml      # exit 2 when there are changes"
+    )]
     Plan(commands::plan::PlanArgs),
     /// The step dependency graph of a plan (DOT, Mermaid) or its schedule (Mermaid Gantt).
+    #[command(
+        after_help = "Examples:\n  swing graph site-a.yaml | dot -Tsvg > steps.svg\n  swing graph --format mermaid site-a.yaml\n  swing graph --format gantt site-a.yaml"
+    )]
     Graph(commands::graph::GraphArgs),
     /// Render a saved plan (`swing plan --out`) or a JSON plan view again.
+    #[command(
+        after_help = "Examples:\n  swing show site-a.plan.json\n  swing show --format json site-a.plan.json\n  swing show --refresh site-a.plan.json   # mark what changed on the site since the plan was saved"
+    )]
     Show(commands::show::ShowArgs),
     /// Apply a saved plan (or a plan file), resumably: journal, lock, gates, windows.
+    #[command(
+        after_help = "Examples:\n  swing apply site-a.plan.json                        # apply exactly the saved plan\n  swing apply --output json site-a.plan.json          # event stream v1 (docs/events.md)\n  swing apply --resume --confirm backup.certificates  # continue after an operator step\n\nExit codes: 0 done, 1 error, 3 paused (waiting for an operator or a window), 4 locked."
+    )]
     Apply(commands::apply::ApplyArgs),
     /// Remove a site's apply lock left behind by an apply that died.
+    #[command(
+        after_help = "Examples:\n  swing unlock site-a.plan.json\n  swing unlock --force site-a.plan.json   # the holder is known to be dead"
+    )]
     Unlock(commands::unlock::UnlockArgs),
     /// Run a whole change against simulated appliances on this machine, with measured downtime.
     #[cfg(feature = "demo")]
+    #[command(after_help = "Examples:\n  swing demo\n  swing demo async-dns --keep /tmp/lab")]
     Demo(commands::demo::DemoArgs),
     /// Watch a site as a client reaches it: outages (measured downtime) and who answered.
+    #[command(
+        after_help = "Examples:\n  swing probe pra.example.com --address 192.0.2.10 --duration 30s\n  swing probe pra.example.com --dns 192.0.2.53:53 --output json"
+    )]
     Probe(commands::probe::ProbeArgs),
+    /// Print the shell completion script for bash, zsh or fish.
+    #[command(
+        after_help = "Examples:\n  source <(swing completions bash)\n  swing completions zsh > \"${fpath[1]}/_swing\"\n  swing completions fish > ~/.config/fish/completions/swing.fish"
+    )]
+    Completions(commands::completions::CompletionsArgs),
+    /// Print the manual page (roff) of swing and every subcommand.
+    #[command(
+        after_help = "Examples:\n  swing man | man -l -\n  swing man > /usr/local/share/man/man1/swing.1"
+    )]
+    Man(commands::man::ManArgs),
 }
 
 /// Parses the command line, runs the subcommand, prints its error if it failed, and returns
@@ -81,6 +116,8 @@ fn dispatch(command: &Command) -> CliResult {
         #[cfg(feature = "demo")]
         Command::Demo(args) => commands::demo::run(args),
         Command::Probe(args) => commands::probe::run(args),
+        Command::Completions(args) => commands::completions::run(args),
+        Command::Man(args) => commands::man::run(args),
     }
 }
 

@@ -272,7 +272,7 @@ async fn run_until(
         let Ok(Some(line)) = line else { break };
         let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
         let step = v["step"].as_str().unwrap_or_default().to_owned();
-        let at = match v["event"].as_str() {
+        let at = match v["type"].as_str() {
             Some("step-succeeded") => Kill::After(step),
             Some("step-polling") => Kill::MidWait(step),
             _ => continue,

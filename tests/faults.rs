@@ -293,7 +293,7 @@ fn apply(
                 if !fired
                     && let Some(t) = &trigger
                     && let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
-                    && v["event"] == "step-started"
+                    && v["type"] == "step-started"
                     && v["step"] == t.step
                 {
                     (t.on_start)();
@@ -330,7 +330,7 @@ fn apply(
     let report = lines
         .iter()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find(|v| v["event"] == "finished")
+        .find(|v| v["type"] == "finished")
         .map(|v| v["report"].clone());
     if killed_by_cell && report.is_none() {
         return (End::Killed, log, fired);
@@ -1074,7 +1074,7 @@ async fn a_full_disk_during_the_backup_is_an_error_not_a_corrupt_file() {
     let halt = first_out
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find(|v| v["event"] == "finished")
+        .find(|v| v["type"] == "finished")
         .map(|v| v["report"]["root_cause"].clone())
         .unwrap_or_default();
     assert_eq!(halt["step"], "backup.config", "{explain}");

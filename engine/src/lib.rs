@@ -4,6 +4,10 @@
 //! Must not: know clap or the terminal, decide exit codes, or import a concrete provider or
 //! the simulator — providers are reached only through the traits in [`provider`].
 
+/// swing's version, as the event stream (`apply --output json`) and the JSON plan view
+/// (`swing_version`) report it. Every crate of the workspace is released with the same version.
+pub const SWING_VERSION: &str = env!("CARGO_PKG_VERSION");
+
 pub mod apply;
 pub mod compile;
 pub mod condition;

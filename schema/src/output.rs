@@ -42,6 +42,10 @@ pub struct PlanSetView {
 pub struct PlanView {
     /// Always [`OUTPUT_FORMAT_VERSION`].
     pub format_version: u32,
+    /// The swing that compiled this view (its `--version`). Absent in views recorded before
+    /// swing wrote it; such views still load.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub swing_version: String,
     /// What the plan is about.
     pub plan: PlanInfo,
     /// The appliances, before and after.

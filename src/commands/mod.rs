@@ -5,9 +5,11 @@
 //! Must not: hold engine logic, print errors itself or exit the process.
 
 pub mod apply;
+pub mod completions;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod graph;
+pub mod man;
 pub mod plan;
 pub mod probe;
 pub mod schema;

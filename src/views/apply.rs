@@ -23,10 +23,9 @@ pub struct ApplyView {
 impl ApplyView {
     /// The view for `output`; spinners only for human output on a terminal.
     pub fn new(output: Output, tty: bool) -> ApplyView {
-        ApplyView {
-            output,
-            progress: Arc::new(Progress::new(output, tty)),
-        }
+        let progress = Arc::new(Progress::new(output, tty));
+        progress.start();
+        ApplyView { output, progress }
     }
 
     fn human(&self) -> bool {
@@ -49,7 +48,7 @@ impl ApplyView {
         if self.human() {
             println!("{}", swing_engine::diff::NO_CHANGES);
         } else {
-            println!("{}", serde_json::json!({"event": "no-changes"}));
+            self.progress.event(&ApplyEvent::NoChanges);
         }
         Exit::Ok
     }

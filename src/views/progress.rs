@@ -48,7 +48,7 @@ impl Progress {
     /// Shows one event.
     pub fn event(&self, e: &ApplyEvent) {
         if self.json {
-            if let Ok(s) = serde_json::to_string(e) {
+            if let Ok(s) = swing_engine::apply::stream_line(e, swing_engine::time::now_ms()) {
                 println!("{s}");
             }
             return;
@@ -95,6 +95,14 @@ impl Progress {
             }
             ApplyEvent::Finished { .. } => {}
             _ => {}
+        }
+    }
+
+    /// Starts the JSON event stream with its version line (nothing for human output). Called
+    /// once, before the first event.
+    pub fn start(&self) {
+        if self.json {
+            println!("{}", swing_engine::apply::version_line());
         }
     }
 

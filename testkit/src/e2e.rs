@@ -160,7 +160,7 @@ pub async fn run_apply(
     let finished = stdout
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find(|v| v["event"] == "finished")
+        .find(|v| v["type"] == "finished")
         .map(|v| v["report"].clone());
     E2eRun {
         exit_code: out.status.code(),

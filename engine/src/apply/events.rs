@@ -1,21 +1,71 @@
-//! Progress events and the final report of an apply.
+//! Progress events, their JSON stream (event stream v1) and the final report of an apply.
 //!
 //! Owns the event vocabulary the walker emits (the CLI draws indicatif bars from it on a TTY,
-//! or prints one JSON object per line with `--output json`) and the report computed from the
-//! journal, so a resumed apply reports the whole change, not just its last part.
+//! or prints one JSON object per line with `--output json`), the lines of that stream — the
+//! version line first, then every event stamped with `@timestamp` ([`version_line`],
+//! [`stream_line`]; contract in `docs/events.md`, schema `docs/events.schema.json`) — and the
+//! report computed from the journal, so a resumed apply reports the whole change, not just its
+//! last part.
 //!
-//! Must not: print, or carry secrets (events hold step ids, messages and observations only).
+//! Must not: print, read the clock (the caller passes the time), or carry secrets (events hold
+//! step ids, messages and observations only).
 
 use serde::{Deserialize, Serialize};
 
 use super::journal::{Artifact, Record};
 use super::walker::{Failure, StepSpec, Waiting};
 
-/// One progress event.
+/// The version of the JSON event stream (`--output json`): bumped when an event loses a
+/// field, changes a field's meaning or type; new event types and new optional fields keep it.
+pub const EVENT_STREAM_VERSION: u32 = 1;
+
+/// The first line of the event stream: which swing wrote it and which stream version it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamVersion {
+    /// Always `version`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// swing's version (`crate::SWING_VERSION`).
+    pub swing: String,
+    /// [`EVENT_STREAM_VERSION`].
+    pub stream: u32,
+}
+
+/// One event of the stream as written: the event's fields plus `@timestamp`.
+#[derive(Debug, Serialize)]
+struct Stamped<'a> {
+    #[serde(rename = "@timestamp")]
+    timestamp: String,
+    #[serde(flatten)]
+    event: &'a ApplyEvent,
+}
+
+/// The stream's first line (no trailing newline).
+pub fn version_line() -> String {
+    let v = StreamVersion {
+        kind: "version".to_owned(),
+        swing: crate::SWING_VERSION.to_owned(),
+        stream: EVENT_STREAM_VERSION,
+    };
+    serde_json::to_string(&v).unwrap_or_default()
+}
+
+/// One event as a line of the stream, stamped with `now_ms` (UNIX milliseconds) as RFC 3339
+/// UTC with milliseconds (no trailing newline).
+pub fn stream_line(event: &ApplyEvent, now_ms: i64) -> serde_json::Result<String> {
+    serde_json::to_string(&Stamped {
+        timestamp: crate::time::rfc3339_ms(now_ms),
+        event,
+    })
+}
+
+/// One progress event. Serialized with its kind in `type` (kebab-case).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "kebab-case")]
+#[serde(tag = "type", rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum ApplyEvent {
+    /// The site already looks as the plan ends: nothing was run.
+    NoChanges,
     /// The journal says this step completed in an earlier run; it is not run again.
     StepAlreadyDone {
         step: String,
@@ -169,5 +219,177 @@ pub fn build_report(
         waiting,
         skipped,
         client_downtime: None,
+    }
+}
+
+#[cfg(test)]
+mod stream_tests {
+    //! The committed event schema (`docs/events.schema.json`) is kept in sync with these types:
+    //! one event of every kind, with every optional field filled, must validate, and the schema
+    //! refuses fields it does not name — so a new field or event kind fails here until the
+    //! schema (and `docs/events.md`) say what it is.
+
+    use super::*;
+    use crate::apply::step::WaitReason;
+    use std::path::PathBuf;
+
+    fn schema() -> jsonschema::Validator {
+        let text = include_str!("../../../docs/events.schema.json");
+        let schema: serde_json::Value = serde_json::from_str(text).expect("schema is JSON");
+        jsonschema::draft202012::options()
+            .should_validate_formats(true)
+            .build(&schema)
+            .expect("schema compiles")
+    }
+
+    fn full_report() -> ApplyReport {
+        ApplyReport {
+            outcome: "paused".to_owned(),
+            steps: vec![StepReport {
+                id: "backup.config".to_owned(),
+                status: "succeeded".to_owned(),
+                duration_ms: Some(12),
+            }],
+            steps_run: 1,
+            downtime_ms: 3,
+            unprotected_ms: 4,
+            backups: vec![Artifact {
+                path: PathBuf::from("/var/backups/a.bin"),
+                sha256: "0".repeat(64),
+                bytes: 10,
+            }],
+            root_cause: Some(Failure {
+                step: "a.install".to_owned(),
+                message: "refused".to_owned(),
+                advice: vec!["look".to_owned()],
+            }),
+            waiting: vec![
+                Waiting {
+                    step: "backup.certificates".to_owned(),
+                    reason: WaitReason::Confirmation {
+                        instructions: vec!["export".to_owned()],
+                    },
+                },
+                Waiting {
+                    step: "a.install".to_owned(),
+                    reason: WaitReason::Window {
+                        window: "first".to_owned(),
+                        starts: "2026-01-01T00:00:00Z".to_owned(),
+                    },
+                },
+            ],
+            skipped: vec!["b.install".to_owned()],
+            client_downtime: Some(ClientDowntime {
+                longest_outage_ms: 1,
+                outages: 1,
+                total_outage_ms: 1,
+                probes: 9,
+                interval_ms: 50,
+                served_by: vec!["a".to_owned()],
+            }),
+        }
+    }
+
+    /// One event of every kind; the match makes a new kind a compile error here.
+    fn every_kind() -> Vec<ApplyEvent> {
+        let step = || "a.health".to_owned();
+        let all = vec![
+            ApplyEvent::NoChanges,
+            ApplyEvent::StepAlreadyDone { step: step() },
+            ApplyEvent::StepStarted {
+                step: step(),
+                title: "t".to_owned(),
+                kind: "check".to_owned(),
+            },
+            ApplyEvent::StepPolling {
+                step: step(),
+                detail: "d".to_owned(),
+                elapsed_ms: 1,
+                timeout_ms: 2,
+            },
+            ApplyEvent::StepSucceeded {
+                step: step(),
+                duration_ms: 1,
+            },
+            ApplyEvent::StepFailed {
+                step: step(),
+                message: "m".to_owned(),
+            },
+            ApplyEvent::StepWaiting {
+                step: step(),
+                reason: "r".to_owned(),
+            },
+            ApplyEvent::StepSkipped {
+                step: step(),
+                because: "a.install".to_owned(),
+            },
+            ApplyEvent::Finished {
+                report: Box::new(full_report()),
+            },
+        ];
+        for e in &all {
+            match e {
+                ApplyEvent::NoChanges
+                | ApplyEvent::StepAlreadyDone { .. }
+                | ApplyEvent::StepStarted { .. }
+                | ApplyEvent::StepPolling { .. }
+                | ApplyEvent::StepSucceeded { .. }
+                | ApplyEvent::StepFailed { .. }
+                | ApplyEvent::StepWaiting { .. }
+                | ApplyEvent::StepSkipped { .. }
+                | ApplyEvent::Finished { .. } => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn every_event_kind_with_every_field_matches_the_committed_schema() {
+        let v = schema();
+        let line: serde_json::Value = serde_json::from_str(&version_line()).unwrap();
+        assert_eq!(line["type"], "version");
+        assert_eq!(line["stream"], EVENT_STREAM_VERSION);
+        assert_eq!(line["swing"], crate::SWING_VERSION);
+        assert!(v.is_valid(&line), "version line {line}");
+        for e in every_kind() {
+            let text = stream_line(&e, 1_767_225_600_123).unwrap();
+            let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(value["@timestamp"], "2026-01-01T00:00:00.123Z");
+            let errors: Vec<String> = v.iter_errors(&value).map(|e| e.to_string()).collect();
+            assert!(errors.is_empty(), "{text}: {errors:?}");
+        }
+    }
+
+    #[test]
+    fn the_schema_refuses_unknown_fields_kinds_and_bad_timestamps() {
+        let v = schema();
+        let ok = stream_line(
+            &ApplyEvent::StepSucceeded {
+                step: "a.health".to_owned(),
+                duration_ms: 1,
+            },
+            0,
+        )
+        .unwrap();
+        let ok: serde_json::Value = serde_json::from_str(&ok).unwrap();
+        assert!(v.is_valid(&ok));
+        let mut extra = ok.clone();
+        extra["surprise"] = serde_json::json!(1);
+        assert!(!v.is_valid(&extra), "an unknown field must be refused");
+        let mut kind = ok.clone();
+        kind["type"] = serde_json::json!("step-exploded");
+        assert!(!v.is_valid(&kind), "an unknown event type must be refused");
+        let mut ts = ok.clone();
+        ts["@timestamp"] = serde_json::json!("2026-01-01 00:00:00");
+        assert!(
+            !v.is_valid(&ts),
+            "a timestamp without T, ms and Z must be refused"
+        );
+        let mut missing = ok;
+        missing.as_object_mut().unwrap().remove("@timestamp");
+        assert!(
+            !v.is_valid(&missing),
+            "an event without @timestamp must be refused"
+        );
     }
 }

@@ -25,7 +25,10 @@ pub mod window;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub use events::{ApplyEvent, ApplyReport, ClientDowntime, StepReport};
+pub use events::{
+    ApplyEvent, ApplyReport, ClientDowntime, EVENT_STREAM_VERSION, StepReport, StreamVersion,
+    stream_line, version_line,
+};
 pub use journal::{Artifact, Entry, Journal, JournalError, Prior, Record, ResumeState};
 pub use lock::{LockError, LockGuard, LockHolder, LockOptions, force_unlock, lock_path};
 pub use walker::{

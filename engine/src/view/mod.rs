@@ -34,6 +34,7 @@ pub fn build(c: &CompiledPlan) -> PlanView {
 fn skeleton(c: &CompiledPlan) -> PlanView {
     PlanView {
         format_version: OUTPUT_FORMAT_VERSION,
+        swing_version: crate::SWING_VERSION.to_owned(),
         plan: info(c),
         appliances: appliances(c),
         windows: windows(c),
