@@ -54,12 +54,10 @@ pub struct ApplyArgs {
     /// Progress output.
     #[arg(long, value_enum, default_value_t = ApplyOutput::Text)]
     pub output: ApplyOutput,
-    /// Journal directory. Default: `.swing/` next to the plan. (Site locks are host-wide,
-    /// in `$XDG_STATE_HOME/swing/locks`.)
+    /// Journal directory. Default: `.swing/` next to the plan (site locks are host-wide).
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
-    /// End an apply that cannot go on: journal it as abandoned (with --reason) and keep the
-    /// journal aside, so the next plan and apply start fresh. Changes nothing on the site.
+    /// End an apply that cannot go on (journaled, with --reason); the next apply starts fresh.
     #[arg(long, requires = "reason", conflicts_with_all = ["resume", "confirm"])]
     pub abandon: bool,
     /// Why the apply is abandoned (recorded in the journal with who abandoned it).
