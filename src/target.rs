@@ -108,3 +108,19 @@ pub fn base_dir(origin: &str) -> Result<PathBuf, String> {
         .unwrap_or(Path::new("."));
     std::fs::canonicalize(dir).map_err(|e| format!("{}: {e}", dir.display()))
 }
+
+/// The host-wide directory of site locks: `$XDG_STATE_HOME/swing/locks`, or
+/// `$HOME/.local/state/swing/locks` (relative values are ignored, as the XDG spec says). One
+/// lock per site for the whole host, wherever its plan lives.
+pub fn lock_dir() -> Result<PathBuf, String> {
+    let absolute = |v: std::ffi::OsString| Some(PathBuf::from(v)).filter(|p| p.is_absolute());
+    let home = std::env::var_os("XDG_STATE_HOME")
+        .and_then(absolute)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .and_then(absolute)
+                .map(|h| h.join(".local").join("state"))
+        })
+        .ok_or("cannot find where to keep site locks: set XDG_STATE_HOME or HOME")?;
+    Ok(home.join("swing").join("locks"))
+}

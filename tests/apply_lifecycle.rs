@@ -27,6 +27,7 @@ async fn run(dir: &Path, args: &[&str], file: &Path) -> std::process::Output {
         .args(args)
         .arg(file)
         .current_dir(dir)
+        .env("XDG_STATE_HOME", kit::state_home(dir))
         .output()
         .await
         .unwrap()
@@ -46,6 +47,7 @@ async fn plan_out(dir: &Path, plan_path: &Path, out: &Path) -> (Option<i32>, Str
         .arg(out)
         .arg(plan_path)
         .current_dir(dir)
+        .env("XDG_STATE_HOME", kit::state_home(dir))
         .output()
         .await
         .unwrap();
@@ -166,11 +168,12 @@ async fn saved_plan_applies_while_a_second_apply_exits_4_then_replan_has_no_chan
         .args(["apply", "--output", "json"])
         .arg(&out)
         .current_dir(&lab.dir)
+        .env("XDG_STATE_HOME", kit::state_home(&lab.dir))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let lock = lab.dir.join(".swing").join(format!("{}.lock", kit::SITE));
+    let lock = kit::site_lock(&lab.dir, kit::SITE);
     assert!(
         wait_until(Duration::from_secs(30), || lock.exists()).await,
         "the first apply never took the lock"
@@ -259,6 +262,7 @@ async fn run_until(
     let mut child = cmd
         .arg(plan)
         .current_dir(dir)
+        .env("XDG_STATE_HOME", kit::state_home(dir))
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -403,6 +407,7 @@ async fn an_appliance_that_does_not_answer_blocks_plan_and_apply_naming_it_and_w
         .arg(&out)
         .arg(&plan_path)
         .current_dir(&lab.dir)
+        .env("XDG_STATE_HOME", kit::state_home(&lab.dir))
         .output()
         .await
         .unwrap();

@@ -259,6 +259,7 @@ fn apply(
     let mut child = cmd
         .arg(plan)
         .current_dir(&lab.dir)
+        .env("XDG_STATE_HOME", kit::state_home(&lab.dir))
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -1024,7 +1025,11 @@ async fn full_disk_run(
     let plan = write_fast_plan(&lab, None, None);
     std::fs::create_dir_all(lab.dir.join("backups-copy")).unwrap();
     let target = mounted(&lab.dir);
-    let script = format!("cd {:?} && {FULL_DISK_SCRIPT}", lab.dir);
+    let script = format!(
+        "cd {:?} && export XDG_STATE_HOME={:?} && {FULL_DISK_SCRIPT}",
+        lab.dir,
+        kit::state_home(&lab.dir)
+    );
     let (code, out, err) = tokio::task::block_in_place(|| {
         in_mount_namespace(
             &script,

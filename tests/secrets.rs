@@ -162,6 +162,7 @@ fn swing(cwd: &Path, env: &[(String, String)], args: &[&str]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_swing"));
     c.args(args)
         .current_dir(cwd)
+        .env("XDG_STATE_HOME", swing_testkit::kit::state_home(cwd))
         .env("NO_COLOR", "1")
         .stdin(Stdio::null());
     for (k, v) in env {

@@ -182,6 +182,7 @@ providers:
                 "state",
             ])
             .current_dir(&d)
+            .env("XDG_STATE_HOME", swing_testkit::kit::state_home(&d))
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .output()

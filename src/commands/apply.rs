@@ -1,4 +1,5 @@
-//! `swing apply [PLANFILE] [--resume] [--confirm STEP]... [--auto-approve] [--output text|json]`
+//! `swing apply [PLANFILE] [--resume] [--confirm STEP]... [--auto-approve] [--output text|json]`,
+//! `swing apply PLANFILE --abandon --reason TEXT`
 //!
 //! Parses, finds what to apply (`crate::target`), asks for approval of a plan file, wires the
 //! providers, makes one engine call (`swing_engine::ops::apply`) and hands the
@@ -14,10 +15,11 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use swing_engine::apply::{ApplyError, Prompter, WalkOptions};
+use swing_engine::apply::abandon::{AbandonError, AbandonRequest};
+use swing_engine::apply::{ApplyError, LockError, Prompter, WalkOptions};
 use swing_engine::ops::{self, SiteApply, SiteError, SiteOutcome};
 
-use crate::exit::{CliError, CliResult};
+use crate::exit::{CliError, CliResult, Exit};
 use crate::views::Output;
 use crate::views::apply::ApplyView;
 pub use crate::views::apply::report_text;
@@ -52,15 +54,25 @@ pub struct ApplyArgs {
     /// Progress output.
     #[arg(long, value_enum, default_value_t = ApplyOutput::Text)]
     pub output: ApplyOutput,
-    /// State directory (journal, lock). Default: `.swing/` next to the plan.
+    /// Journal directory. Default: `.swing/` next to the plan (site locks are host-wide).
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+    /// End an apply that cannot go on (journaled, with --reason); the next apply starts fresh.
+    #[arg(long, requires = "reason", conflicts_with_all = ["resume", "confirm"])]
+    pub abandon: bool,
+    /// Why the apply is abandoned (recorded in the journal with who abandoned it).
+    #[arg(long, value_name = "TEXT", requires = "abandon")]
+    pub reason: Option<String>,
 }
 
 /// Runs `swing apply`.
 pub fn run(args: &ApplyArgs) -> CliResult {
     let t = crate::target::locate(args.file.as_deref(), args.resume, args.state_dir.as_deref())
         .map_err(CliError::msg)?;
+    let lock_dir = crate::target::lock_dir().map_err(CliError::msg)?;
+    if args.abandon {
+        return abandon(&t, lock_dir, args.reason.clone().unwrap_or_default());
+    }
     let tty = std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
     if t.saved.is_none() && !args.resume && !args.auto_approve {
         if !tty {
@@ -97,6 +109,7 @@ pub fn run(args: &ApplyArgs) -> CliResult {
         source: t.source,
         base_dir: t.base_dir,
         state_dir: t.state_dir,
+        lock_dir,
         resume: args.resume,
         walk,
     };
@@ -105,7 +118,36 @@ pub fn run(args: &ApplyArgs) -> CliResult {
     match result {
         Ok(SiteOutcome::NoChanges) => Ok(view.no_changes()),
         Ok(SiteOutcome::Ran(r)) => Ok(view.ran(&r.report, &r.outcome, &source)),
-        Err(SiteError::Apply(ApplyError::Locked(e))) => Ok(view.locked(&site, &source, &e)),
+        Err(SiteError::Apply(ApplyError::Locked(
+            e @ (LockError::Held { .. } | LockError::HeldUnknown { .. }),
+        ))) => Ok(view.locked(&site, &source, &e)),
+        Err(e) => Err(CliError::new(e)),
+    }
+}
+
+/// `--abandon`: one engine call; exit 4 while another apply holds the site.
+fn abandon(t: &crate::target::Target, lock_dir: PathBuf, reason: String) -> CliResult {
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown-user".to_owned());
+    let req = AbandonRequest {
+        state_dir: t.state_dir.clone(),
+        lock_dir,
+        change: t.plan.name.clone(),
+        site: t.plan.site.clone(),
+        reason,
+        actor: format!("{user}@{}", swing_engine::apply::lock::host_name()),
+    };
+    match swing_engine::apply::abandon::abandon(&req) {
+        Ok(done) => {
+            println!(
+                "Abandoned the apply of {} (journal kept as {}). The next `swing plan` and `swing apply` start fresh.",
+                req.change,
+                done.kept.display()
+            );
+            Ok(Exit::Ok)
+        }
+        Err(AbandonError::Apply(ApplyError::Locked(
+            e @ (LockError::Held { .. } | LockError::HeldUnknown { .. }),
+        ))) => Ok(ApplyView::new(Output::Human, false).locked(&req.site, &t.source, &e)),
         Err(e) => Err(CliError::new(e)),
     }
 }

@@ -1,11 +1,14 @@
-//! `swing unlock PLAN --force [--state-dir DIR]`: remove a site's apply lock left behind.
+//! `swing unlock PLAN [--force]`: show a site's apply lock, or remove one left behind.
 //!
-//! Without `--force` it only shows the holder. With it, it warns and removes the lock file.
-//! Must not: touch the journal (a later `swing apply --resume` continues from it).
+//! The lock is host-wide (`$XDG_STATE_HOME/swing/locks`, see `crate::target::lock_dir`).
+//! Without `--force` it only shows the holder. With it, it removes the lock only when nobody
+//! holds it any more; a holder that is alive on this host still holds the OS lock, and then
+//! it refuses (exit 4), naming the holder, its pid, host and start. Must not: touch the
+//! journal (a later `swing apply --resume` continues from it).
 
 use std::path::PathBuf;
 
-use swing_engine::apply::lock::{force_unlock, lock_path, read_lock};
+use swing_engine::apply::lock::{LockError, LockKey, force_unlock, lock_path, read_lock};
 use swing_engine::planfile::SavedPlan;
 
 use crate::exit::{CliError, CliResult, Exit};
@@ -15,12 +18,9 @@ use crate::exit::{CliError, CliResult, Exit};
 pub struct UnlockArgs {
     /// The saved plan or plan file whose site to unlock.
     pub file: PathBuf,
-    /// Remove the lock even though an apply may still hold it.
+    /// Remove the lock its holder left behind (refused while the holder is alive).
     #[arg(long)]
     pub force: bool,
-    /// State directory. Default: `.swing/` next to the plan.
-    #[arg(long, value_name = "DIR")]
-    pub state_dir: Option<PathBuf>,
 }
 
 /// Runs `swing unlock`.
@@ -38,37 +38,43 @@ pub fn run(args: &UnlockArgs) -> CliResult {
             }
         }
     };
-    let state = args
-        .state_dir
-        .clone()
-        .unwrap_or_else(|| swing_engine::apply::default_state_dir(&args.file));
-    let path = lock_path(&state, &site);
-    let Some(holder) = read_lock(&path) else {
-        if path.exists() {
-            eprintln!("warning: the lock file {} is unreadable", path.display());
-        } else {
-            println!("{site} is not locked.");
-            return Ok(Exit::Ok);
-        }
-        if !args.force {
-            eprintln!("Pass --force to remove it.");
-            return Ok(Exit::Error);
-        }
-        force_unlock(&path)?;
-        return Ok(Exit::Ok);
-    };
+    let lock_dir = crate::target::lock_dir().map_err(CliError::msg)?;
+    let path = lock_path(&lock_dir, &LockKey::site(&site));
+    let holder = read_lock(&path);
     if !args.force {
-        println!("{site} is locked by {holder}.");
+        match holder {
+            Some(h) => println!("{site} is locked by {h} ({}).", path.display()),
+            None if path.exists() => println!("{site} has an unreadable lock {}.", path.display()),
+            None => {
+                println!("{site} is not locked.");
+                return Ok(Exit::Ok);
+            }
+        }
         println!(
             "If that apply is dead, run `swing unlock --force {}`.",
             args.file.display()
         );
         return Ok(Exit::Error);
     }
-    eprintln!(
-        "warning: removing the lock of {site} held by {holder}. If that apply is still running, two applies may now change the site at once."
-    );
-    force_unlock(&path)?;
-    println!("Unlocked {site}. Continue an interrupted apply with `swing apply --resume`.");
+    match force_unlock(&path) {
+        Ok(None) => println!("{site} is not locked."),
+        Ok(Some(h)) => println!(
+            "Unlocked {site} (the lock of {h}, whose apply is gone). Continue it with `swing apply --resume`."
+        ),
+        Err(LockError::Held { holder, .. }) => {
+            eprintln!(
+                "error: refusing to unlock {site}: the apply holding it is alive: {holder}. Wait for it to finish, or stop that process first."
+            );
+            return Ok(Exit::Locked);
+        }
+        Err(LockError::HeldUnknown { .. }) => {
+            eprintln!(
+                "error: refusing to unlock {site}: a running process holds {} (holder unreadable).",
+                path.display()
+            );
+            return Ok(Exit::Locked);
+        }
+        Err(e) => return Err(CliError::new(e)),
+    }
     Ok(Exit::Ok)
 }

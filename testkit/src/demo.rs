@@ -197,6 +197,7 @@ pub async fn run_scenario(
         source,
         base_dir: dir.to_path_buf(),
         state_dir: dir.join(".swing"),
+        lock_dir: dir.join(".swing").join("locks"),
         resume: false,
         walk,
     };

@@ -118,6 +118,7 @@ pub fn swing_apply_command(
         )
         .arg(plan)
         .current_dir(&lab.dir)
+        .env("XDG_STATE_HOME", crate::kit::state_home(&lab.dir))
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -197,6 +197,28 @@ impl Default for LabOptions {
     }
 }
 
+/// The state home (`XDG_STATE_HOME`) a test gives the `swing` processes it starts in `dir`:
+/// `dir/.xdg-state`, made (mode 0700) if missing. Site locks are host-wide under the state
+/// home, so tests running at once with the same site name would otherwise wait for each other.
+pub fn state_home(dir: &Path) -> PathBuf {
+    use std::os::unix::fs::DirBuilderExt;
+    let home = dir.join(".xdg-state");
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&home)
+        .expect("the test's state home can be made");
+    home
+}
+
+/// The lock file of `site` that a `swing` started with [`state_home`]`(dir)` takes.
+pub fn site_lock(dir: &Path, site: &str) -> PathBuf {
+    swing_engine::apply::lock_path(
+        &state_home(dir).join("swing").join("locks"),
+        &swing_engine::apply::LockKey::site(site),
+    )
+}
+
 /// Running simulators for one scenario plus the directory holding plan, secrets, backups.
 pub struct Lab {
     pub scenario: Scenario,

@@ -124,6 +124,8 @@ impl SiteExecutor {
             .components()
             .filter(|c| !matches!(c, std::path::Component::CurDir))
             .collect();
+        // Made private when missing; refused when another user could swap the backup.
+        super::statefs::ensure_dir(&dir).map_err(|e| StepError::fatal(e.to_string()))?;
         let stem = format!("{}-{x}-{}", plan.name, self.clock.now_ms() / 1000);
         let info = p.backup(&dir, &stem).await?;
         let a = Artifact {

@@ -46,6 +46,9 @@ pub struct History {
     pub first_run_steps: Option<Vec<String>>,
     /// Where the latest run's plan came from.
     pub last_source: Option<Option<String>>,
+    /// `(actor, reason)` when a person abandoned the change (`swing apply --abandon`); the
+    /// change then counts as finished.
+    pub abandoned: Option<(String, String)>,
 }
 
 fn was_sent(p: Option<&Prior>) -> bool {
@@ -76,6 +79,7 @@ impl History {
                 } => {
                     st.plan_digest = Some(plan_digest.clone());
                     st.finished = false;
+                    h.abandoned = None;
                     h.first_run_steps.get_or_insert_with(|| steps.clone());
                     h.last_source = Some(source.clone());
                 }
@@ -131,6 +135,10 @@ impl History {
                     st.confirmed.insert(step.clone());
                 }
                 Entry::RunFinished { outcome } => st.finished = outcome == "done",
+                Entry::Abandoned { reason, actor } => {
+                    st.finished = true;
+                    h.abandoned = Some((actor.clone(), reason.clone()));
+                }
                 Entry::StepWaiting { step, .. } => {
                     let s = h.steps.entry(step.clone()).or_default();
                     if s.status != "succeeded" {

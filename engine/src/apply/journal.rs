@@ -20,6 +20,8 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
+use super::statefs;
+
 /// Errors reading or writing the journal.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -34,6 +36,8 @@ pub enum JournalError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Unsafe(#[from] super::statefs::StateFsError),
     #[error("the apply journal {path} is damaged at line {line}: {message}")]
     Damaged {
         path: PathBuf,
@@ -98,6 +102,13 @@ pub enum Entry {
     StepSkipped { step: String, because: String },
     /// The run ended: `done`, `paused`, `failed`.
     RunFinished { outcome: String },
+    /// A person ended an apply that could not go on (`swing apply --abandon`): the change
+    /// counts as finished, and the next apply starts fresh.
+    Abandoned {
+        reason: String,
+        /// Who abandoned it, `user@host`.
+        actor: String,
+    },
 }
 
 /// A file an action wrote (a backup), with its SHA-256.
@@ -141,15 +152,17 @@ impl Journal {
             source,
         };
         if let Some(dir) = path.parent() {
-            create_state_dir(dir).map_err(err)?;
+            statefs::ensure_dir(dir)?;
         }
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(err)?;
-        drop_torn_tail(path, &file).map_err(err)?;
+        let mut file = statefs::open(
+            path,
+            OpenOptions::new()
+                .read(true)
+                .create(true)
+                .append(true)
+                .mode(0o600),
+        )?;
+        drop_torn_tail(&mut file).map_err(err)?;
         Ok(Journal {
             path: path.to_owned(),
             file: Mutex::new(file),
@@ -194,15 +207,8 @@ impl Journal {
     /// Reads every record. A torn final line (the process was killed mid-write) is ignored;
     /// damage anywhere else is an error. A missing file reads as empty.
     pub fn read(path: &Path) -> Result<Vec<Record>, JournalError> {
-        let file = match File::open(path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(source) => {
-                return Err(JournalError::Read {
-                    path: path.to_owned(),
-                    source,
-                });
-            }
+        let Some(file) = statefs::open_read(path)? else {
+            return Ok(Vec::new());
         };
         let lines: Vec<String> = BufReader::new(file)
             .lines()
@@ -236,26 +242,17 @@ impl Journal {
 /// Cuts off a torn last record (the process was killed, or the disk filled, mid-write) so the
 /// next record does not follow it: a torn line in the middle would make the journal
 /// unreadable, while one at the end is simply ignored.
-fn drop_torn_tail(path: &Path, file: &File) -> std::io::Result<()> {
-    let bytes = std::fs::read(path)?;
+fn drop_torn_tail(file: &mut File) -> std::io::Result<()> {
+    use std::io::{Read, Seek};
+    let mut bytes = Vec::new();
+    file.seek(std::io::SeekFrom::Start(0))?;
+    file.read_to_end(&mut bytes)?;
     if bytes.last().is_none_or(|b| *b == b'\n') {
         return Ok(());
     }
     let keep = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
     file.set_len(keep as u64)?;
     file.sync_data()
-}
-
-/// Creates the state directory (and parents), restricting a newly made directory to 0700.
-pub fn create_state_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    if dir.as_os_str().is_empty() || dir.is_dir() {
-        return Ok(());
-    }
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
 }
 
 /// What the journal says about one step.

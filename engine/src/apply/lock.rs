@@ -1,13 +1,20 @@
-//! The site lock: one apply per site at a time.
+//! The site lock: one apply per (namespace, site) at a time, for the whole host.
 //!
-//! A lock file `<state>/<site>.lock` (mode 0600) names the holder (change, pid, host, start
-//! time, heartbeat). While held, the process also keeps an OS advisory lock (`flock`) on it,
+//! The lock lives in one host-wide lock directory (the CLI passes
+//! `$XDG_STATE_HOME/swing/locks`, falling back to `~/.local/state/swing/locks`), not next to
+//! the plan: the same site planned from two folders still has one lock. Its file
+//! (`<namespace>@<site>.<hash>.lock`, see [`LockKey::file_name`]; mode 0600, opened without
+//! following symlinks) names the holder (change, pid, host, start time, heartbeat). While held, the process also keeps an OS advisory lock (`flock`) on it,
 //! so a holder that died (even by `kill -9`) releases it at once; the heartbeat covers state
 //! directories shared between hosts, where `flock` may not reach. A second apply gets
 //! [`LockError::Held`] naming the holder (the CLI maps it to exit 4).
 //!
-//! Owns: taking, heart-beating, releasing and force-removing the lock. Must not: decide exit
-//! codes or print (a taken-over stale lock is reported in [`LockGuard::took_over`]).
+//! `swing unlock --force` ([`force_unlock`]) removes a lock only when nobody holds its
+//! `flock`: a live holder on this host is never unlocked from under it.
+//!
+//! Owns: the lock's key and file name, taking, heart-beating, releasing and force-removing
+//! the lock. Must not: decide exit codes or print (a taken-over stale lock is reported in
+//! [`LockGuard::took_over`]), or know where the lock directory is (the caller passes it).
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -18,7 +25,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::journal::{create_state_dir, now_ms, rfc3339_ms};
+use sha2::Digest;
+
+use super::journal::{now_ms, rfc3339_ms};
+use super::statefs::{self, StateFsError};
 
 /// Who holds the lock, as written in the lock file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,6 +66,8 @@ pub enum LockError {
     },
     #[error("another apply holds the lock {path} (holder unreadable)")]
     HeldUnknown { path: PathBuf },
+    #[error(transparent)]
+    Unsafe(#[from] StateFsError),
     #[error("cannot use the lock file {path}: {source}")]
     Io {
         path: PathBuf,
@@ -81,9 +93,63 @@ impl Default for LockOptions {
     }
 }
 
-/// The lock file of a site inside a state directory.
-pub fn lock_path(state_dir: &Path, site: &str) -> PathBuf {
-    state_dir.join(format!("{site}.lock"))
+/// What a lock is taken for: a site within a namespace (its state is keyed by both).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockKey {
+    pub namespace: String,
+    pub site: String,
+}
+
+impl LockKey {
+    /// The namespace of plans that name none.
+    pub const DEFAULT_NAMESPACE: &'static str = "default";
+
+    pub fn new(namespace: &str, site: &str) -> LockKey {
+        LockKey {
+            namespace: namespace.to_owned(),
+            site: site.to_owned(),
+        }
+    }
+
+    /// `site` in the default namespace.
+    pub fn site(site: &str) -> LockKey {
+        LockKey::new(LockKey::DEFAULT_NAMESPACE, site)
+    }
+
+    /// A file name safe on every file system whatever the names hold: both names reduced to
+    /// `[A-Za-z0-9._-]` (at most 64 characters each, for people reading the directory), then
+    /// the first 16 hex digits of the SHA-256 of the exact pair, so different keys never
+    /// share a file.
+    pub fn file_name(&self) -> String {
+        fn readable(s: &str) -> String {
+            s.chars()
+                .take(64)
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect()
+        }
+        let mut h = sha2::Sha256::new();
+        h.update(self.namespace.as_bytes());
+        h.update([0u8]);
+        h.update(self.site.as_bytes());
+        let digest = hex::encode(h.finalize());
+        format!(
+            "{}@{}.{}.lock",
+            readable(&self.namespace),
+            readable(&self.site),
+            &digest[..16]
+        )
+    }
+}
+
+/// The lock file of `key` inside the host-wide lock directory.
+pub fn lock_path(lock_dir: &Path, key: &LockKey) -> PathBuf {
+    lock_dir.join(key.file_name())
 }
 
 /// This machine's host name (best effort).
@@ -186,7 +252,7 @@ fn read_holder(f: &mut File) -> Option<LockHolder> {
 
 /// Reads the lock file's holder without taking the lock (for messages and `unlock`).
 pub fn read_lock(path: &Path) -> Option<LockHolder> {
-    let mut f = File::open(path).ok()?;
+    let mut f = statefs::open_read(path).ok()??;
     read_holder(&mut f)
 }
 
@@ -197,16 +263,17 @@ pub fn acquire(path: &Path, change: &str, opts: LockOptions) -> Result<LockGuard
         source,
     };
     if let Some(dir) = path.parent() {
-        create_state_dir(dir).map_err(io)?;
+        statefs::ensure_dir(dir)?;
     }
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(path)
-        .map_err(io)?;
+    let mut file = statefs::open(
+        path,
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600),
+    )?;
     match file.try_lock() {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) => {
@@ -254,17 +321,47 @@ pub fn acquire(path: &Path, change: &str, opts: LockOptions) -> Result<LockGuard
     })
 }
 
-/// `swing unlock --force`: removes the lock file whoever holds it. Returns the holder it
-/// named, so the caller can warn about it.
+/// `swing unlock --force`: removes a lock file nobody holds any more. A holder that is alive
+/// on this host still holds the file's `flock`: then nothing is removed and the holder is
+/// returned as [`LockError::Held`] (or [`LockError::HeldUnknown`]). Returns the holder the
+/// removed file named (`None`: there was no lock file).
 pub fn force_unlock(path: &Path) -> Result<Option<LockHolder>, LockError> {
-    let holder = read_lock(path);
+    let io = |source| LockError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let Some(mut file) = statefs::open(path, OpenOptions::new().read(true).write(true))
+        .map(Some)
+        .or_else(|e| match e {
+            StateFsError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                Ok(None)
+            }
+            e => Err(e),
+        })?
+    else {
+        return Ok(None);
+    };
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            return Err(match read_holder(&mut file) {
+                Some(h) => LockError::Held {
+                    path: path.to_owned(),
+                    holder: Box::new(h),
+                },
+                None => LockError::HeldUnknown {
+                    path: path.to_owned(),
+                },
+            });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+    }
+    // Holding the flock now, nobody can take the lock between the check and the removal.
+    let holder = read_holder(&mut file);
     match std::fs::remove_file(path) {
         Ok(()) => Ok(holder),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(LockError::Io {
-            path: path.to_owned(),
-            source,
-        }),
+        Err(source) => Err(io(source)),
     }
 }
 
@@ -276,7 +373,7 @@ mod tests {
     #[test]
     fn second_acquire_is_refused_naming_the_holder() {
         let dir = tempfile::tempdir().unwrap();
-        let path = lock_path(dir.path(), "access.example.com");
+        let path = lock_path(dir.path(), &LockKey::site("access.example.com"));
         let g = acquire(&path, "chg-one", LockOptions::default()).unwrap();
         assert!(g.took_over.is_none());
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
@@ -298,7 +395,7 @@ mod tests {
     #[test]
     fn dead_local_holder_is_taken_over() {
         let dir = tempfile::tempdir().unwrap();
-        let path = lock_path(dir.path(), "site");
+        let path = lock_path(dir.path(), &LockKey::site("site"));
         // A lock file left behind by a killed process: content, but no flock.
         let dead = LockHolder {
             holder: "old".into(),
@@ -316,7 +413,7 @@ mod tests {
     #[test]
     fn fresh_holder_on_another_host_is_respected_stale_one_is_not() {
         let dir = tempfile::tempdir().unwrap();
-        let path = lock_path(dir.path(), "site");
+        let path = lock_path(dir.path(), &LockKey::site("site"));
         let mut other = LockHolder {
             holder: "remote".into(),
             pid: 1,
@@ -337,24 +434,49 @@ mod tests {
     }
 
     #[test]
-    fn force_unlock_removes_and_names_holder() {
+    fn force_unlock_refuses_a_live_holder_and_removes_a_dead_ones_lock() {
         let dir = tempfile::tempdir().unwrap();
-        let path = lock_path(dir.path(), "site");
+        let path = lock_path(dir.path(), &LockKey::site("site"));
         let g = acquire(&path, "held", LockOptions::default()).unwrap();
-        let h = force_unlock(&path).unwrap();
-        assert_eq!(h.unwrap().holder, "held");
-        assert!(!path.exists());
-        // A new apply can take the site now.
-        let g2 = acquire(&path, "next", LockOptions::default()).unwrap();
+        match force_unlock(&path) {
+            Err(LockError::Held { holder, .. }) => assert_eq!(holder.holder, "held"),
+            other => panic!("a live holder must be refused, got {other:?}"),
+        }
+        assert_eq!(read_lock(&path).unwrap().holder, "held");
+        // A holder that died without cleaning up leaves the file but no flock.
+        let dead = dir.path().join("dead.lock");
+        std::fs::write(&dead, std::fs::read(&path).unwrap()).unwrap();
         drop(g);
+        let h = force_unlock(&dead).unwrap();
+        assert_eq!(h.unwrap().holder, "held");
+        assert!(!dead.exists());
+        // A new apply can take the site now.
+        let g2 = acquire(&dead, "next", LockOptions::default()).unwrap();
         drop(g2);
-        assert_eq!(force_unlock(&path).unwrap(), None);
+        assert_eq!(force_unlock(&dead).unwrap(), None);
+    }
+
+    #[test]
+    fn lock_names_are_file_system_safe_and_distinct() {
+        let a = LockKey::site("../../etc/passwd").file_name();
+        assert!(!a.contains('/'), "{a}");
+        assert!(a.starts_with("default@.._.._etc_passwd."), "{a}");
+        let long = "x".repeat(5000);
+        assert!(LockKey::site(&long).file_name().len() < 255);
+        assert_ne!(
+            LockKey::site("a/b").file_name(),
+            LockKey::site("a_b").file_name()
+        );
+        assert_ne!(
+            LockKey::new("prod", "s").file_name(),
+            LockKey::new("default", "s").file_name()
+        );
     }
 
     #[tokio::test]
     async fn heartbeat_advances() {
         let dir = tempfile::tempdir().unwrap();
-        let path = lock_path(dir.path(), "site");
+        let path = lock_path(dir.path(), &LockKey::site("site"));
         let mut g = acquire(&path, "hb", LockOptions::default()).unwrap();
         let first = read_lock(&path).unwrap().heartbeat_ms;
         g.start_heartbeat(Duration::from_millis(20));

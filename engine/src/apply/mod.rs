@@ -4,12 +4,14 @@
 //! refuses to start over an unfinished earlier apply unless resuming (and refuses to resume
 //! a different plan), then hands the steps to the [`walker`].
 //!
-//! Owns: the order of those checks and the state-directory layout (`<state>/<site>.lock`,
+//! Owns: the order of those checks and the state-directory layout (the journal
 //! `<state>/<change>.journal.jsonl`, finished journals kept as
-//! `<change>.journal.<unix-ms>.jsonl`). Must not: know what a step does (a
+//! `<change>.journal.<unix-ms>.jsonl`, abandoned ones as `….abandoned-<unix-ms>`; the site
+//! lock in the host-wide lock directory, see [`lock`]). Must not: know what a step does (a
 //! [`walker::StepExecutor`] does), print, or decide exit codes (the CLI maps
 //! [`ApplyError::Locked`] to 4 and a paused outcome to 3).
 
+pub mod abandon;
 mod act;
 pub mod events;
 pub mod history;
@@ -18,6 +20,7 @@ pub mod lock;
 mod observe;
 pub mod site;
 mod spec;
+pub mod statefs;
 pub mod step;
 pub mod walker;
 pub mod window;
@@ -30,7 +33,7 @@ pub use events::{
     stream_line, version_line,
 };
 pub use journal::{Artifact, Entry, Journal, JournalError, Prior, Record, ResumeState};
-pub use lock::{LockError, LockGuard, LockHolder, LockOptions, force_unlock, lock_path};
+pub use lock::{LockError, LockGuard, LockHolder, LockKey, LockOptions, force_unlock, lock_path};
 pub use walker::{
     Check, Clock, EventSink, Failure, Outcome, PollPolicy, Prompter, StepError, StepExecutor,
     StepKind, StepSpec, SystemClock, WaitReason, Waiting, WalkError, WalkOptions, WalkResult, walk,
@@ -39,8 +42,10 @@ pub use walker::{
 /// What to apply and how.
 #[derive(Clone)]
 pub struct ApplyRequest {
-    /// Default: `.swing/` next to the plan.
+    /// The journal's directory. Default: `.swing/` next to the plan.
     pub state_dir: PathBuf,
+    /// The host-wide lock directory (one lock per site for the whole host, see [`lock`]).
+    pub lock_dir: PathBuf,
     /// The change name (plan `name`).
     pub change: String,
     /// The site (plan `site`): one apply per site at a time.
@@ -94,7 +99,11 @@ pub async fn run(
     steps: &[StepSpec],
     exec: Arc<dyn StepExecutor>,
 ) -> Result<WalkResult, ApplyError> {
-    let guard = lock::acquire(&lock_path(&req.state_dir, &req.site), &req.change, req.lock)?;
+    let guard = lock::acquire(
+        &lock_path(&req.lock_dir, &LockKey::site(&req.site)),
+        &req.change,
+        req.lock,
+    )?;
     run_locked(req, steps, exec, guard).await
 }
 

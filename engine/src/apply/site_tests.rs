@@ -231,6 +231,7 @@ fn site_executor(
 fn request(dir: &std::path::Path, gates: &[String], resume: bool) -> ApplyRequest {
     ApplyRequest {
         state_dir: dir.join(".swing"),
+        lock_dir: dir.join(".swing").join("locks"),
         change: "access-25-1-async-ip".into(),
         site: "access.example.com".into(),
         plan_digest: crate::planfile::plan_digest(&plan()),
@@ -385,6 +386,7 @@ fn site_apply(
         source: "change.plan".into(),
         base_dir: dir.to_owned(),
         state_dir: dir.join(".swing"),
+        lock_dir: dir.join(".swing").join("locks"),
         resume,
         walk: request(dir, gates, resume).walk,
     }

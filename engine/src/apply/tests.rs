@@ -575,6 +575,7 @@ async fn bad_graphs_are_refused() {
 fn request(dir: &std::path::Path, digest: &str, resume: bool) -> ApplyRequest {
     ApplyRequest {
         state_dir: dir.join(".swing"),
+        lock_dir: dir.join(".swing").join("locks"),
         change: "chg".into(),
         site: "access.example.com".into(),
         plan_digest: digest.into(),
@@ -600,7 +601,10 @@ async fn run_guards_lock_resume_and_plan_identity() {
 
     // Another apply holds the site.
     let held = lock::acquire(
-        &lock_path(&dir.path().join(".swing"), "access.example.com"),
+        &lock_path(
+            &dir.path().join(".swing").join("locks"),
+            &LockKey::site("access.example.com"),
+        ),
         "other",
         LockOptions::default(),
     )
@@ -643,7 +647,13 @@ async fn run_guards_lock_resume_and_plan_identity() {
     let r = run(&req, &steps, fake.clone()).await.unwrap();
     assert_eq!(r.outcome, Outcome::Done);
     assert_eq!(fake.acts("b.install"), 1);
-    assert!(!lock_path(&dir.path().join(".swing"), "access.example.com").exists());
+    assert!(
+        !lock_path(
+            &dir.path().join(".swing").join("locks"),
+            &LockKey::site("access.example.com")
+        )
+        .exists()
+    );
     assert!(unfinished(&dir.path().join(".swing")).unwrap().is_empty());
 
     // A new apply after a finished one starts a fresh journal, keeping the old one.

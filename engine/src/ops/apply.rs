@@ -20,6 +20,8 @@ pub struct SiteApply {
     pub source: String,
     pub base_dir: PathBuf,
     pub state_dir: PathBuf,
+    /// The host-wide lock directory (the CLI passes `$XDG_STATE_HOME/swing/locks`).
+    pub lock_dir: PathBuf,
     pub resume: bool,
     pub walk: WalkOptions,
 }
@@ -45,7 +47,7 @@ pub async fn apply(req: SiteApply, providers: Providers) -> Result<SiteOutcome, 
     // One apply per site: hold the lock while observing, so a second apply is refused
     // (exit 4) instead of seeing the first one's changes as drift.
     let guard = run::lock::acquire(
-        &run::lock_path(&req.state_dir, &req.plan.site),
+        &run::lock_path(&req.lock_dir, &run::LockKey::site(&req.plan.site)),
         &req.plan.name,
         LockOptions::default(),
     )
@@ -94,6 +96,7 @@ pub async fn apply(req: SiteApply, providers: Providers) -> Result<SiteOutcome, 
     ));
     let apply_req = run::ApplyRequest {
         state_dir: req.state_dir.clone(),
+        lock_dir: req.lock_dir.clone(),
         change: req.plan.name.clone(),
         site: req.plan.site.clone(),
         plan_digest: crate::planfile::plan_digest(&req.plan),
