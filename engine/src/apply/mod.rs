@@ -12,6 +12,7 @@
 
 mod act;
 pub mod events;
+pub mod exported;
 pub mod history;
 pub mod journal;
 pub mod lock;
