@@ -330,7 +330,7 @@ fn export_instructions(plan: &Plan, x: &str, step: &str) -> Vec<String> {
         ),
         "On Security :: Certificates :: Export include the certificate, the private key and the certificate chain, and set a passphrase for the private key.".to_owned(),
         format!(
-            "Save the file in {} as PEM or DER (.pem, .crt, .cer or .der; exporting does not remove the certificate from the appliance). swing checks that the file's leaf fingerprint matches the certificate {x} serves; then confirm `{step}`.",
+            "Save the file in {} (exporting does not remove the certificate from the appliance). swing checks that the file's leaf fingerprint matches the certificate {x} serves; then confirm `{step}`.",
             plan.backup.directory
         ),
     ]
