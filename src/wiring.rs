@@ -23,12 +23,20 @@ pub enum WiringError {
         used_for: String,
         name: String,
     },
-    #[error("secret {reference} (for {used_for}): cannot read {path}: {source}")]
+    #[error("secret {reference} (for {used_for}): {source}")]
     FileUnreadable {
         reference: String,
         used_for: String,
+        #[source]
+        source: swing_providers::input_file::InputFileError,
+    },
+    #[error(
+        "secret {reference} (for {used_for}): {path} is not UTF-8 text: a secret file holds the secret as text"
+    )]
+    FileNotText {
+        reference: String,
+        used_for: String,
         path: PathBuf,
-        source: std::io::Error,
     },
     #[error("secret {reference} (for {used_for}) is empty")]
     Empty { reference: String, used_for: String },
@@ -57,13 +65,28 @@ pub fn resolve(r: &SecretRef, base_dir: &Path, used_for: &str) -> Result<SecretV
         })?,
         SecretRef::File(p) => {
             let path = base_dir.join(p);
-            let mut s =
-                std::fs::read_to_string(&path).map_err(|source| WiringError::FileUnreadable {
+            let file = swing_providers::input_file::read(&path).map_err(|source| {
+                WiringError::FileUnreadable {
                     reference: reference.clone(),
                     used_for: used_for.to_owned(),
-                    path: path.clone(),
                     source,
-                })?;
+                }
+            })?;
+            if file.readable_by_others() {
+                // Like ssh with a private key: the secret works, but say so, with the fix.
+                eprintln!(
+                    "warning: secret {reference} (for {used_for}): {} is readable by others \
+                     (mode {:04o}); run: chmod 600 {}",
+                    path.display(),
+                    file.mode,
+                    path.display()
+                );
+            }
+            let mut s = String::from_utf8(file.bytes).map_err(|_| WiringError::FileNotText {
+                reference: reference.clone(),
+                used_for: used_for.to_owned(),
+                path: path.clone(),
+            })?;
             if s.ends_with('\n') {
                 s.pop();
                 if s.ends_with('\r') {

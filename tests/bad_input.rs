@@ -359,3 +359,169 @@ fn help_and_version_still_exit_zero() {
         assert!(!r.stdout.is_empty());
     }
 }
+
+/// A plan whose secrets and CA file are the given references, for `swing plan` (online): the
+/// wiring reads them before any provider is contacted. The appliance is on loopback, and every
+/// run below stops in the wiring (a refused file, or the unset `${env:…}` client id after it).
+fn plan_reading(dir: &Path, password: &str, ca_file: &str) -> String {
+    let text = format!(
+        r#"version: 1
+name: input-files
+site: access.example.com
+target: {{ version: "25.1.3" }}
+appliances:
+  main: {{ address: 127.0.0.1, port: 9, current_version: "24.3.2" }}
+backup:
+  directory: ./backups
+  password: "{password}"
+providers:
+  appliance:
+    type: beyondtrust
+    client_id: ${{env:SWING_TEST_UNSET_CLIENT_ID}}
+    client_secret: ${{env:SWING_TEST_UNSET_CLIENT_SECRET}}
+    ca_file: {ca_file}
+    operator: prompt
+"#
+    );
+    std::fs::write(dir.join("plan.yaml"), text).unwrap();
+    "plan.yaml".into()
+}
+
+fn mkfifo(path: &Path) {
+    let made = Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success(), "mkfifo failed");
+}
+
+/// `swing plan` on the plan in `dir`: ends (the 60 s kill in `swing_in` bounds it) with exit 1
+/// within `bound`, with `needle` in the output.
+fn plan_refused_within(dir: &Path, bound: Duration, needle: &str) -> Run {
+    let t = Instant::now();
+    let r = swing_in(dir, &["plan", "plan.yaml"]);
+    r.assert_refused(1, needle);
+    assert!(
+        t.elapsed() < bound,
+        "took {:?} (over {bound:?})\n{}",
+        t.elapsed(),
+        r.explain()
+    );
+    r
+}
+
+#[test]
+fn a_secret_file_that_is_a_device_a_fifo_or_huge_is_refused_quickly() {
+    let dir = tempfile::tempdir().unwrap();
+    let bound = Duration::from_secs(20);
+    // /dev/zero streams without end: once it grew the process to gigabytes.
+    plan_reading(dir.path(), "${file:/dev/zero}", "./ca.pem");
+    let r = plan_refused_within(
+        dir.path(),
+        bound,
+        "is a character device, not a regular file",
+    );
+    r.assert_refused(1, "(for backup.password)");
+    // A FIFO without a writer: opening it once blocked forever.
+    mkfifo(&dir.path().join("pw.fifo"));
+    plan_reading(dir.path(), "${file:./pw.fifo}", "./ca.pem");
+    plan_refused_within(
+        dir.path(),
+        bound,
+        "is a FIFO (named pipe), not a regular file",
+    );
+    // 1 MiB: once sent whole as an HTTP header.
+    std::fs::write(dir.path().join("big.secret"), vec![b'x'; 1 << 20]).unwrap();
+    plan_reading(dir.path(), "${file:./big.secret}", "./ca.pem");
+    plan_refused_within(dir.path(), bound, "is larger than 65536 bytes");
+}
+
+#[test]
+fn a_ca_file_that_is_a_device_a_fifo_or_huge_is_refused_quickly() {
+    let dir = tempfile::tempdir().unwrap();
+    let bound = Duration::from_secs(20);
+    std::fs::write(dir.path().join("pw"), "backup-password\n").unwrap();
+    std::fs::set_permissions(
+        dir.path().join("pw"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let run = |ca: &str, needle: &str| {
+        plan_reading(dir.path(), "${file:./pw}", ca);
+        // The client id and secret resolve first: set them, so the CA file is what fails.
+        let t = Instant::now();
+        let out = tempfile::tempdir().unwrap();
+        let se = out.path().join("stderr");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_swing"))
+            .args(["plan", "plan.yaml"])
+            .current_dir(dir.path())
+            .env("NO_COLOR", "1")
+            .env("SWING_TEST_UNSET_CLIENT_ID", "id")
+            .env("SWING_TEST_UNSET_CLIENT_SECRET", "not-a-real-secret")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&se).unwrap())
+            .spawn()
+            .unwrap();
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if t.elapsed() > bound {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("swing plan with ca_file {ca} still running after {bound:?} (hang)");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let stderr = std::fs::read_to_string(&se).unwrap();
+        assert_eq!(status.code(), Some(1), "ca_file {ca}\n{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(stderr.contains("ca_file"), "names the field: {stderr}");
+        assert!(
+            stderr.contains(needle),
+            "ca_file {ca}: expected {needle:?}\n{stderr}"
+        );
+    };
+    run("/dev/zero", "is a character device, not a regular file");
+    mkfifo(&dir.path().join("ca.fifo"));
+    run("./ca.fifo", "is a FIFO (named pipe), not a regular file");
+    std::fs::write(dir.path().join("big.pem"), vec![b'x'; 1 << 20]).unwrap();
+    run("./big.pem", "is larger than 65536 bytes");
+}
+
+#[test]
+fn a_secret_file_readable_by_others_is_used_with_a_warning() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, "backup-password\n").unwrap();
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o644)).unwrap();
+    plan_reading(dir.path(), "${file:./pw}", "./ca.pem");
+    // The password is read (with the warning), then the unset client id stops the run.
+    let r = plan_refused_within(
+        dir.path(),
+        Duration::from_secs(20),
+        "SWING_TEST_UNSET_CLIENT_ID",
+    );
+    let warning = "is readable by others (mode 0644); run: chmod 600";
+    assert!(r.stderr.contains(warning), "{}", r.explain());
+    assert!(
+        r.stderr.contains("(for backup.password)"),
+        "{}",
+        r.explain()
+    );
+    assert!(
+        !r.stderr.contains("backup-password"),
+        "never the value\n{}",
+        r.explain()
+    );
+    // 0600: no warning.
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let r = plan_refused_within(
+        dir.path(),
+        Duration::from_secs(20),
+        "SWING_TEST_UNSET_CLIENT_ID",
+    );
+    assert!(!r.stderr.contains("readable by others"), "{}", r.explain());
+}

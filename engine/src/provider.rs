@@ -206,8 +206,10 @@ pub enum OperatorAction {
         backup_address: String,
         peer_port: u16,
     },
-    /// Export certificate + key + chain.
-    ExportCertificate,
+    /// Export certificate + key + chain into `directory` (the plan's backup directory), as a
+    /// PEM or DER file (`.pem`, `.crt`, `.cer`, `.der`): the step then checks that the file's
+    /// leaf certificate is the one the appliance serves.
+    ExportCertificate { directory: PathBuf },
     /// Import the exported certificate.
     ImportCertificate { from_appliance: String },
     /// Choose the imported certificate as default.

@@ -509,13 +509,26 @@ async fn migration_operator_steps_via_sim_are_observed_via_the_vendor_api() {
         .unwrap()
         .leaf_sha256;
     assert_ne!(old_fp, new_fp_before);
+    let exports = tempfile::tempdir().unwrap();
     op.perform(&task(
         "certs.export",
         "old",
-        OperatorAction::ExportCertificate,
+        OperatorAction::ExportCertificate {
+            directory: exports.path().to_owned(),
+        },
     ))
     .await
     .unwrap();
+    // The export is saved where a person saves it, and its leaf is the served certificate.
+    let saved = std::fs::read(exports.path().join("old-certificate.pem")).unwrap();
+    assert_eq!(
+        swing_engine::apply::exported::leaf_sha256(&saved).unwrap(),
+        old_fp
+    );
+    assert!(
+        !String::from_utf8_lossy(&saved).contains("PRIVATE KEY"),
+        "the saved export holds no private key"
+    );
     op.perform(&task(
         "certs.import",
         "new",

@@ -1,6 +1,8 @@
 //! Human duration strings of the plan format: `30s`, `15m`, `4h`, `8d`, `1h30m`.
 //!
-//! Owns parsing and canonical printing of those strings. Must not know where they are used.
+//! Owns parsing and canonical printing of those strings, and their bound: no duration in a plan
+//! is longer than [`MAX_DURATION_SECS`] (366 days), so no sum of plan durations, and no
+//! duration added to an instant, can overflow. Must not know where they are used.
 
 use std::fmt;
 use std::time::Duration;
@@ -8,8 +10,18 @@ use std::time::Duration;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// Regex (JSON schema `pattern`) every duration string matches.
-pub const DURATION_PATTERN: &str = r"^([0-9]+[dhms])+$";
+/// Regex (JSON schema `pattern`) every duration string matches: at most four units (d, h, m,
+/// s) of at most eight digits each. It bounds the text; [`DurationSpec::parse`] bounds the
+/// value to [`MAX_DURATION_SECS`].
+pub const DURATION_PATTERN: &str = r"^([0-9]{1,8}[dhms]){1,4}$";
+
+/// The shape of a duration without the digit bound: what [`DURATION_PATTERN`] refuses but this
+/// accepts is a duration that is too long (reported as such, not as "not a duration").
+pub const DURATION_SHAPE: &str = r"^([0-9]+[dhms])+$";
+
+/// Longest duration a plan may state: 366 days (`366d`). A change, a window or a timeout longer
+/// than a year is a typo; the bound keeps every sum of durations far from overflowing.
+pub const MAX_DURATION_SECS: u64 = 366 * 86_400;
 
 /// A duration written as in the plan format. Stored as whole seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -26,7 +38,8 @@ impl DurationSpec {
         Duration::from_secs(self.0)
     }
 
-    /// Parses `1h30m`-style strings; units d, h, m, s; each unit at most once, largest first.
+    /// Parses `1h30m`-style strings; units d, h, m, s; each unit at most once, largest first;
+    /// at most [`MAX_DURATION_SECS`].
     pub fn parse(s: &str) -> Result<Self, String> {
         if s.is_empty() {
             return Err("empty duration; write e.g. 30s, 15m, 4h, 8d or 1h30m".into());
@@ -74,6 +87,12 @@ impl DurationSpec {
                 "`{s}` is not a duration: the last number has no unit (d, h, m or s)"
             ));
         }
+        if total > MAX_DURATION_SECS {
+            return Err(format!(
+                "duration `{s}` is longer than {}, the longest swing accepts",
+                DurationSpec(MAX_DURATION_SECS)
+            ));
+        }
         Ok(DurationSpec(total))
     }
 }
@@ -116,7 +135,7 @@ impl JsonSchema for DurationSpec {
         json_schema!({
             "type": "string",
             "pattern": DURATION_PATTERN,
-            "description": "A duration: 30s, 15m, 4h, 8d, or combinations like 1h30m",
+            "description": "A duration: 30s, 15m, 4h, 8d, or combinations like 1h30m; at most 366d",
             "examples": ["30s", "15m", "1h30m", "8d"]
         })
     }
@@ -151,8 +170,24 @@ mod tests {
             "30m1h",
             "1h1h",
             "99999999999999999999d",
+            "18446744073709551615s",
+            "367d",
+            "366d1s",
         ] {
             assert!(DurationSpec::parse(s).is_err(), "{s}");
         }
+    }
+
+    #[test]
+    fn the_longest_duration_is_a_year_and_the_pattern_bounds_the_text() {
+        assert_eq!(
+            DurationSpec::parse("366d").unwrap().secs(),
+            MAX_DURATION_SECS
+        );
+        assert!(
+            DurationSpec::parse("367d")
+                .unwrap_err()
+                .contains("longest swing accepts")
+        );
     }
 }

@@ -17,6 +17,28 @@ use crate::secret::SecretRef;
 pub const PLAN_NAME_PATTERN: &str = "^[a-z0-9][a-z0-9-]*$";
 /// Pattern of appliance names (keys of `appliances`).
 pub const APPLIANCE_NAME_PATTERN: &str = "^[a-z][a-z0-9-]*$";
+/// Longest change, appliance or window name (bytes): they become parts of lock, journal and
+/// backup file names, and every file system takes a name part of this length.
+pub const MAX_NAME_LEN: u64 = 64;
+/// Pattern of a window name: letters, digits, `.`, `_` and `-` (safe in file names and diagrams).
+pub const WINDOW_NAME_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9._-]*$";
+/// Most maintenance windows a plan may have.
+pub const MAX_WINDOWS: u64 = 32;
+/// Most packages of a target.
+pub const MAX_PACKAGES: u64 = 16;
+/// Most manual checks after an upgrade.
+pub const MAX_MANUAL_CHECKS: u64 = 64;
+/// Most entries of `policy.estimates` (there are a few dozen step ids and actions).
+pub const MAX_ESTIMATES: u64 = 128;
+/// Largest `policy.parallelism`.
+pub const MAX_PARALLELISM: u32 = 64;
+/// Largest `policy.certificate_min_days` (ten years).
+pub const MAX_CERTIFICATE_MIN_DAYS: u32 = 3_650;
+/// Largest `policy.jump_clients.max_concurrent_upgrades`.
+pub const MAX_CONCURRENT_CLIENT_UPGRADES: u32 = 100_000;
+/// Largest DNS TTL used around a switch (one day, in seconds).
+pub const MAX_SWITCH_TTL: u32 = 86_400;
+
 /// Pattern of a dotted numeric version such as `25.1.3`.
 pub const VERSION_PATTERN: &str = r"^[0-9]+(\.[0-9]+)+$";
 
@@ -28,15 +50,15 @@ pub struct Plan {
     /// Format version; must be 1.
     pub version: FormatVersion,
     /// Change name; used in lock, journal and backup file names.
-    #[schemars(extend("pattern" = PLAN_NAME_PATTERN))]
+    #[schemars(extend("pattern" = PLAN_NAME_PATTERN, "maxLength" = MAX_NAME_LEN))]
     pub name: String,
     /// The public site name clients resolve (e.g. access.example.com).
-    #[schemars(extend("format" = "hostname"))]
+    #[schemars(extend("format" = "hostname", "maxLength" = 253))]
     pub site: String,
     /// What to reach.
     pub target: Target,
     /// The appliances: one (single upgrade) or two (failover pair or migration).
-    #[schemars(extend("minProperties" = 1, "maxProperties" = 2, "propertyNames" = {"pattern": APPLIANCE_NAME_PATTERN}))]
+    #[schemars(extend("minProperties" = 1, "maxProperties" = 2, "propertyNames" = {"pattern": APPLIANCE_NAME_PATTERN, "maxLength": MAX_NAME_LEN}))]
     pub appliances: BTreeMap<String, Appliance>,
     /// The failover pair and how to upgrade it (two appliances, unless `migration`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -46,6 +68,7 @@ pub struct Plan {
     pub migration: Option<Migration>,
     /// Maintenance windows; apply refuses window-bound steps outside them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("maxItems" = MAX_WINDOWS))]
     pub windows: Vec<Window>,
     /// Guard rails, all with defaults.
     #[serde(default)]
@@ -102,6 +125,7 @@ pub struct Target {
     pub source: Source,
     /// Install order, base software first (a base package may unlock the site package).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("maxItems" = MAX_PACKAGES))]
     pub packages: Vec<String>,
 }
 
@@ -250,6 +274,7 @@ pub enum Switch {
         record: String,
         /// TTL used around the change, in seconds.
         #[serde(default = "default_switch_ttl")]
+        #[schemars(range(max = MAX_SWITCH_TTL))]
         ttl: u32,
     },
     /// A NAT gateway's DNAT rule is pointed at the other appliance.
@@ -299,6 +324,8 @@ pub struct Migration {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Window {
+    /// Letters, digits, `.`, `_`, `-`; at most 64 bytes.
+    #[schemars(extend("pattern" = WINDOW_NAME_PATTERN, "maxLength" = MAX_NAME_LEN))]
     pub name: String,
     /// RFC 3339 with offset.
     pub start: DateTime<FixedOffset>,
@@ -313,17 +340,19 @@ pub struct Policy {
     /// Longest the pair may run without a failover relationship.
     pub max_unprotected: DurationSpec,
     /// Served TLS certificate must stay valid this many days after the last window.
+    #[schemars(range(max = MAX_CERTIFICATE_MIN_DAYS))]
     pub certificate_min_days: u32,
     /// Appliance clock vs. engine clock.
     pub clock_skew_max: DurationSpec,
     /// Concurrent automated steps.
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = MAX_PARALLELISM))]
     pub parallelism: u32,
     /// Jump Client upgrade pacing.
     pub jump_clients: JumpClientPolicy,
     /// Estimated durations overriding the guide's defaults, keyed by step id (`a.install`)
     /// or by action (`install`, `online`, `sync`, …). Used for plan estimates only.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = MAX_ESTIMATES))]
     pub estimates: BTreeMap<String, DurationSpec>,
 }
 
@@ -345,6 +374,7 @@ impl Default for Policy {
 #[serde(deny_unknown_fields, default)]
 pub struct JumpClientPolicy {
     /// "Maximum number of concurrent Jump Client upgrades".
+    #[schemars(range(max = MAX_CONCURRENT_CLIENT_UPGRADES))]
     pub max_concurrent_upgrades: u32,
     /// Fraction of Jump Clients back online and upgraded before going on.
     #[schemars(range(min = 0.0, max = 1.0))]
@@ -386,6 +416,7 @@ fn default_true() -> bool {
 pub struct Verify {
     /// Steps a person confirms after each upgrade. Absent: the guide's two checks; `[]`: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("maxItems" = MAX_MANUAL_CHECKS))]
     pub manual: Option<Vec<String>>,
 }
 

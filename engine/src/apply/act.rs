@@ -62,7 +62,9 @@ impl SiteExecutor {
             .ok_or_else(|| StepError::fatal(format!("{id}: no appliance to perform it on")))?;
         let action = match &s.op {
             StepOp::Install(_) => install_action(&plan),
-            StepOp::BackupCertificates | StepOp::CertsExport => OperatorAction::ExportCertificate,
+            StepOp::BackupCertificates | StepOp::CertsExport => OperatorAction::ExportCertificate {
+                directory: self.backup_dir(&plan),
+            },
             StepOp::VaultKey => OperatorAction::VaultKey,
             StepOp::Throttle => OperatorAction::ClientThrottle {
                 max_concurrent_upgrades: plan.policy.jump_clients.max_concurrent_upgrades,
@@ -109,6 +111,16 @@ impl SiteExecutor {
         Ok(Vec::new())
     }
 
+    /// The plan's backup directory (`./backups` next to the plan), written without the `./`
+    /// in reports: configuration backups and exported certificates go there.
+    pub(super) fn backup_dir(&self, plan: &Plan) -> PathBuf {
+        self.base_dir
+            .join(&plan.backup.directory)
+            .components()
+            .filter(|c| !matches!(c, std::path::Component::CurDir))
+            .collect()
+    }
+
     /// The configuration backup of the serving appliance, written under the plan's backup
     /// directory and remembered for a later restore.
     async fn backup_config(&self, plan: &Plan) -> Result<Artifact, StepError> {
@@ -117,13 +129,7 @@ impl SiteExecutor {
             self.providers.appliances.get(&x).ok_or_else(|| {
                 StepError::fatal(format!("no provider is wired for appliance {x}"))
             })?;
-        // `./backups` next to the plan, written without the `./` in reports.
-        let dir: PathBuf = self
-            .base_dir
-            .join(&plan.backup.directory)
-            .components()
-            .filter(|c| !matches!(c, std::path::Component::CurDir))
-            .collect();
+        let dir = self.backup_dir(plan);
         // Made private when missing; refused when another user could swap the backup.
         super::statefs::ensure_dir(&dir).map_err(|e| StepError::fatal(e.to_string()))?;
         let stem = format!("{}-{x}-{}", plan.name, self.clock.now_ms() / 1000);

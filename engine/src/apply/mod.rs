@@ -14,6 +14,7 @@
 pub mod abandon;
 mod act;
 pub mod events;
+pub mod exported;
 pub mod history;
 pub mod journal;
 pub mod lock;

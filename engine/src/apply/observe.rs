@@ -150,11 +150,34 @@ impl SiteExecutor {
                         )),
                     }
                 }
-                // Nothing observable: the file's location is the person's choice; the walker
-                // got a confirmation (or the automation reported success).
-                Condition::CertificateExported { .. } | Condition::Confirmed => {
-                    holds(serde_json::Value::Null)
+                Condition::CertificateExported { appliance } => {
+                    let o = match self.observe(appliance).await {
+                        Ok(o) => o,
+                        Err(e) if e.retryable => {
+                            return not_yet(format!("{appliance}: {}", e.message));
+                        }
+                        Err(e) => return Err(e),
+                    };
+                    let Some(cert) = o.certificate else {
+                        return not_yet(format!(
+                            "appliance {appliance}'s certificate was not observed"
+                        ));
+                    };
+                    let dir = self.backup_dir(self.plan());
+                    match super::exported::find(&dir, appliance, &cert.leaf_sha256) {
+                        Ok(found) => holds(serde_json::json!({
+                            "appliance": appliance,
+                            "file": found.path,
+                            "leaf_sha256": found.leaf_sha256,
+                        })),
+                        // The person confirmed an export that is not there or is another
+                        // certificate: halt and say what was found.
+                        Err(problem) => Err(StepError::fatal(problem.to_string())),
+                    }
                 }
+                // The walker got a person's confirmation (or the automation reported success):
+                // that is the whole postcondition, nothing else is claimed.
+                Condition::Confirmed => holds(serde_json::Value::Null),
                 Condition::SyncAfter {
                     appliance,
                     after_step,

@@ -87,7 +87,7 @@ impl ApplianceProvider for FakeAppliance {
             last_sync_status: Some("ok".into()),
             clock_skew_s: Some(0),
             certificate: Some(CertificateInfo {
-                leaf_sha256: "ab".repeat(32),
+                leaf_sha256: super::exported::tests::SERVED_SHA256.to_owned(),
                 not_after: "2099-01-01T00:00:00Z".into(),
                 sans: vec!["access.example.com".into()],
                 trusted: true,
@@ -161,6 +161,15 @@ impl OperatorBridge for FakeBridge {
             OperatorAction::SyncNow => apps.values_mut().for_each(|a| a.sync = now_s),
             OperatorAction::BreakFailover => {
                 apps.values_mut().for_each(|a| a.role = FailoverRole::None)
+            }
+            // Saved where a person saves it: the step's check reads it back.
+            OperatorAction::ExportCertificate { directory } => {
+                std::fs::create_dir_all(directory).unwrap();
+                std::fs::write(
+                    directory.join(format!("{}-certificate.pem", task.appliance)),
+                    super::exported::tests::SERVED_PEM,
+                )
+                .unwrap();
             }
             OperatorAction::EstablishFailover { .. } => {
                 for (n, a) in apps.iter_mut() {

@@ -55,7 +55,7 @@ fn spec_of(c: &CompiledPlan, s: &Step, keep: &HashSet<&str>, providers: &Provide
         (Some(Switch::Dns { ttl, .. }), true) => Duration::from_secs(u64::from(*ttl)),
         _ => Duration::ZERO,
     };
-    let verify_timeout = step_timeout(c, s) + cache_wait;
+    let verify_timeout = step_timeout(c, s).saturating_add(cache_wait);
     StepSpec {
         id: s.id.clone(),
         title: s.title.clone(),
@@ -77,7 +77,7 @@ fn spec_of(c: &CompiledPlan, s: &Step, keep: &HashSet<&str>, providers: &Provide
         downtime: s.downtime,
         unprotected: s.unprotected,
         verify_timeout,
-        expected: Duration::from_secs(s.estimate_s) + cache_wait,
+        expected: Duration::from_secs(s.estimate_s).saturating_add(cache_wait),
         no_retry: is_install,
         // `act_switch` looks before it moves anything (see there).
         reentrant: s.op.reentrant(),

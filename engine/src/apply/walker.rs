@@ -473,7 +473,7 @@ async fn run_step(
             // the postcondition holds now; sent again only if the precondition still holds —
             // the world is as it was before the action, so it did not take effect (a DNS
             // update the server refused, a server that was down); otherwise only re-observed.
-            let bound = tokio::time::Instant::now() + observe_grace(spec);
+            let bound = later(tokio::time::Instant::now(), observe_grace(spec));
             if let Ok(Ok(Check::Holds(observed))) =
                 tokio::time::timeout_at(bound, exec.verify(spec)).await
             {
@@ -486,7 +486,7 @@ async fn run_step(
             // The apply died while the action was being sent. Done if the postcondition holds;
             // sent (again) only when it did not reach the world, or when the action itself
             // does only what is still missing; otherwise only re-observed.
-            let bound = tokio::time::Instant::now() + observe_grace(spec);
+            let bound = later(tokio::time::Instant::now(), observe_grace(spec));
             if let Ok(Ok(Check::Holds(observed))) =
                 tokio::time::timeout_at(bound, exec.verify(spec)).await
             {
@@ -517,14 +517,17 @@ async fn run_step(
     if !observe_only {
         // A precondition that could not be observed (network trouble: a retryable error) is
         // observed again with backoff for a while; one that is observed not to hold halts.
-        let patience = start + spec.verify_timeout.min(PRECONDITION_PATIENCE);
+        let patience = later(start, spec.verify_timeout.min(PRECONDITION_PATIENCE));
         let mut delay = poll.initial;
         loop {
             if resume_act {
                 break;
             }
             let checked = tokio::time::timeout_at(
-                patience.max(tokio::time::Instant::now()) + observe_grace(spec),
+                later(
+                    patience.max(tokio::time::Instant::now()),
+                    observe_grace(spec),
+                ),
                 exec.precondition(spec),
             )
             .await
@@ -564,7 +567,7 @@ async fn run_step(
         }
         let mut attempt = 0u32;
         let mut delay = ACT_RETRY_DELAY.min(poll.max);
-        let deadline = start + spec.verify_timeout;
+        let deadline = later(start, spec.verify_timeout);
         let artifacts = loop {
             attempt += 1;
             // An action that never returns must not hold the apply: it ends at the step's
@@ -601,12 +604,15 @@ async fn run_step(
     }
 
     // Verify by polling with backoff until the timeout.
-    let deadline = start + spec.verify_timeout;
+    let deadline = later(start, spec.verify_timeout);
     let mut last_seen: Option<String> = None;
     loop {
         // A single observation that hangs is bounded too: by the deadline plus a grace, so
         // the last observation, which starts at the deadline, still gets its answer.
-        let bound = deadline.max(tokio::time::Instant::now()) + observe_grace(spec);
+        let bound = later(
+            deadline.max(tokio::time::Instant::now()),
+            observe_grace(spec),
+        );
         let Ok(verified) = tokio::time::timeout_at(bound, exec.verify(spec)).await else {
             let what = match &last_seen {
                 Some(l) => format!("observing its postcondition did not return (last seen: {l})"),
@@ -647,6 +653,15 @@ const ACT_RETRY_DELAY: Duration = Duration::from_millis(500);
 /// How long a failing precondition is observed again when it could not be observed (at most;
 /// never longer than the step's timeout).
 const PRECONDITION_PATIENCE: Duration = Duration::from_secs(60);
+
+/// `at + d`, or — when that instant cannot be represented — a point 30 years after `at` (what
+/// tokio itself uses as "never"). Validation bounds every duration of a plan; this keeps a bug
+/// in that bound from becoming an "overflow when adding duration to instant" panic mid-apply.
+pub(crate) fn later(at: tokio::time::Instant, d: Duration) -> tokio::time::Instant {
+    at.checked_add(d)
+        .or_else(|| at.checked_add(Duration::from_secs(30 * 365 * 86_400)))
+        .unwrap_or(at)
+}
 
 /// Extra time one observation may take when it starts at (or runs past) the deadline.
 fn observe_grace(spec: &StepSpec) -> Duration {

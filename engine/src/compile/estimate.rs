@@ -54,9 +54,9 @@ pub fn durations(steps: &mut [Step], plan: &Plan) {
         match s.op {
             StepOp::Install(_) => {
                 let extra = plan.target.packages.len().saturating_sub(1) as u64;
-                d += extra * EXTRA_PACKAGE_S;
+                d = d.saturating_add(extra.saturating_mul(EXTRA_PACKAGE_S));
             }
-            StepOp::LowerTtl => d = super::old_ttl(plan) + 10,
+            StepOp::LowerTtl => d = super::old_ttl(plan).saturating_add(10),
             StepOp::SwitchTo(_) => {
                 d = match switch_method {
                     Some(Switch::SharedIp { .. }) => 5 * 60,
@@ -198,8 +198,9 @@ pub fn schedule(steps: &mut [Step], plan: &Plan) -> Schedule {
             }
         }
         start[i] = at;
-        end[i] = at + steps[i].estimate_s;
-        work_end[i] = work_ready + steps[i].estimate_s;
+        // Saturating: validation bounds every duration, this keeps a bug from becoming a panic.
+        end[i] = at.saturating_add(steps[i].estimate_s);
+        work_end[i] = work_ready.saturating_add(steps[i].estimate_s);
         index.insert(steps[i].id.clone(), i);
     }
     let first = start.iter().copied().min().unwrap_or(0);
@@ -210,7 +211,7 @@ pub fn schedule(steps: &mut [Step], plan: &Plan) -> Schedule {
         start,
         end,
         work_s: work_end.iter().copied().max().unwrap_or(0),
-        elapsed_s: last - first,
+        elapsed_s: last.saturating_sub(first),
         unprotected_s: 0,
     }
 }

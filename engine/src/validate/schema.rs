@@ -13,8 +13,10 @@ use std::sync::OnceLock;
 use jsonschema::error::{TypeKind, ValidationErrorKind};
 use jsonschema::{ValidationError, Validator};
 use serde_json::Value;
+use swing_schema::DurationSpec;
 use swing_schema::Plan;
-use swing_schema::duration::DURATION_PATTERN;
+use swing_schema::duration::{DURATION_PATTERN, MAX_DURATION_SECS};
+use swing_schema::plan::{MAX_NAME_LEN, WINDOW_NAME_PATTERN};
 use swing_schema::plan::{PLAN_NAME_PATTERN, VERSION_PATTERN};
 use swing_schema::secret::SECRET_REF_PATTERN;
 
@@ -290,6 +292,19 @@ impl Ctx<'_> {
                 } else {
                     "name"
                 };
+                if key.len() as u64 > MAX_NAME_LEN {
+                    out.push(
+                        b.at(
+                            Severity::Error,
+                            codes::BAD_NAME,
+                            span,
+                            "name too long",
+                            format!("{what} `{}` is longer than {MAX_NAME_LEN} bytes", short(&key)),
+                        )
+                        .help("names become parts of file names; keep them short (e.g. `a`, `east`, `old`)"),
+                    );
+                    return;
+                }
                 out.push(
                     b.at(
                         Severity::Error,
@@ -373,6 +388,36 @@ impl Ctx<'_> {
             | ValidationErrorKind::AnyOf { context } => {
                 self.union_error(prefix, &pointer, err.instance(), context, out);
             }
+            ValidationErrorKind::MaxLength { limit } => out.push(
+                b.at(
+                    Severity::Error,
+                    codes::OUT_OF_RANGE,
+                    self.spans.value_span(&pointer),
+                    format!("longer than {limit}"),
+                    format!("`{shown}` is longer than {limit} characters"),
+                )
+                .help(self.describe_or(&pointer, "see docs/plan-format.md")),
+            ),
+            ValidationErrorKind::MaxItems { limit } => out.push(
+                b.at(
+                    Severity::Error,
+                    codes::OUT_OF_RANGE,
+                    self.spans.value_span(&pointer),
+                    format!("more than {limit} items"),
+                    format!("`{shown}` has more than {limit} items"),
+                )
+                .help(self.describe_or(&pointer, "see docs/plan-format.md")),
+            ),
+            ValidationErrorKind::MaxProperties { limit } => out.push(
+                b.at(
+                    Severity::Error,
+                    codes::OUT_OF_RANGE,
+                    self.spans.key_or_value_span(&pointer),
+                    format!("more than {limit} entries"),
+                    format!("`{shown}` has more than {limit} entries"),
+                )
+                .help(self.describe_or(&pointer, "see docs/plan-format.md")),
+            ),
             ValidationErrorKind::MinItems { limit } => out.push(b.at(
                 Severity::Error,
                 codes::BAD_VALUE,
@@ -442,6 +487,34 @@ impl Ctx<'_> {
                     format!("change name `{}` is not allowed", short(text)),
                 )
                 .help("use lowercase letters, digits and `-` (it becomes part of lock, journal and backup file names)");
+        }
+        if pattern == WINDOW_NAME_PATTERN {
+            return b
+                .at(
+                    Severity::Error,
+                    codes::BAD_NAME,
+                    span,
+                    "invalid window name",
+                    format!("window name `{}` is not allowed", short(text)),
+                )
+                .help("use letters, digits, `.`, `_` and `-` (e.g. `saturday-night`); journals and `--window` name windows by it");
+        }
+        if pattern == DURATION_PATTERN && looks_like_duration(text) {
+            // Digits and units, but more of them than the pattern allows: too long, not wrong.
+            return b
+                .at(
+                    Severity::Error,
+                    codes::BAD_DURATION,
+                    span,
+                    "too long",
+                    format!(
+                        "`{shown}` is longer than {}, the longest duration swing accepts",
+                        DurationSpec::from_secs(MAX_DURATION_SECS)
+                    ),
+                )
+                .help(
+                    "a change, window or timeout is at most 366d; check the number and its unit",
+                );
         }
         if pattern == DURATION_PATTERN {
             return b
@@ -885,6 +958,15 @@ pub(crate) fn closest<'c>(
         .filter(|(d, c)| *d <= (c.chars().count() / 3).max(2) && *d < c.chars().count())
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
+}
+
+/// Only digits and duration units: a duration whose numbers are too long for the pattern.
+fn looks_like_duration(text: &str) -> bool {
+    !text.is_empty()
+        && text.ends_with(['d', 'h', 'm', 's'])
+        && text
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, 'd' | 'h' | 'm' | 's'))
 }
 
 fn short(s: &str) -> String {

@@ -8,7 +8,9 @@
 
 use std::collections::HashMap;
 
-use swing_schema::{Plan, Provider, Source, Strategy, Switch, Version};
+use chrono::Datelike;
+use swing_schema::duration::MAX_DURATION_SECS;
+use swing_schema::{DurationSpec, Plan, Provider, Source, Strategy, Switch, Version};
 
 use crate::diagnostics::{DiagnosticBuilder, PlanDiagnostic, Severity, Span, WithHelp, codes};
 use crate::load::{SpanIndex, escape_pointer_segment};
@@ -35,6 +37,7 @@ pub(super) fn check(b: &DiagnosticBuilder, spans: &SpanIndex, plan: &Plan) -> Ve
     c.windows();
     c.target();
     c.providers();
+    c.bounds();
     c.out
 }
 
@@ -462,6 +465,108 @@ impl Ctx<'_> {
                     )
                     .help("windows must not overlap; merge them into one or move one");
                 self.out.push(d);
+            }
+        }
+    }
+
+    /// No value of a valid plan can overflow anything downstream: every duration at most
+    /// [`MAX_DURATION_SECS`] (the parser already refuses longer ones; a plan built in memory is
+    /// checked here too), window timestamps in the years 1970–9999, and all windows inside one
+    /// span of at most that length — so every offset, sum and instant compile, render and
+    /// apply compute stays far inside its type.
+    fn bounds(&mut self) {
+        let p = self.plan;
+        let mut durations: Vec<(Vec<String>, DurationSpec)> = vec![
+            (
+                vec!["policy".into(), "max_unprotected".into()],
+                p.policy.max_unprotected,
+            ),
+            (
+                vec!["policy".into(), "clock_skew_max".into()],
+                p.policy.clock_skew_max,
+            ),
+            (
+                vec![
+                    "policy".into(),
+                    "jump_clients".into(),
+                    "wait_timeout".into(),
+                ],
+                p.policy.jump_clients.wait_timeout,
+            ),
+        ];
+        for (k, d) in &p.policy.estimates {
+            durations.push((vec!["policy".into(), "estimates".into(), k.clone()], *d));
+        }
+        for (at, d) in durations {
+            if d.secs() > MAX_DURATION_SECS {
+                let at: Vec<&str> = at.iter().map(String::as_str).collect();
+                let diag = self
+                    .b
+                    .at(
+                        Severity::Error,
+                        codes::BAD_DURATION,
+                        self.val(&at),
+                        "too long",
+                        format!(
+                            "`{}` is longer than {}, the longest duration swing accepts",
+                            at.join("."),
+                            DurationSpec::from_secs(MAX_DURATION_SECS)
+                        ),
+                    )
+                    .help("a change, window or timeout is at most 366d");
+                self.out.push(diag);
+            }
+        }
+        let in_range =
+            |t: &chrono::DateTime<chrono::FixedOffset>| (1970..=9999).contains(&t.year());
+        for (i, w) in p.windows.iter().enumerate() {
+            let idx = i.to_string();
+            for (field, t) in [("start", w.start), ("end", w.end)] {
+                if !in_range(&t) {
+                    let diag = self
+                        .b
+                        .at(
+                            Severity::Error,
+                            codes::OUT_OF_RANGE,
+                            self.val(&["windows", &idx, field]),
+                            "year out of range",
+                            format!("window `{}` {field}s in the year {}", w.name, t.year()),
+                        )
+                        .help("a window lies between the years 1970 and 9999");
+                    self.out.push(diag);
+                }
+            }
+        }
+        if !p
+            .windows
+            .iter()
+            .all(|w| in_range(&w.start) && in_range(&w.end))
+        {
+            // Reported above; the span of such dates is not even computed.
+            return;
+        }
+        let first = p.windows.iter().min_by_key(|w| w.start);
+        let last = p.windows.iter().max_by_key(|w| w.end);
+        if let (Some(first), Some(last)) = (first, last) {
+            let span = (last.end - first.start).num_seconds();
+            if span > MAX_DURATION_SECS as i64 {
+                let i = p.windows.iter().position(|w| w == last).unwrap_or(0);
+                let diag = self
+                    .b
+                    .at(
+                        Severity::Error,
+                        codes::OUT_OF_RANGE,
+                        self.val(&["windows", &i.to_string(), "end"]),
+                        "too far from the first window",
+                        format!(
+                            "the windows span more than {} (from `{}` to `{}`)",
+                            DurationSpec::from_secs(MAX_DURATION_SECS),
+                            first.name,
+                            last.name
+                        ),
+                    )
+                    .help("one change fits in a year; plan a later change separately");
+                self.out.push(diag);
             }
         }
     }

@@ -73,10 +73,10 @@ fn load_roots(path: &Path) -> ProviderResult<RootCertStore> {
             format!("ca_file {}: {what}", path.display()),
         )
     };
-    let iter =
-        CertificateDer::pem_file_iter(path).map_err(|e| invalid(format!("cannot read: {e}")))?;
+    let file = crate::input_file::read(path)
+        .map_err(|e| ProviderError::new(ErrorKind::Invalid, format!("ca_file: {e}")))?;
     let mut roots = RootCertStore::empty();
-    for cert in iter {
+    for cert in CertificateDer::pem_slice_iter(&file.bytes) {
         let cert = cert.map_err(|e| invalid(format!("not a PEM certificate file: {e}")))?;
         roots
             .add(cert)

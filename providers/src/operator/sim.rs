@@ -195,6 +195,46 @@ impl SimOperator {
     }
 }
 
+/// Saves the certificate chain of an exported bundle as `DIR/<appliance>-certificate.pem`
+/// (mode 0600), where a person saves the export: the step's check reads it from there. Only the
+/// `CERTIFICATE` blocks are written — the private key stays in memory, for the import.
+async fn write_export(
+    step: &str,
+    appliance: &str,
+    directory: &std::path::Path,
+    bundle: &str,
+) -> ProviderResult<()> {
+    let mut chain = String::new();
+    let mut inside = false;
+    for line in bundle.lines() {
+        if line.starts_with("-----BEGIN CERTIFICATE-----") {
+            inside = true;
+        }
+        if inside {
+            chain.push_str(line);
+            chain.push('\n');
+        }
+        if line.starts_with("-----END CERTIFICATE-----") {
+            inside = false;
+        }
+    }
+    let path = directory.join(format!("{appliance}-certificate.pem"));
+    let failed = |e: std::io::Error| {
+        ProviderError::new(
+            ErrorKind::Failed,
+            format!("{step}: cannot save the export as {}: {e}", path.display()),
+        )
+    };
+    tokio::fs::create_dir_all(directory).await.map_err(failed)?;
+    let mut options = tokio::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true).mode(0o600);
+    let mut file = options.open(&path).await.map_err(failed)?;
+    tokio::io::AsyncWriteExt::write_all(&mut file, chain.as_bytes())
+        .await
+        .map_err(failed)?;
+    file.sync_all().await.map_err(failed)
+}
+
 #[async_trait]
 impl OperatorBridge for SimOperator {
     async fn reached(&self, task: &OperatorTask) -> ProviderResult<Option<bool>> {
@@ -283,8 +323,9 @@ impl OperatorBridge for SimOperator {
                 };
                 self.post(step, on, "establish", body).await?;
             }
-            OperatorAction::ExportCertificate => {
-                self.export(step, on).await?;
+            OperatorAction::ExportCertificate { directory } => {
+                let (bundle, _) = self.export(step, on).await?;
+                write_export(step, on, directory, &bundle).await?;
             }
             OperatorAction::ImportCertificate { from_appliance } => {
                 let cached = self.exported.lock().await.get(from_appliance).cloned();

@@ -119,12 +119,8 @@ impl ProbeConfig {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProbeError {
-    #[error("cannot read the CA file {path}: {source}")]
-    CaFile {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("the CA file: {0}")]
+    CaFile(#[source] crate::input_file::InputFileError),
     #[error("the CA file {0} holds no usable PEM certificate")]
     CaPem(PathBuf),
     #[error("invalid probe configuration: {0}")]
@@ -163,11 +159,8 @@ impl Prober {
             .connect_timeout(config.timeout)
             .timeout(config.timeout);
         if let Some(path) = &config.ca_file {
-            let pem = std::fs::read(path).map_err(|source| ProbeError::CaFile {
-                path: path.clone(),
-                source,
-            })?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            let pem = crate::input_file::read(path).map_err(ProbeError::CaFile)?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem.bytes)
                 .map_err(|_| ProbeError::CaPem(path.clone()))?;
             if certs.is_empty() {
                 return Err(ProbeError::CaPem(path.clone()));
