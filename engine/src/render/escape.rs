@@ -51,7 +51,7 @@ pub fn md_inline(s: &str) -> String {
 pub fn md_code(s: &str) -> String {
     let s = one_line(s);
     let fence = "`".repeat(longest_run(&s) + 1);
-    if s.starts_with('`') || s.ends_with('`') || s.starts_with(' ') && s.ends_with(' ') {
+    if s.starts_with('`') || s.ends_with('`') || (s.starts_with(' ') && s.ends_with(' ')) {
         format!("{fence} {s} {fence}")
     } else {
         format!("{fence}{s}{fence}")
