@@ -184,7 +184,7 @@ fn validate_junit_has_one_case_per_plan_failing_with_its_errors() {
             failed,
             case.name.as_str().contains("plans/invalid/"),
             "{}",
-            case.name
+            case.name.as_str()
         );
     }
 }
