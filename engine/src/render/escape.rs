@@ -235,10 +235,8 @@ fn strip_terminal(s: &str, keep_sgr: bool) -> String {
 pub fn terminal_view(view: &swing_schema::output::PlanView) -> swing_schema::output::PlanView {
     fn walk(v: &mut serde_json::Value) {
         match v {
-            serde_json::Value::String(s) => {
-                if s.chars().any(char::is_control) {
-                    *s = terminal_line(s);
-                }
+            serde_json::Value::String(s) if s.chars().any(char::is_control) => {
+                *s = terminal_line(s);
             }
             serde_json::Value::Array(a) => a.iter_mut().for_each(walk),
             serde_json::Value::Object(o) => o.values_mut().for_each(walk),
