@@ -123,7 +123,9 @@ fn dispatch(command: &Command) -> CliResult {
 
 /// Prints an error once, with its cause chain, and returns its exit.
 fn report(e: &CliError) -> Exit {
-    eprintln!("{e}");
+    // Error text carries plan strings, command stderr and appliance answers: no control
+    // character of theirs reaches the terminal.
+    eprintln!("{}", swing_engine::render::escape::terminal(&e.to_string()));
     e.exit()
 }
 

@@ -76,9 +76,23 @@ fn markdown_of_a_huge_plan_is_cut_but_keeps_the_summary() {
 fn colour_only_when_asked() {
     let view =
         swing_engine::view::plan_view(&valid(&example("single-automatic.yaml")), &OPTS).unwrap();
-    let plain = render::render(&view, Format::Text, RenderOptions { color: false });
+    let plain = render::render(
+        &view,
+        Format::Text,
+        RenderOptions {
+            color: false,
+            ..Default::default()
+        },
+    );
     assert!(!plain.contains('\u{1b}'));
-    let coloured = render::render(&view, Format::Text, RenderOptions { color: true });
+    let coloured = render::render(
+        &view,
+        Format::Text,
+        RenderOptions {
+            color: true,
+            ..Default::default()
+        },
+    );
     assert!(coloured.contains("\u{1b}["));
     for f in [
         Format::Markdown,
@@ -88,7 +102,15 @@ fn colour_only_when_asked() {
         Format::Gantt,
     ] {
         assert!(
-            !render::render(&view, f, RenderOptions { color: true }).contains('\u{1b}'),
+            !render::render(
+                &view,
+                f,
+                RenderOptions {
+                    color: true,
+                    ..Default::default()
+                }
+            )
+            .contains('\u{1b}'),
             "{f:?}"
         );
     }

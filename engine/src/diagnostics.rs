@@ -386,6 +386,131 @@ pub mod codes {
     pub const OPERATOR_COMMAND: &str = "operator-command";
     pub const TARGET_NOT_NEWER: &str = "target-not-newer";
     pub const BAD_ENDPOINT: &str = "invalid-endpoint";
+
+    /// Every code with the one sentence that says what it means: the rules of the SARIF
+    /// output (their help text), in the order above.
+    pub const ALL: &[(&str, &str)] = &[
+        (IO, "The plan file could not be read."),
+        (
+            TOO_LARGE,
+            "The plan file is larger than swing reads (10 MiB).",
+        ),
+        (NOT_UTF8, "The plan file is not UTF-8 text."),
+        (EMPTY, "The plan file holds no plan."),
+        (SYNTAX, "The plan file is not valid YAML."),
+        (DUPLICATE_KEY, "A key is written twice in the same mapping."),
+        (TOO_DEEP, "The plan nests deeper than 64 levels."),
+        (
+            ALIAS_LIMIT,
+            "YAML aliases expand to more nodes than swing accepts.",
+        ),
+        (
+            MULTIPLE_DOCUMENTS,
+            "The file holds more than one YAML document; one plan per file.",
+        ),
+        (COMPLEX_KEY, "A mapping key is not a plain string."),
+        (UNSUPPORTED_TAG, "A YAML tag swing does not read is used."),
+        (
+            NOT_A_MAPPING,
+            "The plan is not a mapping of keys to values.",
+        ),
+        (UNKNOWN_KEY, "A key the plan format does not define."),
+        (MISSING_KEY, "A key the plan format requires is missing."),
+        (WRONG_TYPE, "A value has the wrong type."),
+        (BAD_VALUE, "A value is not one the plan format allows."),
+        (
+            UNSUPPORTED_VERSION,
+            "The plan's format_version is not one this swing reads.",
+        ),
+        (BAD_NAME, "A name is not a valid identifier."),
+        (
+            BAD_VERSION,
+            "The target version is not a dotted version number.",
+        ),
+        (
+            BAD_DURATION,
+            "A duration is not written like 90s, 15m or 1h30m.",
+        ),
+        (BAD_TIMESTAMP, "A timestamp is not RFC 3339 with an offset."),
+        (BAD_HOSTNAME, "A host name or address is not valid."),
+        (OUT_OF_RANGE, "A number is outside its allowed range."),
+        (
+            LITERAL_SECRET,
+            "A secret is written literally instead of as a ${env:...} or ${file:...} reference.",
+        ),
+        (
+            UNKNOWN_VARIANT,
+            "A value names a kind the plan format does not have.",
+        ),
+        (
+            APPLIANCE_COUNT,
+            "The number of appliances does not fit the change.",
+        ),
+        (
+            PRIMARY_EQUALS_BACKUP,
+            "The primary and the backup are the same appliance.",
+        ),
+        (
+            UNKNOWN_APPLIANCE,
+            "An appliance name is used that the plan does not define.",
+        ),
+        (
+            UNKNOWN_PROVIDER,
+            "A provider name is used that the plan does not define.",
+        ),
+        (
+            FAILOVER_NEEDS_TWO,
+            "A failover change needs two appliances.",
+        ),
+        (
+            TWO_WITHOUT_PAIRING,
+            "Two appliances need a failover or a migration section.",
+        ),
+        (
+            FAILOVER_AND_MIGRATION,
+            "A change is either a failover upgrade or a migration, not both.",
+        ),
+        (
+            PROVIDER_WRONG_TYPE,
+            "A provider of the wrong type is used for this purpose.",
+        ),
+        (
+            FINAL_PRIMARY_ON_SYNC,
+            "final_primary applies only to asynchronous failover upgrades.",
+        ),
+        (
+            WINDOW_END_BEFORE_START,
+            "A maintenance window ends before it starts.",
+        ),
+        (WINDOWS_OVERLAP, "Two maintenance windows overlap."),
+        (
+            DUPLICATE_WINDOW,
+            "Two maintenance windows have the same name.",
+        ),
+        (DUPLICATE_ADDRESS, "Two appliances have the same address."),
+        (
+            MANUAL_WITHOUT_WINDOWS,
+            "A manual change needs maintenance windows.",
+        ),
+        (
+            ASYNC_ONE_WINDOW,
+            "An asynchronous failover upgrade needs two maintenance windows.",
+        ),
+        (
+            OPERATOR_COMMAND,
+            "The operator setting and its command do not fit together.",
+        ),
+        (
+            TARGET_NOT_NEWER,
+            "The target version is not newer than the current version.",
+        ),
+        (BAD_ENDPOINT, "An endpoint is not written as host:port."),
+    ];
+
+    /// The sentence of `code` in [`ALL`], if it is one.
+    pub fn describe(code: &str) -> Option<&'static str> {
+        ALL.iter().find(|(c, _)| *c == code).map(|(_, d)| *d)
+    }
 }
 
 /// Key names whose values are secrets (case-insensitive substring match).

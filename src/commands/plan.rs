@@ -1,5 +1,5 @@
-//! `swing plan FILE|DIR... [--offline] [--format text|markdown|json] [--out PLANFILE]
-//! [--detailed-exitcode]`: compile every plan file into its steps, observe the live state
+//! `swing plan FILE|DIR... [--offline] [--format text|markdown|json|github] [--max-chars N]
+//! [--summary-file PATH] [--out PLANFILE] [--detailed-exitcode]`: compile every plan file into its steps, observe the live state
 //! through the providers (unless `--offline`), and show what is left to do, in what order, what
 //! a person must do, how long it takes and how much downtime it costs.
 //!
@@ -25,10 +25,12 @@ use crate::views::plan::PlanView;
 pub enum PlanFormat {
     /// Terraform-like text (colour only on a terminal).
     Text,
-    /// Markdown for a pull-request comment (under 65,000 characters).
+    /// Markdown for a pull-request comment (at most --max-chars characters).
     Markdown,
     /// The versioned JSON plan view (docs/plan-json.md).
     Json,
+    /// GitHub workflow annotations: one per finding, drift and unobservable resource.
+    Github,
 }
 
 impl PlanFormat {
@@ -37,6 +39,7 @@ impl PlanFormat {
             PlanFormat::Text => Format::Text,
             PlanFormat::Markdown => Format::Markdown,
             PlanFormat::Json => Format::Json,
+            PlanFormat::Github => Format::Github,
         }
     }
 }
@@ -54,6 +57,14 @@ pub struct PlanArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     pub format: PlanFormat,
+    /// Markdown: the most characters to write (GitHub 65,000, Bitbucket 32,768); detail is
+    /// cut, never the summary, and a note says what was cut.
+    #[arg(long, value_name = "N", default_value_t = swing_engine::render::markdown::MAX_CHARS,
+          value_parser = clap::value_parser!(usize))]
+    pub max_chars: usize,
+    /// Also append the Markdown summary to PATH (e.g. "$GITHUB_STEP_SUMMARY").
+    #[arg(long, value_name = "PATH")]
+    pub summary_file: Option<PathBuf>,
     /// Also save the plan (one plan file only) for review (`swing show`) and `swing apply`.
     #[arg(long, value_name = "PLANFILE")]
     pub out: Option<PathBuf>,
@@ -97,6 +108,8 @@ pub fn run(args: &PlanArgs) -> CliResult {
     }
     let view = PlanView {
         format: args.format.engine(),
+        max_chars: args.max_chars,
+        summary_file: args.summary_file.clone(),
         out: args.out.clone(),
         detailed_exitcode: args.detailed_exitcode,
     };

@@ -1,4 +1,5 @@
-//! `swing show PLANFILE [--format text|markdown|json|dot|mermaid|gantt] [--refresh]`: render a
+//! `swing show PLANFILE [--format text|markdown|json|dot|mermaid|gantt|github] [--max-chars N]
+//! [--refresh]`: render a
 //! saved plan (`swing plan --out`) — or a JSON plan view (`swing plan --format json`) — again,
 //! in any format, without any appliance. A saved plan is marked when it cannot be applied as it
 //! is: made `--offline`, modified after it was written, its plan file changed since, or (with
@@ -25,6 +26,8 @@ pub enum ShowFormat {
     Dot,
     Mermaid,
     Gantt,
+    /// GitHub workflow annotations: one per finding and drift.
+    Github,
 }
 
 /// Arguments of `swing show`.
@@ -36,6 +39,9 @@ pub struct ShowArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
     pub format: ShowFormat,
+    /// Markdown: the most characters to write; detail is cut, never the summary.
+    #[arg(long, value_name = "N", default_value_t = swing_engine::render::markdown::MAX_CHARS)]
+    pub max_chars: usize,
     /// Also observe the site (needs the providers' credentials) and mark the saved plan stale
     /// when anything it was made against moved.
     #[arg(long)]
@@ -69,8 +75,14 @@ pub fn run(args: &ShowArgs) -> CliResult {
         ShowFormat::Dot => Format::Dot,
         ShowFormat::Mermaid => Format::Mermaid,
         ShowFormat::Gantt => Format::Gantt,
+        ShowFormat::Github => Format::Github,
     };
-    Ok(crate::views::show::show(&view, format, &marks))
+    Ok(crate::views::show::show(
+        &view,
+        format,
+        args.max_chars,
+        &marks,
+    ))
 }
 
 /// Assesses a saved plan, observing the site through the providers when `refresh` is asked

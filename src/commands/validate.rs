@@ -2,14 +2,16 @@
 //!
 //! Parses the arguments, makes one engine call ([`swing_engine::validate::check_paths`]) and
 //! renders the diagnostics: miette's graphical report (coloured as `--color`, `NO_COLOR`, `CLICOLOR` and a terminal say),
-//! a stable plain form (`--format plain`, one `file:line:col` header per problem) or JSON
-//! (`--format json`). Exit code 0 when no file has an error, 1 otherwise.
+//! a stable plain form (`--format plain`, one `file:line:col` header per problem), JSON
+//! (`--format json`), or what CI systems read (`--format github|sarif|junit`, rendered by
+//! `swing_engine::render::ci`). Exit code 0 when no file has an error, 1 otherwise.
 //! Must not: check anything itself — every rule lives in `swing_engine::validate`.
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use miette::{GraphicalReportHandler, GraphicalTheme};
+use swing_engine::render::{ci, escape};
 use swing_engine::validate::{Checked, check_paths, expand_paths};
 
 use crate::exit::{CliError, CliResult, Exit};
@@ -23,6 +25,12 @@ pub enum Format {
     Plain,
     /// One JSON document on stdout (files, diagnostics with file/line/column/code/severity/message/help).
     Json,
+    /// GitHub workflow commands: `::error file=F,line=L,col=C,title=CODE::message`, one per problem.
+    Github,
+    /// SARIF 2.1.0 for code scanning: rules are the diagnostic codes, results point at regions.
+    Sarif,
+    /// JUnit XML: one test case per plan file, failing with its errors.
+    Junit,
 }
 
 /// Arguments of `swing validate`.
@@ -51,6 +59,9 @@ pub fn run(args: &ValidateArgs) -> CliResult {
         Format::Json => write_json(&mut out, &results),
         Format::Plain => write_plain(&mut out, &results),
         Format::Human => write_human(&mut out, &results, crate::views::color::stdout()),
+        Format::Github => out.write_all(ci::github_diagnostics(&results).as_bytes()),
+        Format::Sarif => out.write_all(ci::sarif(&results).as_bytes()),
+        Format::Junit => out.write_all(ci::junit(&results).as_bytes()),
     };
     if let Err(e) = written.and_then(|()| out.flush()) {
         if e.kind() != std::io::ErrorKind::BrokenPipe {
@@ -92,7 +103,7 @@ fn write_plain(out: &mut impl Write, results: &[Checked]) -> std::io::Result<()>
             writeln!(out, "{}: ok", c.origin)?;
         }
         for d in &c.diagnostics {
-            write!(out, "{}", d.to_plain())?;
+            write!(out, "{}", escape::terminal(&d.to_plain()))?;
         }
     }
     writeln!(out, "{}", summary(results))
@@ -115,7 +126,9 @@ fn write_human(out: &mut impl Write, results: &[Checked], colour: bool) -> std::
             if handler.render_report(&mut s, d).is_err() {
                 s = d.to_plain();
             }
-            writeln!(out, "{s}")?;
+            // The plan text quoted in the report is the file's, not swing's: only miette's
+            // own colours may reach the terminal.
+            writeln!(out, "{}", escape::terminal_keep_colour(&s))?;
         }
     }
     writeln!(out, "{}", summary(results))

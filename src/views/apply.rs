@@ -2,13 +2,17 @@
 //! report, the failed step with its advice, the paused message with the exact resume command,
 //! or the lock holder.
 //!
-//! Owns: the wording of apply's output and which [`Exit`] each outcome ends with. Must not:
-//! decide what a step does or re-check anything the engine checked.
+//! Owns: the wording of apply's output and which [`Exit`] each outcome ends with. Every
+//! string from a plan, a command or an appliance passes through
+//! [`swing_engine::render::escape::terminal`] before it is printed. Must not: decide what a
+//! step does or re-check anything the engine checked.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use swing_engine::apply::{ApplyEvent, ApplyReport, LockError, Outcome, WaitReason, Waiting};
+
+use swing_engine::render::escape::{terminal, terminal_line};
 
 use super::Output;
 use super::progress::Progress;
@@ -64,10 +68,11 @@ impl ApplyView {
                 if self.human() {
                     eprintln!(
                         "\nerror: {} failed: {}",
-                        root_cause.step, root_cause.message
+                        terminal_line(&root_cause.step),
+                        terminal(&root_cause.message)
                     );
                     for a in &root_cause.advice {
-                        eprintln!("  {a}");
+                        eprintln!("  {}", terminal(a));
                     }
                 }
                 Exit::Error
@@ -87,8 +92,15 @@ impl ApplyView {
             LockError::Held { holder, .. } => holder.to_string(),
             other => other.to_string(),
         };
-        eprintln!("error: another apply holds the lock of {site}: {holder}");
-        eprintln!("  If that apply is dead, remove the lock with `swing unlock --force {source}`.");
+        eprintln!(
+            "error: another apply holds the lock of {}: {}",
+            terminal_line(site),
+            terminal(&holder)
+        );
+        eprintln!(
+            "  If that apply is dead, remove the lock with `swing unlock --force {}`.",
+            terminal_line(source)
+        );
         Exit::Locked
     }
 }
@@ -98,10 +110,10 @@ pub fn print_paused(waiting: &[Waiting], source: &str) {
     let mut confirm = Vec::new();
     println!();
     for w in waiting {
-        println!("Paused: {}", w.describe());
+        println!("Paused: {}", terminal(&w.describe()));
         if let WaitReason::Confirmation { instructions } = &w.reason {
             for (i, line) in instructions.iter().enumerate() {
-                println!("  {}. {line}", i + 1);
+                println!("  {}. {}", i + 1, terminal_line(line));
             }
             confirm.push(format!("--confirm {}", w.step));
         }
@@ -115,7 +127,7 @@ pub fn print_paused(waiting: &[Waiting], source: &str) {
         cmd.push(' ');
         cmd.push_str(source);
     }
-    println!("\nWhen done, continue with:\n  {cmd}");
+    println!("\nWhen done, continue with:\n  {}", terminal_line(&cmd));
 }
 
 /// Prints the outcome line and the report.
@@ -124,7 +136,7 @@ pub fn print_report(r: &ApplyReport) {
         "\nApply {}: {} step(s) run now\n{}",
         r.outcome,
         r.steps_run,
-        report_text(r)
+        terminal(&report_text(r))
     );
 }
 

@@ -24,7 +24,7 @@ pub fn write_stdout(text: &str) -> bool {
 pub fn report_invalid(command: &str, checked: &[Checked]) -> bool {
     for c in checked {
         for d in &c.diagnostics {
-            eprintln!("{}", d.to_plain());
+            eprintln!("{}", swing_engine::render::escape::terminal(&d.to_plain()));
         }
     }
     let invalid = checked.iter().filter(|c| c.has_errors()).count();

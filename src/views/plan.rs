@@ -1,5 +1,5 @@
-//! The view of `swing plan`: the rendered plans (text, Markdown or JSON), the saved plan
-//! `--out` writes, and what keeps the plans from being applied (error findings, drift,
+//! The view of `swing plan`: the rendered plans (text, Markdown, JSON or GitHub annotations),
+//! the Markdown summary `--summary-file` appends, the saved plan `--out` writes, and what keeps the plans from being applied (error findings, drift,
 //! resources that cannot be observed), with the exit each case ends with.
 //!
 //! Owns: the wording of plan's verdict and its exit code. Must not: compile, observe or diff.
@@ -7,6 +7,7 @@
 use std::path::Path;
 
 use swing_engine::ops::PlannedSite;
+use swing_engine::render::escape::terminal;
 use swing_engine::render::{self, Format, RenderOptions};
 
 use super::out::write_stdout;
@@ -16,6 +17,10 @@ use crate::exit::Exit;
 pub struct PlanView {
     /// Output format.
     pub format: Format,
+    /// Markdown: the most characters to write.
+    pub max_chars: usize,
+    /// Where to append the Markdown summary, if anywhere.
+    pub summary_file: Option<std::path::PathBuf>,
     /// Where to save the plan (one plan only).
     pub out: Option<std::path::PathBuf>,
     /// Exit [`Exit::Changes`] when there are changes.
@@ -38,8 +43,21 @@ impl PlanView {
         }
         let views: Vec<_> = planned.iter().map(|p| p.view.clone()).collect();
         let color = self.format == Format::Text && super::color::stdout();
-        let text = render::render_many(&views, self.format, RenderOptions { color });
+        let opts = RenderOptions {
+            color,
+            max_chars: Some(self.max_chars),
+        };
+        let text = render::render_many(&views, self.format, opts);
         if !write_stdout(&text) {
+            return Exit::Error;
+        }
+        if let Some(path) = &self.summary_file
+            && let Err(e) = append(path, &render::markdown::summaries(&views))
+        {
+            eprintln!(
+                "swing plan: cannot append the summary to {}: {e}",
+                terminal(&path.display().to_string())
+            );
             return Exit::Error;
         }
         if let (Some(out), [p]) = (&self.out, planned) {
@@ -59,7 +77,7 @@ impl PlanView {
         }
         if !blocked.is_empty() {
             for b in &blocked {
-                eprintln!("swing plan: {b}");
+                eprintln!("swing plan: {}", terminal(b));
             }
             eprintln!(
                 "swing plan: apply is blocked until the site looks as the plan starts (or the plan is changed to cover it)"
@@ -71,6 +89,18 @@ impl PlanView {
         }
         Exit::Ok
     }
+}
+
+/// Appends `text` to `path` (created if missing), as a step summary file is written to.
+fn append(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    f.write_all(text.as_bytes())?;
+    f.write_all(b"\n")?;
+    f.flush()
 }
 
 /// Saves the plan unless something could not be observed (then returns why it blocks).

@@ -2,13 +2,16 @@
 //! steps on a terminal, or plain lines otherwise. Used by `swing apply` and by anything else
 //! that walks a plan and reports [`ApplyEvent`]s (the demo).
 //!
-//! Owns: how apply events look while a run goes on. Must not: decide anything about the run.
+//! Owns: how apply events look while a run goes on; every human line is passed through
+//! [`terminal_line`] (step titles, command and appliance messages are not swing's). Must
+//! not: decide anything about the run.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use swing_engine::apply::ApplyEvent;
+use swing_engine::render::escape::terminal_line;
 
 use super::Output;
 
@@ -37,6 +40,7 @@ impl Progress {
     }
 
     fn line(&self, s: String) {
+        let s = terminal_line(&s);
         match &self.multi {
             Some(m) => {
                 let _ = m.println(s);
@@ -66,15 +70,15 @@ impl Progress {
                     {
                         pb.set_style(style);
                     }
-                    pb.set_message(format!("{step}: {title}"));
+                    pb.set_message(terminal_line(&format!("{step}: {title}")));
                     pb.enable_steady_tick(Duration::from_millis(120));
                     bars.insert(step.clone(), pb);
                 }
-                None => println!("  > {step}: {title}"),
+                None => println!("{}", terminal_line(&format!("  > {step}: {title}"))),
             },
             ApplyEvent::StepPolling { step, detail, .. } => {
                 if let Some(pb) = bars.get(step) {
-                    pb.set_message(format!("{step}: {detail}"));
+                    pb.set_message(terminal_line(&format!("{step}: {detail}")));
                 }
             }
             ApplyEvent::StepSucceeded { step, duration_ms } => {
@@ -123,7 +127,7 @@ impl Progress {
         if self.json {
             println!("{}", serde_json::to_string_pretty(value)?);
         } else {
-            println!("{}", human());
+            println!("{}", swing_engine::render::escape::terminal(&human()));
         }
         Ok(())
     }

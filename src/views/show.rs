@@ -7,6 +7,7 @@
 
 use swing_engine::ops::{Assessment, StaleReason};
 use swing_engine::planfile::SavedPlan;
+use swing_engine::render::escape::{md_inline, terminal_line};
 use swing_engine::render::{self, Format, RenderOptions};
 use swing_schema::output::PlanView;
 
@@ -54,7 +55,7 @@ pub fn marks(saved: &SavedPlan, a: &Assessment) -> Vec<String> {
 }
 
 /// Renders `view` in `format`, led by `marks`; returns the exit.
-pub fn show(view: &PlanView, format: Format, marks: &[String]) -> Exit {
+pub fn show(view: &PlanView, format: Format, max_chars: usize, marks: &[String]) -> Exit {
     let color = format == Format::Text && super::color::stdout();
     let mut text = String::new();
     match format {
@@ -62,9 +63,9 @@ pub fn show(view: &PlanView, format: Format, marks: &[String]) -> Exit {
         Format::Text | Format::Markdown => {
             for m in marks {
                 text.push_str(&if format == Format::Markdown {
-                    format!("> **{m}**\n\n")
+                    format!("> **{}**\n\n", md_inline(m))
                 } else {
-                    format!("{m}\n")
+                    format!("{}\n", terminal_line(m))
                 });
             }
             if !marks.is_empty() && format == Format::Text {
@@ -72,9 +73,22 @@ pub fn show(view: &PlanView, format: Format, marks: &[String]) -> Exit {
             }
         }
         // Machine formats stay parseable: the marks go to stderr.
-        _ => marks.iter().for_each(|m| eprintln!("swing show: {m}")),
+        _ => marks
+            .iter()
+            .for_each(|m| eprintln!("swing show: {}", terminal_line(m))),
     }
-    text.push_str(&render::render(view, format, RenderOptions { color }));
+    let opts = RenderOptions {
+        color,
+        max_chars: Some(max_chars),
+    };
+    let rendered = render::render(view, format, opts);
+    match (format, rendered.split_once('\n')) {
+        // The comment marker stays the first line, above the marks.
+        (Format::Markdown, Some((marker, rest))) => {
+            text = format!("{marker}\n{text}{rest}");
+        }
+        _ => text.push_str(&rendered),
+    }
     if write_stdout(&text) {
         Exit::Ok
     } else {

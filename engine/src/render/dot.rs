@@ -8,20 +8,7 @@ use std::fmt::Write as _;
 
 use swing_schema::output::{PlanView, StepKind, human_duration};
 
-fn q(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
+use super::escape::dot_string as q;
 
 /// Renders the dependency graph.
 pub fn render(v: &PlanView) -> String {

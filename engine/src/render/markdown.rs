@@ -1,29 +1,56 @@
 //! Markdown renderer for a pull-request comment: summary table, risk labels, findings, resource
 //! changes, phase timeline with abort paths, Gantt chart, operator checklist with checkboxes and
-//! the full step detail folded away. Never longer than [`MAX_CHARS`]: detail is cut, section by
-//! section from the least important, and a note says so; the summary is never cut.
+//! the full step detail folded away. The first line is a hidden marker (`<!-- swing:plan
+//! site=… name=… digest=… -->`) a CI step finds its comment by. Never longer than the limit it
+//! is given ([`MAX_CHARS`] by default): detail is cut, section by section from the least
+//! important, and a note says what was cut; the summary ([`summary`]) is never cut.
 //!
-//! Must not: read anything but the view.
+//! Every plan string goes through [`super::escape`]: it renders as text, never as Markdown or
+//! HTML. Must not: read anything but the view.
 
 use std::fmt::Write as _;
 
 use swing_schema::output::{Condition, Level, PlanView, StepKind, human_duration};
 
+use super::escape::{html_comment_value, md_code, md_fenced_line, md_inline};
 use super::{change_line, mermaid, when};
 
 /// GitHub's comment limit is 65,536 characters; stay below it with margin.
 pub const MAX_CHARS: usize = 65_000;
 
-/// Text safe inside a Markdown table cell.
-fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
+/// The hidden first line: which plan this comment is about, and a digest of its view, so a CI
+/// step can find "the swing comment" of a site and update it instead of adding one per push.
+pub fn marker(v: &PlanView) -> String {
+    format!(
+        "<!-- swing:plan site={} name={} digest={} -->\n",
+        html_comment_value(&v.plan.site),
+        html_comment_value(&v.plan.name),
+        view_digest(std::slice::from_ref(v))
+    )
 }
 
-fn head(v: &PlanView) -> String {
-    let mut o = String::new();
+/// SHA-256 (hex, first 16 characters) of the JSON plan views: changes when the plan does.
+fn view_digest(views: &[PlanView]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for v in views {
+        h.update(super::json::render(v).as_bytes());
+    }
+    hex::encode(h.finalize())[..16].to_owned()
+}
+
+/// The part of the comment that is never cut: marker, heading, summary line, risks, what
+/// blocks an apply, the overview table and the findings.
+pub fn summary(v: &PlanView) -> String {
+    let mut o = marker(v);
     let i = &v.plan;
-    let _ = writeln!(o, "## swing plan `{}` — {}\n", i.name, i.site);
-    let _ = writeln!(o, "**{}**\n", v.summary.line);
+    let _ = writeln!(
+        o,
+        "## swing plan {} — {}\n",
+        md_code(&i.name),
+        md_inline(&i.site)
+    );
+    let _ = writeln!(o, "**{}**\n", md_inline(&v.summary.line));
     let mut risks = Vec::new();
     if v.summary.errors > 0 {
         risks.push(format!("🛑 {} error(s)", v.summary.errors));
@@ -71,40 +98,23 @@ fn head(v: &PlanView) -> String {
             if !list.is_empty() {
                 let _ = writeln!(o, "**{title}**\n");
                 for d in list {
-                    let _ = writeln!(o, "- {}", cell(d));
+                    let _ = writeln!(o, "- {}", md_inline(d));
                 }
                 o.push('\n');
             }
         }
-        let _ = writeln!(o, "<details><summary>Refreshed state</summary>\n");
-        for line in &r.observed {
-            let _ = writeln!(o, "- {}", cell(line));
-        }
-        if !r.done.is_empty() {
-            let _ = writeln!(
-                o,
-                "\nAlready done ({} steps, observed): {}",
-                r.done.len(),
-                r.done
-                    .iter()
-                    .map(|d| format!("`{d}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-        }
-        o.push_str("\n</details>\n\n");
     }
     o.push_str("| | |\n|---|---|\n");
     let _ = writeln!(o, "| Scenario | {} |", i.scenario.label());
     let _ = writeln!(
         o,
         "| Target | {} ({}){} |",
-        i.target_version,
-        i.source,
+        md_inline(&i.target_version),
+        md_inline(&i.source),
         if i.packages.is_empty() {
             String::new()
         } else {
-            format!(": {}", cell(&i.packages.join(", ")))
+            format!(": {}", md_inline(&i.packages.join(", ")))
         }
     );
     if let Some(sw) = &i.switch {
@@ -112,18 +122,23 @@ fn head(v: &PlanView) -> String {
             .ttl_s
             .map(|t| format!(", TTL {t}s during the change"))
             .unwrap_or_default();
-        let _ = writeln!(o, "| Switch | {} `{}`{ttl} |", sw.method, cell(&sw.subject));
+        let _ = writeln!(
+            o,
+            "| Switch | {} {}{ttl} |",
+            md_inline(&sw.method),
+            md_code(&sw.subject)
+        );
     }
     for a in &v.appliances {
         let _ = writeln!(
             o,
-            "| Appliance `{}` ({}) | {} → {} · {} → {} |",
-            a.name,
-            cell(&a.address),
-            super::or_unknown(a.version_before.as_deref()),
-            a.version_after.as_deref().unwrap_or("—"),
-            a.role_before,
-            a.role_after
+            "| Appliance {} ({}) | {} → {} · {} → {} |",
+            md_code(&a.name),
+            md_inline(&a.address),
+            md_inline(super::or_unknown(a.version_before.as_deref())),
+            md_inline(a.version_after.as_deref().unwrap_or("—")),
+            md_inline(&a.role_before),
+            md_inline(&a.role_after)
         );
     }
     let _ = writeln!(
@@ -169,10 +184,10 @@ fn head(v: &PlanView) -> String {
         };
         let _ = writeln!(
             o,
-            "| Window `{}` | {} → {} · {state} |",
-            cell(&w.name),
-            w.start,
-            w.end
+            "| Window {} | {} → {} · {state} |",
+            md_code(&w.name),
+            md_inline(&w.start),
+            md_inline(&w.end)
         );
     }
     o.push('\n');
@@ -183,9 +198,39 @@ fn head(v: &PlanView) -> String {
                 Level::Warning => "⚠️",
                 Level::Info => "ℹ️",
             };
-            let _ = writeln!(o, "- {icon} {} (`{}`)", f.message, f.code);
+            let _ = writeln!(
+                o,
+                "- {icon} {} ({})",
+                md_inline(&f.message),
+                md_code(&f.code)
+            );
         }
         o.push('\n');
+    }
+    o
+}
+
+/// The refreshed state and the resource changes: detail, cut like the sections after it.
+fn state_and_changes(v: &PlanView) -> String {
+    let mut o = String::new();
+    if let Some(r) = &v.refresh {
+        let _ = writeln!(o, "<details><summary>Refreshed state</summary>\n");
+        for line in &r.observed {
+            let _ = writeln!(o, "- {}", md_inline(line));
+        }
+        if !r.done.is_empty() {
+            let _ = writeln!(
+                o,
+                "\nAlready done ({} steps, observed): {}",
+                r.done.len(),
+                r.done
+                    .iter()
+                    .map(|d| md_code(d))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        o.push_str("\n</details>\n\n");
     }
     o.push_str("### Resource changes\n\n```diff\n");
     for c in &v.changes {
@@ -193,7 +238,7 @@ fn head(v: &PlanView) -> String {
             swing_schema::output::ChangeAction::Update => '~',
             swing_schema::output::ChangeAction::Delete => '-',
         };
-        let _ = writeln!(o, "{m} {}", change_line(c));
+        let _ = writeln!(o, "{m} {}", md_fenced_line(&change_line(c)));
     }
     o.push_str("```\n\n");
     o
@@ -207,20 +252,20 @@ fn timeline(v: &PlanView) -> String {
         let _ = writeln!(
             o,
             "| {} | {} | {} | {} | {} | {} |",
-            ph.title,
+            md_inline(&ph.title),
             when(v, ph.start_s),
             human_duration(ph.end_s.saturating_sub(ph.start_s)),
             if ph.windows.is_empty() {
                 "—".to_owned()
             } else {
-                ph.windows.join(", ")
+                md_inline(&ph.windows.join(", "))
             },
             ph.steps
                 .iter()
-                .map(|s| format!("`{s}`"))
+                .map(|s| md_code(s))
                 .collect::<Vec<_>>()
                 .join(" "),
-            cell(&ph.abort)
+            md_inline(&ph.abort)
         );
     }
     o.push('\n');
@@ -245,20 +290,24 @@ fn checklist(v: &PlanView) -> String {
         };
         let _ = writeln!(
             o,
-            "- [ ] **`{}`** ({verb}, ~{}, {}) — {}",
-            s.id,
+            "- [ ] **{}** ({verb}, ~{}, {}) — {}",
+            md_code(&s.id),
             human_duration(s.estimate_s),
             when(v, s.start_s),
-            s.title
+            md_inline(&s.title)
         );
         for (i, line) in s.instructions.iter().enumerate() {
-            let _ = writeln!(o, "    {}. {}", i + 1, line);
+            let _ = writeln!(o, "    {}. {}", i + 1, md_inline(line));
         }
         if s.postcondition != Condition::Confirmed {
-            let _ = writeln!(o, "    - swing checks: {}", s.postcondition.describe());
+            let _ = writeln!(
+                o,
+                "    - swing checks: {}",
+                md_inline(&s.postcondition.describe())
+            );
         }
         if let Some(f) = &s.on_failure {
-            let _ = writeln!(o, "    - **on failure:** {f}");
+            let _ = writeln!(o, "    - **on failure:** {}", md_inline(f));
         }
     }
     o.push('\n');
@@ -270,8 +319,8 @@ fn detail_rows(v: &PlanView) -> Vec<String> {
         .iter()
         .map(|s| {
             format!(
-                "| `{}` | {} | {} | {} | {} | {} | {} | {} | {} |\n",
-                s.id,
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+                md_code(&s.id),
                 s.kind.as_str(),
                 s.phase.as_str(),
                 when(v, s.start_s),
@@ -282,10 +331,10 @@ fn detail_rows(v: &PlanView) -> Vec<String> {
                     "—".to_owned()
                 },
                 if s.unprotected { "yes" } else { "—" },
-                s.window.as_deref().unwrap_or("—"),
+                md_inline(s.window.as_deref().unwrap_or("—")),
                 s.depends_on
                     .iter()
-                    .map(|d| format!("`{d}`"))
+                    .map(|d| md_code(d))
                     .collect::<Vec<_>>()
                     .join(" ")
             )
@@ -300,56 +349,72 @@ fn graph(v: &PlanView) -> String {
     )
 }
 
-/// Renders one plan in at most `max` characters (the head is always kept whole).
+/// Renders one plan in at most `max` characters: the [`summary`] always whole (it alone may
+/// be longer than a very small `max`), then as much detail as fits, and a note naming what was
+/// cut.
 pub fn render(v: &PlanView, max: usize) -> String {
-    let mut out = head(v);
+    let mut out = summary(v);
     if v.refresh.as_ref().is_some_and(|r| !r.has_changes) {
         return out;
     }
     let mut cut = Vec::new();
-    let detail_head = format!(
-        "<details><summary>All {} steps</summary>\n\n| Step | Kind | Phase | Start | Takes | Downtime | No failover | Window | After |\n|---|---|---|---|---|---|---|---|---|\n",
-        v.steps.len()
-    );
     let note_room = 200;
-    for (name, section) in [
-        ("timeline", timeline(v)),
-        ("schedule", gantt(v)),
-        ("operator checklist", checklist(v)),
-    ] {
-        if out.chars().count() + section.chars().count() + note_room <= max {
+    let mut len = out.chars().count();
+    let add = |out: &mut String,
+               len: &mut usize,
+               cut: &mut Vec<&'static str>,
+               name: &'static str,
+               section: String| {
+        let n = section.chars().count();
+        if *len + n + note_room <= max {
             out.push_str(&section);
+            *len += n;
         } else {
             cut.push(name);
         }
-    }
+    };
+    add(
+        &mut out,
+        &mut len,
+        &mut cut,
+        "resource changes",
+        state_and_changes(v),
+    );
+    add(&mut out, &mut len, &mut cut, "timeline", timeline(v));
+    add(&mut out, &mut len, &mut cut, "schedule", gantt(v));
+    add(
+        &mut out,
+        &mut len,
+        &mut cut,
+        "operator checklist",
+        checklist(v),
+    );
     // Full detail: as many rows as fit.
     let rows = detail_rows(v);
     let tail = "\n</details>\n\n";
-    let mut detail = detail_head;
+    let mut detail = format!(
+        "<details><summary>All {} steps</summary>\n\n| Step | Kind | Phase | Start | Takes | Downtime | No failover | Window | After |\n|---|---|---|---|---|---|---|---|---|\n",
+        v.steps.len()
+    );
+    let mut detail_len = detail.chars().count();
     let mut shown = 0;
     for r in &rows {
-        if out.chars().count() + detail.chars().count() + r.chars().count() + tail.len() + note_room
-            > max
-        {
+        let n = r.chars().count();
+        if len + detail_len + n + tail.len() + note_room > max {
             break;
         }
         detail.push_str(r);
+        detail_len += n;
         shown += 1;
     }
     if shown > 0 {
-        out.push_str(&detail);
-        out.push_str(tail);
+        detail.push_str(tail);
+        add(&mut out, &mut len, &mut cut, "step detail", detail);
     }
     if shown < rows.len() {
         cut.push("step detail");
     }
-    let g = graph(v);
-    if out.chars().count() + g.chars().count() + note_room <= max {
-        out.push_str(&g);
-    } else {
-        cut.push("dependency graph");
-    }
+    add(&mut out, &mut len, &mut cut, "dependency graph", graph(v));
     if !cut.is_empty() {
         let _ = writeln!(
             out,
@@ -360,43 +425,74 @@ pub fn render(v: &PlanView, max: usize) -> String {
     out
 }
 
-/// Several plans: a fleet table first (always), then each plan as far as the budget allows.
-pub fn render_set(views: &[PlanView]) -> String {
-    let mut out = format!(
+/// The marker of several plans: every site and name, one digest over all of them.
+fn set_marker(views: &[PlanView]) -> String {
+    let join = |f: fn(&PlanView) -> &str| {
+        views
+            .iter()
+            .map(|v| html_comment_value(f(v)))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    format!(
+        "<!-- swing:plan site={} name={} digest={} -->\n",
+        join(|v| &v.plan.site),
+        join(|v| &v.plan.name),
+        view_digest(views)
+    )
+}
+
+/// The never-cut part of several plans: the marker and the fleet table.
+pub fn set_summary(views: &[PlanView]) -> String {
+    let mut out = set_marker(views);
+    let _ = write!(
+        out,
         "## swing plan: {} sites\n\n| Plan | Site | Scenario | Summary |\n|---|---|---|---|\n",
         views.len()
     );
-    let mut rows_cut = 0;
     for v in views {
-        let row = format!(
-            "| `{}` | {} | {} | {} |\n",
-            v.plan.name,
-            v.plan.site,
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} |",
+            md_code(&v.plan.name),
+            md_inline(&v.plan.site),
             v.plan.scenario.label(),
-            cell(&v.summary.line)
+            md_inline(&v.summary.line)
         );
-        if out.chars().count() + row.chars().count() + 300 > MAX_CHARS {
-            rows_cut += 1;
-            continue;
-        }
-        out.push_str(&row);
     }
     out.push('\n');
+    out
+}
+
+/// Several plans in at most `max` characters: the fleet table first (always), then each plan
+/// as far as the budget allows.
+pub fn render_set(views: &[PlanView], max: usize) -> String {
+    let mut out = set_summary(views);
     let mut plans_cut = 0;
     for v in views {
-        let budget = MAX_CHARS.saturating_sub(out.chars().count() + 300);
-        let one = render(v, budget.min(MAX_CHARS));
+        let budget = max.saturating_sub(out.chars().count() + 300);
+        let one = render(v, budget);
         if one.chars().count() <= budget {
             out.push_str(&one);
         } else {
             plans_cut += 1;
         }
     }
-    if rows_cut + plans_cut > 0 {
+    if plans_cut > 0 {
         let _ = writeln!(
             out,
-            "_Cut to stay under {MAX_CHARS} characters: {rows_cut} table rows, {plans_cut} plans. Render them one by one._"
+            "_Cut to stay under {max} characters: {plans_cut} of {} plans. Render them one by one._",
+            views.len()
         );
     }
     out
+}
+
+/// What `--summary-file` appends (e.g. to `$GITHUB_STEP_SUMMARY`): the summary of one plan,
+/// or the fleet table of several.
+pub fn summaries(views: &[PlanView]) -> String {
+    match views {
+        [one] => summary(one),
+        _ => set_summary(views),
+    }
 }

@@ -2,25 +2,15 @@
 //! across the maintenance windows (GitHub renders both in pull-request comments).
 //!
 //! Must not: read anything but the view. Node ids are `s<index>` because step ids contain
-//! dots, which Mermaid ids do not allow.
+//! dots, which Mermaid ids do not allow; every plan string is a quoted, single-line label or
+//! a name without Mermaid syntax (`super::escape`), so none can add a line to the chart.
 
 use std::fmt::Write as _;
 
 use swing_schema::output::{PlanView, StepKind, human_duration};
 
+use super::escape::{mermaid_label as label, mermaid_text as task_name};
 use super::origin;
-
-/// Text safe inside a quoted Mermaid label.
-fn label(s: &str) -> String {
-    s.replace('"', "#quot;")
-        .replace('<', "#lt;")
-        .replace('>', "#gt;")
-}
-
-/// Text safe as a Gantt task name (no `:` or `#`, which Mermaid reads as syntax).
-fn task_name(s: &str) -> String {
-    s.replace([':', '#', ';'], " ")
-}
 
 /// The dependency graph, one subgraph per phase.
 pub fn flowchart(v: &PlanView) -> String {

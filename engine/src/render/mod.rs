@@ -1,12 +1,17 @@
 //! Renderers of the plan view: text (terminal, Terraform-like), Markdown (pull-request comment),
-//! JSON (the versioned output model), DOT and Mermaid (dependency graph, Gantt schedule).
+//! JSON (the versioned output model), DOT and Mermaid (dependency graph, Gantt schedule),
+//! GitHub workflow annotations; and the CI formats of validation diagnostics (`ci`: GitHub
+//! annotations, SARIF, JUnit XML). Plan strings reach every one of them through `escape`, the
+//! one module that makes user text safe per medium.
 //!
 //! Owns every byte of user-facing plan text. All renderers read only
 //! `swing_schema::output::PlanView`, so they cannot disagree, and all are deterministic (no
 //! clock, no hash-map order). Must not: compile, estimate, touch the terminal (the caller says
 //! whether colour is wanted) or do IO.
 
+pub mod ci;
 pub mod dot;
+pub mod escape;
 pub mod json;
 pub mod markdown;
 pub mod mermaid;
@@ -25,6 +30,8 @@ pub enum Format {
     Mermaid,
     /// Mermaid Gantt chart of the estimated schedule across the windows.
     Gantt,
+    /// GitHub workflow commands: one annotation per finding and per drift.
+    Github,
 }
 
 impl Format {
@@ -37,6 +44,7 @@ impl Format {
             "dot" => Format::Dot,
             "mermaid" => Format::Mermaid,
             "gantt" | "mermaid-gantt" => Format::Gantt,
+            "github" => Format::Github,
             _ => return None,
         })
     }
@@ -47,13 +55,22 @@ impl Format {
 pub struct RenderOptions {
     /// ANSI colours (text only; the caller decides, e.g. only on a TTY).
     pub color: bool,
+    /// Markdown only: the most characters to write (default [`markdown::MAX_CHARS`]).
+    pub max_chars: Option<usize>,
+}
+
+impl RenderOptions {
+    fn max_chars(self) -> usize {
+        self.max_chars.unwrap_or(markdown::MAX_CHARS)
+    }
 }
 
 /// Renders one plan.
 pub fn render(view: &PlanView, format: Format, opts: RenderOptions) -> String {
     match format {
         Format::Text => text::render(view, opts.color),
-        Format::Markdown => markdown::render(view, markdown::MAX_CHARS),
+        Format::Markdown => markdown::render(view, opts.max_chars()),
+        Format::Github => ci::plan_annotations(std::slice::from_ref(view)),
         Format::Json => json::render(view),
         Format::Dot => dot::render(view),
         Format::Mermaid => mermaid::flowchart(view),
@@ -67,7 +84,8 @@ pub fn render_many(views: &[PlanView], format: Format, opts: RenderOptions) -> S
         [one] => render(one, format, opts),
         _ => match format {
             Format::Json => json::render_set(views),
-            Format::Markdown => markdown::render_set(views),
+            Format::Markdown => markdown::render_set(views, opts.max_chars()),
+            Format::Github => ci::plan_annotations(views),
             Format::Text => {
                 let mut out = String::new();
                 for v in views {

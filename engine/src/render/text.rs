@@ -2,6 +2,9 @@
 //! step or wait, `!` operator step, `?` gate; operator instructions numbered beneath their
 //! step; each phase with its abort path; findings; the summary line last.
 //!
+//! Every string of the view is stripped of control characters and escape sequences first
+//! (`super::escape::terminal_view`), so only swing's own colours reach the terminal.
+//!
 //! Must not: decide whether colour is used (the caller passes it) or print anything the view
 //! does not hold.
 
@@ -45,6 +48,8 @@ fn marker(kind: StepKind) -> (char, AnsiColor) {
 
 /// Renders one plan; `color` adds ANSI styles.
 pub fn render(v: &PlanView, color: bool) -> String {
+    let safe = super::escape::terminal_view(v);
+    let v = &safe;
     let p = Paint { on: color };
     let mut o = String::new();
     let info = &v.plan;
