@@ -198,6 +198,7 @@ pub async fn run_scenario(
         base_dir: dir.to_path_buf(),
         state_dir: dir.join(".swing"),
         resume: false,
+        require_signature: None,
         walk,
     };
     let result = ops::apply(req, providers).await;

@@ -386,6 +386,7 @@ fn site_apply(
         base_dir: dir.to_owned(),
         state_dir: dir.join(".swing"),
         resume,
+        require_signature: None,
         walk: request(dir, gates, resume).walk,
     }
 }
