@@ -96,24 +96,28 @@ async fn an_edit_to_any_member_is_refused_before_any_connection() {
     let edits: Vec<(&str, Edit)> = vec![
         ("base_dir", {
             let d = elsewhere.path().to_path_buf();
-            Box::new(move |s| s.base_dir = d.clone())
+            Box::new(move |s: &mut SavedPlan| s.base_dir = d.clone()) as Edit
         }),
         (
             "drift",
-            Box::new(|s| s.drift.push("appliance is unhealthy".into())),
+            Box::new(|s: &mut SavedPlan| s.drift.push("appliance is unhealthy".into())) as Edit,
         ),
-        ("steps", Box::new(|s| s.steps.truncate(1))),
+        (
+            "steps",
+            Box::new(|s: &mut SavedPlan| s.steps.truncate(1)) as Edit,
+        ),
         (
             "fingerprint",
-            Box::new(|s| {
+            Box::new(|s: &mut SavedPlan| {
                 for facts in s.fingerprint.resources.values_mut() {
                     facts.insert("version".into(), "1.0.0".into());
                 }
-            }),
+            }) as Edit,
         ),
         (
             "view",
-            Box::new(|s| s.view["summary"]["line"] = "nothing to see".into()),
+            Box::new(|s: &mut SavedPlan| s.view["summary"]["line"] = "nothing to see".into())
+                as Edit,
         ),
     ];
     for (member, edit) in &edits {
@@ -312,7 +316,7 @@ async fn require_signature_refuses_unsigned_foreign_and_re_signed_plans_and_appl
             "${env:OTHER_KEY}",
             plan_path.to_str().unwrap(),
         ],
-        &[("OTHER_KEY", &other)],
+        &[("OTHER_KEY", other.as_str())],
     )
     .await;
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -327,11 +331,16 @@ async fn require_signature_refuses_unsigned_foreign_and_re_signed_plans_and_appl
     );
 
     // Unsigned.
-    let o = swing(&lab.dir, &[&require[..], &["unsigned.plan"]].concat(), &[]).await;
+    let o = swing(
+        &lab.dir,
+        &[&require[..], &["unsigned.plan"][..]].concat(),
+        &[],
+    )
+    .await;
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("is not signed"), "{}", text(&o));
     // Signed by another key.
-    let o = swing(&lab.dir, &[&require[..], &["other.plan"]].concat(), &[]).await;
+    let o = swing(&lab.dir, &[&require[..], &["other.plan"][..]].concat(), &[]).await;
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("not by the required key"), "{}", text(&o));
     // Edited (pointed at a listener) and re-signed by another key, digest recomputed.
@@ -344,7 +353,12 @@ async fn require_signature_refuses_unsigned_foreign_and_re_signed_plans_and_appl
     swing_engine::signing::sign(&mut edited, &swing_schema::SecretValue::new(other.as_str()))
         .unwrap();
     edited.write(&lab.dir.join("resigned.plan")).unwrap();
-    let o = swing(&lab.dir, &[&require[..], &["resigned.plan"]].concat(), &[]).await;
+    let o = swing(
+        &lab.dir,
+        &[&require[..], &["resigned.plan"][..]].concat(),
+        &[],
+    )
+    .await;
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("not by the required key"), "{}", text(&o));
     // Edited, digest recomputed, the approver's signature kept: it no longer verifies.
@@ -365,7 +379,7 @@ async fn require_signature_refuses_unsigned_foreign_and_re_signed_plans_and_appl
     let o = swing(
         &lab.dir,
         &["apply", "--output", "json", "signed.plan"],
-        &[("SWING_REQUIRE_SIGNATURE", &approver_pub)],
+        &[("SWING_REQUIRE_SIGNATURE", approver_pub.as_str())],
     )
     .await;
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
