@@ -124,3 +124,24 @@ pub fn lock_dir() -> Result<PathBuf, String> {
         .ok_or("cannot find where to keep site locks: set XDG_STATE_HOME or HOME")?;
     Ok(home.join("swing").join("locks"))
 }
+
+/// Refuses an `--out` that is one of the input plan files (the same file, also through a
+/// symlink or another name): saving would overwrite the plan with JSON.
+pub fn refuse_overwriting_an_input(out: &Path, files: &[PathBuf]) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(o) = std::fs::metadata(out) else {
+        return Ok(()); // Does not exist yet: it cannot be an input.
+    };
+    for f in files {
+        if let Ok(m) = std::fs::metadata(f)
+            && (m.dev(), m.ino()) == (o.dev(), o.ino())
+        {
+            return Err(format!(
+                "--out {} is the plan file {}; saving would overwrite it. Name another file, e.g. --out change.plan",
+                out.display(),
+                f.display()
+            ));
+        }
+    }
+    Ok(())
+}

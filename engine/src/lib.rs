@@ -20,6 +20,7 @@ pub mod planfile;
 pub mod provider;
 pub mod refresh;
 pub mod render;
+pub mod signing;
 pub mod time;
 pub mod validate;
 pub mod view;

@@ -5,6 +5,18 @@
 //! its digest, where it came from, the steps still needed, whether it has changes, the
 //! rendered plan view, and the observed fingerprint per resource it was made against.
 //!
+//! **Trusted only as a whole.** `digest` is the SHA-256 (lowercase hex) of the canonical
+//! serialization of every other member — everything `apply` and `show` read: the plan,
+//! `base_dir` (an absolute path: the directory the plan's relative paths resolve against),
+//! `steps`, `drift`, `fingerprint`, `view`, `offline`, `has_changes`, `source`, `created`,
+//! `swing_version` and `plan_digest`. Only `digest` itself and `signature` (which signs the
+//! digest, see the `signing` module) are left out. The canonical serialization is the saved plan
+//! as a JSON value with both of them removed, written compactly with every object's keys in
+//! sorted (byte) order and no insignificant whitespace ([`canonical_json`]). Any member edited
+//! without recomputing `digest` over all of them makes [`SavedPlan::is_intact`] false, and the
+//! plan is refused before anything is contacted. The digest detects edits and corruption; it
+//! cannot stop someone who recomputes it — a signature (`--sign` / `--require-signature`) does.
+//!
 //! Owns: the file format, the digest, atomic writing (temp file in the same directory,
 //! fsync, rename, fsync the directory; mode 0600), reading with a clear error for other
 //! versions and re-validating the embedded plan ([`SavedPlan::valid_plan`]). Must not: judge
@@ -22,7 +34,7 @@ use crate::refresh::Fingerprint;
 use crate::validate::{Checked, ValidPlan};
 
 /// Version of the saved-plan format.
-pub const PLANFILE_FORMAT_VERSION: u32 = 1;
+pub const PLANFILE_FORMAT_VERSION: u32 = 2;
 /// The `kind` marker of a saved plan.
 pub const PLANFILE_KIND: &str = "swing-saved-plan";
 
@@ -34,15 +46,17 @@ pub struct SavedPlan {
     pub format_version: u32,
     /// Always [`PLANFILE_KIND`].
     pub kind: String,
-    /// The swing version that wrote it.
+    /// The swing version that wrote it (the crate version; covered by the digest).
     pub swing_version: String,
     /// RFC 3339 UTC.
     pub created: String,
     /// The plan file as named on the command line.
     pub source: String,
-    /// Absolute directory the plan's relative paths (backups, CA files) resolve against.
+    /// Absolute directory the plan's relative paths (backups, CA files, `${file:…}`,
+    /// exec commands) resolve against: the plan file's directory when it was planned. Covered
+    /// by the digest, so moving it is detected.
     pub base_dir: PathBuf,
-    /// SHA-256 of the plan's canonical JSON.
+    /// SHA-256 of the plan's canonical JSON (what the journal records as the plan applied).
     pub plan_digest: String,
     /// The plan (secret references only).
     pub plan: Plan,
@@ -59,6 +73,26 @@ pub struct SavedPlan {
     pub fingerprint: Fingerprint,
     /// The rendered plan view (`swing plan --format json`), for `swing show`.
     pub view: serde_json::Value,
+    /// SHA-256 of the canonical serialization of every other member but `signature`
+    /// ([`SavedPlan::seal`]).
+    pub digest: String,
+    /// An Ed25519 signature over `digest` (`swing plan --sign`), not covered by the digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<PlanSignature>,
+}
+
+/// A detached Ed25519 signature over a saved plan's [`digest`](SavedPlan::digest).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanSignature {
+    /// Always `ed25519`.
+    pub algorithm: String,
+    /// The signer's public key: 32 bytes, lowercase hex.
+    pub public_key: String,
+    /// `SHA256:` and the lowercase hex SHA-256 of the public key's 32 bytes: who signed.
+    pub fingerprint: String,
+    /// The signature: 64 bytes, lowercase hex.
+    pub signature: String,
 }
 
 /// Errors reading or writing a saved plan.
@@ -93,8 +127,45 @@ pub fn plan_digest(plan: &Plan) -> String {
     hex::encode(Sha256::digest(&bytes))
 }
 
+/// The canonical serialization the digest is taken over: compact JSON, every object's keys
+/// in sorted byte order (whatever order the map type kept), no insignificant whitespace.
+pub fn canonical_json(value: &serde_json::Value) -> Vec<u8> {
+    fn write(v: &serde_json::Value, out: &mut Vec<u8>) {
+        match v {
+            serde_json::Value::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                out.push(b'{');
+                for (i, k) in keys.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    write(&serde_json::Value::String(k.clone()), out);
+                    out.push(b':');
+                    write(&map[k], out);
+                }
+                out.push(b'}');
+            }
+            serde_json::Value::Array(items) => {
+                out.push(b'[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    write(item, out);
+                }
+                out.push(b']');
+            }
+            scalar => out.extend(serde_json::to_vec(scalar).unwrap_or_default()),
+        }
+    }
+    let mut out = Vec::new();
+    write(value, &mut out);
+    out
+}
+
 impl SavedPlan {
-    /// Assembles a saved plan.
+    /// Assembles a saved plan, sealed ([`SavedPlan::seal`]).
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         plan: &Plan,
@@ -107,7 +178,7 @@ impl SavedPlan {
         view: serde_json::Value,
     ) -> SavedPlan {
         let now = crate::time::now_ms();
-        SavedPlan {
+        let mut saved = SavedPlan {
             format_version: PLANFILE_FORMAT_VERSION,
             kind: PLANFILE_KIND.to_owned(),
             swing_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -122,7 +193,34 @@ impl SavedPlan {
             drift,
             fingerprint,
             view,
+            digest: String::new(),
+            signature: None,
+        };
+        saved.seal();
+        saved
+    }
+
+    /// The digest over every member but `digest` and `signature` (see the module doc).
+    pub fn compute_digest(&self) -> String {
+        let mut value = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
+        if let Some(map) = value.as_object_mut() {
+            map.remove("digest");
+            map.remove("signature");
         }
+        hex::encode(Sha256::digest(canonical_json(&value)))
+    }
+
+    /// Records the digest of what the saved plan holds now. A signature made before is
+    /// dropped: it signed another digest.
+    pub fn seal(&mut self) {
+        self.digest = self.compute_digest();
+        self.signature = None;
+    }
+
+    /// Whether nothing was edited since the plan was sealed: the digest covers every member
+    /// as it is, and `plan_digest` is the embedded plan's.
+    pub fn is_intact(&self) -> bool {
+        self.digest == self.compute_digest() && self.plan_digest == plan_digest(&self.plan)
     }
 
     /// Writes atomically with mode 0600: readers see the old file or the new one, never half.
@@ -325,6 +423,69 @@ mod tests {
         );
         tampered.plan.target.version = swing_schema::Version("26.1".into());
         assert!(reasons(&tampered, &fp)[0].contains("digest mismatch"));
+    }
+
+    #[test]
+    fn every_member_is_covered_by_the_digest_even_when_the_plan_digest_is_recomputed() {
+        let fp = Fingerprint::of(&observed("24.3.1"));
+        let saved = SavedPlan::new(
+            &plan(),
+            "plan.yaml",
+            Path::new("/srv/plans"),
+            false,
+            vec!["b.install".into()],
+            Vec::new(),
+            fp,
+            serde_json::json!({"summary": {"line": "1 step"}}),
+        );
+        assert!(saved.is_intact());
+        type Edit = fn(&mut SavedPlan);
+        let edits: [(&str, Edit); 9] = [
+            ("plan", |s| {
+                s.plan.appliances.get_mut("b").unwrap().address = "127.0.0.1:9".into()
+            }),
+            ("base_dir", |s| s.base_dir = PathBuf::from("/tmp/elsewhere")),
+            ("drift", |s| s.drift.clear()),
+            ("steps", |s| s.steps.clear()),
+            ("fingerprint", |s| {
+                s.fingerprint.resources.clear();
+            }),
+            ("view", |s| {
+                s.view = serde_json::json!({"summary": {"line": "none"}})
+            }),
+            ("offline", |s| s.offline = true),
+            ("source", |s| s.source = "other.yaml".into()),
+            ("swing_version", |s| s.swing_version = "0.0.0".into()),
+        ];
+        for (member, edit) in edits {
+            let mut edited = saved.clone();
+            if member == "drift" {
+                // Drift recorded at planning time, then deleted by the edit.
+                edited.drift = vec!["appliance b is unhealthy".into()];
+                edited.seal();
+                assert!(edited.is_intact());
+            }
+            edit(&mut edited);
+            // What an attacker who knows only the old format recomputes.
+            edited.plan_digest = plan_digest(&edited.plan);
+            assert!(!edited.is_intact(), "an edited `{member}` is detected");
+            assert_eq!(
+                reasons(&edited, &saved.fingerprint),
+                vec![
+                    "the saved plan was modified after it was written (digest mismatch)".to_owned()
+                ],
+                "{member}"
+            );
+        }
+    }
+
+    #[test]
+    fn canonical_json_sorts_keys_and_has_no_whitespace() {
+        let v = serde_json::json!({"b": [1, {"z": null, "a": "x"}], "a": true});
+        assert_eq!(
+            String::from_utf8(canonical_json(&v)).unwrap(),
+            r#"{"a":true,"b":[1,{"a":"x","z":null}]}"#
+        );
     }
 
     #[test]

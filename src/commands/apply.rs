@@ -1,5 +1,5 @@
-//! `swing apply [PLANFILE] [--resume] [--confirm STEP]... [--auto-approve] [--output text|json]`,
-//! `swing apply PLANFILE --abandon --reason TEXT`
+//! `swing apply [PLANFILE] [--resume] [--confirm STEP]... [--auto-approve] [--output text|json]
+//! [--require-signature PUBKEY]`, `swing apply PLANFILE --abandon --reason TEXT`
 //!
 //! Parses, finds what to apply (`crate::target`), asks for approval of a plan file, wires the
 //! providers, makes one engine call (`swing_engine::ops::apply`) and hands the
@@ -63,6 +63,31 @@ pub struct ApplyArgs {
     /// Why the apply is abandoned (recorded in the journal with who abandoned it).
     #[arg(long, value_name = "TEXT", requires = "abandon")]
     pub reason: Option<String>,
+    /// Apply only a saved plan signed (`swing plan --sign`) by this Ed25519 public key: a PEM
+    /// file or the PEM text. Default: the environment variable `SWING_REQUIRE_SIGNATURE`.
+    #[arg(long, value_name = "PUBKEY")]
+    pub require_signature: Option<String>,
+}
+
+/// The public key `--require-signature` (or `SWING_REQUIRE_SIGNATURE`) names, if any.
+fn required_key(arg: Option<&str>) -> Result<Option<swing_engine::signing::PublicKey>, CliError> {
+    let Some(given) = arg
+        .map(str::to_owned)
+        .or_else(|| std::env::var("SWING_REQUIRE_SIGNATURE").ok())
+        .filter(|v| !v.trim().is_empty())
+    else {
+        return Ok(None);
+    };
+    let (text, origin) = if given.trim_start().starts_with("-----BEGIN") {
+        (given, "the --require-signature key".to_owned())
+    } else {
+        let bytes = swing_engine::load::read_capped(std::path::Path::new(&given))
+            .map_err(|e| CliError::msg(format!("--require-signature {given}: {e}")))?;
+        (String::from_utf8_lossy(&bytes).into_owned(), given)
+    };
+    swing_engine::signing::PublicKey::from_pem(&text, &origin)
+        .map(Some)
+        .map_err(CliError::new)
 }
 
 /// Runs `swing apply`.
@@ -72,6 +97,16 @@ pub fn run(args: &ApplyArgs) -> CliResult {
     let lock_dir = crate::target::lock_dir().map_err(CliError::msg)?;
     if args.abandon {
         return abandon(&t, lock_dir, args.reason.clone().unwrap_or_default());
+    }
+    let require_signature = required_key(args.require_signature.as_deref())?;
+    // Refused from the file alone, before wiring resolves a secret or contacts anything.
+    let refused = match &t.saved {
+        Some(saved) => ops::trust(saved, require_signature.as_ref()),
+        None if require_signature.is_some() => vec![ops::StaleReason::Unsigned],
+        None => Vec::new(),
+    };
+    if !refused.is_empty() {
+        return Err(CliError::new(SiteError::Untrusted(refused)));
     }
     let tty = std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
     if t.saved.is_none() && !args.resume && !args.auto_approve {
@@ -111,6 +146,7 @@ pub fn run(args: &ApplyArgs) -> CliResult {
         state_dir: t.state_dir,
         lock_dir,
         resume: args.resume,
+        require_signature,
         walk,
     };
     let result = crate::runtime()?.block_on(ops::apply(req, providers));

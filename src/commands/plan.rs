@@ -1,5 +1,5 @@
 //! `swing plan FILE|DIR... [--offline] [--format text|markdown|json|github] [--max-chars N]
-//! [--summary-file PATH] [--out PLANFILE] [--detailed-exitcode]`: compile every plan file into its steps, observe the live state
+//! [--summary-file PATH] [--out PLANFILE [--sign KEYREF]] [--detailed-exitcode]`: compile every plan file into its steps, observe the live state
 //! through the providers (unless `--offline`), and show what is left to do, in what order, what
 //! a person must do, how long it takes and how much downtime it costs.
 //!
@@ -71,6 +71,10 @@ pub struct PlanArgs {
     /// Exit 0 when there is nothing to do, 2 when there are changes, 1 on error.
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Sign the saved plan (`--out`) with this Ed25519 private key (PKCS#8 PEM), given as a
+    /// secret reference: `${env:NAME}` or `${file:PATH}` (relative to the current directory).
+    #[arg(long, value_name = "KEYREF", requires = "out")]
+    pub sign: Option<String>,
 }
 
 /// Runs `swing plan`.
@@ -92,6 +96,14 @@ pub fn run(args: &PlanArgs) -> CliResult {
             ),
         ));
     }
+    if let Some(out) = &args.out {
+        crate::target::refuse_overwriting_an_input(out, &files)
+            .map_err(|e| CliError::prefixed(P, e))?;
+    }
+    let signing_key = match &args.sign {
+        Some(r) => Some(signing_key(r).map_err(|e| CliError::prefixed(P, e))?),
+        None => None,
+    };
     let checked = check_paths(&args.paths);
     if report_invalid(P, &checked) {
         return Ok(Exit::Error);
@@ -104,6 +116,11 @@ pub fn run(args: &PlanArgs) -> CliResult {
         let p = rt
             .block_on(plan_one(c, plan, args.offline))
             .map_err(|e| CliError::prefixed(P, format!("{}: {e}", c.origin)))?;
+        let mut p = p;
+        if let Some(key) = &signing_key {
+            swing_engine::signing::sign(&mut p.saved, key)
+                .map_err(|e| CliError::prefixed(P, format!("--sign: {e}")))?;
+        }
         planned.push(p);
     }
     let view = PlanView {
@@ -114,6 +131,15 @@ pub fn run(args: &PlanArgs) -> CliResult {
         detailed_exitcode: args.detailed_exitcode,
     };
     Ok(view.show(&planned))
+}
+
+/// Resolves the `--sign` key reference into the secret it names.
+fn signing_key(reference: &str) -> Result<swing_schema::SecretValue, String> {
+    let r = swing_schema::SecretRef::parse(reference).map_err(|e| {
+        format!("--sign {reference}: {e} (give the key as ${{env:NAME}} or ${{file:PATH}})")
+    })?;
+    let here = std::env::current_dir().map_err(|e| e.to_string())?;
+    crate::wiring::resolve(&r, &here, "the --sign key").map_err(|e| e.to_string())
 }
 
 /// Compiles one plan and, unless offline, observes its site and diffs.

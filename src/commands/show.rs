@@ -3,15 +3,19 @@
 //! saved plan (`swing plan --out`) — or a JSON plan view (`swing plan --format json`) — again,
 //! in any format, without any appliance. A saved plan is marked when it cannot be applied as it
 //! is: made `--offline`, modified after it was written, its plan file changed since, or (with
-//! `--refresh`, which observes the site through the providers) the world moved since.
+//! `--refresh`, which observes the site through the providers) the world moved since; and it
+//! says who signed it and whether the signature verifies.
 //!
-//! Must not: recompile or re-plan; it shows exactly the view that was saved.
+//! Renders what applying the saved plan would run: the stored view while the digest covers it,
+//! the embedded plan compiled again (`ops::view_to_run`) when it was modified. Must not: re-plan
+//! against the world, or contact anything for a modified plan.
 
 use std::path::PathBuf;
 
-use swing_engine::ops::Assessment;
+use swing_engine::ops::{self, Assessment};
 use swing_engine::planfile::SavedPlan;
 use swing_engine::render::Format;
+use swing_engine::validate::ValidPlan;
 use swing_schema::output::{OUTPUT_FORMAT_VERSION, PlanView};
 
 use crate::exit::{CliError, CliResult};
@@ -51,13 +55,8 @@ pub struct ShowArgs {
 /// Runs `swing show`.
 pub fn run(args: &ShowArgs) -> CliResult {
     const P: &str = "swing show";
-    let (view, saved) = read(&args.file).map_err(|e| CliError::prefixed(P, e))?;
-    let marks = match (&saved, args.refresh) {
-        (Some(saved), refresh) => {
-            let assessment = assess(saved, refresh).map_err(|e| CliError::prefixed(P, e))?;
-            marks(saved, &assessment)
-        }
-        (None, true) => {
+    if !SavedPlan::sniff(&args.file) {
+        if args.refresh {
             return Err(CliError::prefixed(
                 P,
                 format!(
@@ -66,9 +65,45 @@ pub fn run(args: &ShowArgs) -> CliResult {
                 ),
             ));
         }
-        (None, false) => Vec::new(),
+        let view = read_view(&args.file).map_err(|e| CliError::prefixed(P, e))?;
+        return Ok(crate::views::show::show(
+            &view,
+            format(args.format),
+            args.max_chars,
+            &[],
+        ));
+    }
+    let saved = SavedPlan::read(&args.file).map_err(|e| CliError::prefixed(P, e))?;
+    // The plan that would run, validated exactly like a plan file.
+    let plan = saved.valid_plan().map_err(|c| {
+        CliError::prefixed(
+            P,
+            format!(
+                "the plan embedded in {} is not valid ({} problem(s)); make the saved plan again",
+                args.file.display(),
+                c.diagnostics.len()
+            ),
+        )
+    })?;
+    // Intact: the stored view is covered by the digest, so it is the one the plan was made
+    // with. Modified: render what applying it would run, never the stored view.
+    let view = if saved.is_intact() {
+        parse_view(saved.view.clone(), &args.file).map_err(|e| CliError::prefixed(P, e))?
+    } else {
+        ops::view_to_run(&saved, &plan).map_err(|e| CliError::prefixed(P, e))?
     };
-    let format = match args.format {
+    let assessment = assess(&saved, &plan, args.refresh).map_err(|e| CliError::prefixed(P, e))?;
+    let marks = marks(&saved, &assessment);
+    Ok(crate::views::show::show(
+        &view,
+        format(args.format),
+        args.max_chars,
+        &marks,
+    ))
+}
+
+fn format(f: ShowFormat) -> Format {
+    match f {
         ShowFormat::Text => Format::Text,
         ShowFormat::Markdown => Format::Markdown,
         ShowFormat::Json => Format::Json,
@@ -76,41 +111,34 @@ pub fn run(args: &ShowArgs) -> CliResult {
         ShowFormat::Mermaid => Format::Mermaid,
         ShowFormat::Gantt => Format::Gantt,
         ShowFormat::Github => Format::Github,
-    };
-    Ok(crate::views::show::show(
-        &view,
-        format,
-        args.max_chars,
-        &marks,
-    ))
+    }
 }
 
 /// Assesses a saved plan, observing the site through the providers when `refresh` is asked
-/// for (and the plan was not made offline).
-fn assess(saved: &SavedPlan, refresh: bool) -> Result<Assessment, String> {
-    let providers = if refresh && !saved.offline {
-        Some(crate::wiring::build(&saved.plan, &saved.base_dir).map_err(|e| e.to_string())?)
+/// for — only for an intact plan that was not made offline: an edited plan (its addresses,
+/// its `base_dir`) must not make a review command contact anything or run anything.
+fn assess(saved: &SavedPlan, plan: &ValidPlan, refresh: bool) -> Result<Assessment, String> {
+    let providers = if refresh && !saved.offline && saved.is_intact() {
+        Some(crate::wiring::build(plan, &saved.base_dir).map_err(|e| e.to_string())?)
     } else {
         None
     };
     let rt = crate::runtime().map_err(|e| e.to_string())?;
-    Ok(rt.block_on(swing_engine::ops::assess(saved, providers.as_ref())))
+    Ok(rt.block_on(ops::assess(saved, plan, providers.as_ref())))
 }
 
-fn read(path: &std::path::Path) -> Result<(PlanView, Option<SavedPlan>), String> {
-    let (view, saved) = if SavedPlan::sniff(path) {
-        let saved = SavedPlan::read(path).map_err(|e| e.to_string())?;
-        (saved.view.clone(), Some(saved))
-    } else {
-        let text = swing_engine::load::read_capped(path).map_err(|e| e.to_string())?;
-        let v = serde_json::from_slice(&text).map_err(|e| {
-            format!(
-                "{} is neither a saved plan nor a JSON plan view: {e}",
-                path.display()
-            )
-        })?;
-        (v, None)
-    };
+fn read_view(path: &std::path::Path) -> Result<PlanView, String> {
+    let text = swing_engine::load::read_capped(path).map_err(|e| e.to_string())?;
+    let v = serde_json::from_slice(&text).map_err(|e| {
+        format!(
+            "{} is neither a saved plan nor a JSON plan view: {e}",
+            path.display()
+        )
+    })?;
+    parse_view(v, path)
+}
+
+fn parse_view(view: serde_json::Value, path: &std::path::Path) -> Result<PlanView, String> {
     let found = view
         .get("format_version")
         .and_then(|v| v.as_u64())
@@ -121,7 +149,5 @@ fn read(path: &std::path::Path) -> Result<(PlanView, Option<SavedPlan>), String>
             path.display()
         ));
     }
-    let view = serde_json::from_value(view)
-        .map_err(|e| format!("{}: not a plan view: {e}", path.display()))?;
-    Ok((view, saved))
+    serde_json::from_value(view).map_err(|e| format!("{}: not a plan view: {e}", path.display()))
 }

@@ -9,6 +9,7 @@ use swing_engine::ops::{Assessment, StaleReason};
 use swing_engine::planfile::SavedPlan;
 use swing_engine::render::escape::{md_inline, terminal_line};
 use swing_engine::render::{self, Format, RenderOptions};
+use swing_engine::signing::SignatureCheck;
 use swing_schema::output::PlanView;
 
 use super::out::write_stdout;
@@ -28,10 +29,19 @@ pub fn marks(saved: &SavedPlan, a: &Assessment) -> Vec<String> {
     }
     if a.modified {
         out.push(
-            "MODIFIED: the saved plan was changed after it was written; apply refuses it."
+            "MODIFIED: the saved plan was changed after it was written (digest mismatch); apply refuses it. Shown: what its embedded plan would run."
                 .to_owned(),
         );
     }
+    out.push(match &a.signature {
+        SignatureCheck::Unsigned => "Not signed.".to_owned(),
+        SignatureCheck::Valid { signer } => {
+            format!("Signed by {signer}: the signature verifies.")
+        }
+        SignatureCheck::Invalid { signer } => {
+            format!("BAD SIGNATURE: the signature by {signer} does not verify; apply refuses it.")
+        }
+    });
     if let Some(source) = &a.source_changed {
         out.push(format!(
             "STALE: {} changed since this plan was made; plan again.",

@@ -199,6 +199,7 @@ pub async fn run_scenario(
         state_dir: dir.join(".swing"),
         lock_dir: dir.join(".swing").join("locks"),
         resume: false,
+        require_signature: None,
         walk,
     };
     let result = ops::apply(req, providers).await;

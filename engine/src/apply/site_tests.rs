@@ -397,6 +397,7 @@ fn site_apply(
         state_dir: dir.join(".swing"),
         lock_dir: dir.join(".swing").join("locks"),
         resume,
+        require_signature: None,
         walk: request(dir, gates, resume).walk,
     }
 }

@@ -23,6 +23,8 @@ pub struct SiteApply {
     /// The host-wide lock directory (the CLI passes `$XDG_STATE_HOME/swing/locks`).
     pub lock_dir: PathBuf,
     pub resume: bool,
+    /// Apply a saved plan only when signed by this key (`--require-signature`).
+    pub require_signature: Option<crate::signing::PublicKey>,
     pub walk: WalkOptions,
 }
 
@@ -37,6 +39,15 @@ pub enum SiteOutcome {
 /// `swing apply`: re-observe, refuse a stale saved plan or uncovered drift, then run (or
 /// resume) exactly the planned steps.
 pub async fn apply(req: SiteApply, providers: Providers) -> Result<SiteOutcome, SiteError> {
+    // Trust first, from the file alone: an edited saved plan must not reach any provider.
+    if let Some(saved) = &req.saved {
+        let refused = super::trust(saved, req.require_signature.as_ref());
+        if !refused.is_empty() {
+            return Err(SiteError::Untrusted(refused));
+        }
+    } else if req.require_signature.is_some() {
+        return Err(SiteError::Untrusted(vec![super::StaleReason::Unsigned]));
+    }
     let compiled = Arc::new(crate::compile::compile(
         &req.plan,
         &crate::compile::CompileOptions {

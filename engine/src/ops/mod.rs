@@ -5,7 +5,8 @@
 //! - [`apply()`]: re-observe, refuse a stale saved plan or uncovered drift, then run (or
 //!   resume) exactly the planned steps.
 //! - [`assess()`]: what keeps a saved plan from being applied as it is (offline, modified,
-//!   its source changed, the site moved), as typed [`StaleReason`]s.
+//!   its source changed, the site moved), as typed [`StaleReason`]s; [`trust()`]: whether a
+//!   saved plan may be acted on at all (intact, signed as required), from the file alone.
 //!
 //! Room is left for the other use cases built on the same seams — `doctor` (can swing reach
 //! and act on everything the plan names), `rehearse` (an apply against a simulated copy of the
@@ -22,7 +23,7 @@ mod assess;
 mod plan;
 
 pub use apply::{SiteApply, SiteOutcome, apply};
-pub use assess::{Assessment, StaleReason, assess, stale_reasons};
+pub use assess::{Assessment, StaleReason, assess, stale_reasons, trust, view_to_run};
 pub use plan::{PlannedSite, plan};
 
 /// Why a site plan or apply did not run.
@@ -31,6 +32,10 @@ pub use plan::{PlannedSite, plan};
 pub enum SiteError {
     #[error(transparent)]
     Compile(#[from] crate::compile::CompileError),
+    /// The saved plan cannot be trusted as it is (edited, or not signed as required); refused
+    /// before anything was contacted.
+    #[error("the saved plan is refused, nothing was contacted:\n  {}", join(.0))]
+    Untrusted(Vec<StaleReason>),
     /// The saved plan no longer matches the world; each reason names what moved.
     #[error("the saved plan is stale:\n  {}", join(.0))]
     Stale(Vec<StaleReason>),

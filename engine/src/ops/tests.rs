@@ -81,22 +81,21 @@ fn stale_reasons_are_typed_and_read_as_apply_prints_them() {
 #[tokio::test]
 async fn assessing_without_providers_looks_only_at_the_file() {
     let s = saved(false, Fingerprint::of(&observed("24.3.1")));
-    let a = assess(&s, None).await;
+    let valid = s.valid_plan().unwrap();
+    let a = assess(&s, &valid, None).await;
     assert_eq!(
         a,
         Assessment {
             offline: false,
             modified: false,
+            signature: crate::signing::SignatureCheck::Unsigned,
             source_changed: None,
             refreshed: None,
         }
     );
     assert!(a.appliable());
-    assert!(
-        !assess(&saved(true, Fingerprint::default()), None)
-            .await
-            .appliable()
-    );
+    let off = saved(true, Fingerprint::default());
+    assert!(!assess(&off, &valid, None).await.appliable());
 }
 
 /// What the live plan view and its text make of a diff (diff itself knows neither).
