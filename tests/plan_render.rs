@@ -47,11 +47,12 @@ const OPTS: CompileOptions = CompileOptions {
 #[test]
 fn markdown_of_a_huge_plan_is_cut_but_keeps_the_summary() {
     let mut plan = example("failover-async-dns.yaml");
-    // 400 manual checks of 300 characters: the checklist alone would be > 120,000 characters.
+    // The most manual checks a plan may hold (64), of 2,000 characters each: the checklist
+    // alone would be > 120,000 characters.
     plan.verify = Some(Verify {
         manual: Some(
-            (0..400)
-                .map(|i| format!("check {i}: {}", "x".repeat(290)))
+            (0..swing_schema::plan::MAX_MANUAL_CHECKS)
+                .map(|i| format!("check {i}: {}", "x".repeat(2_000)))
                 .collect(),
         ),
     });
@@ -64,7 +65,7 @@ fn markdown_of_a_huge_plan_is_cut_but_keeps_the_summary() {
         "{} chars",
         md.chars().count()
     );
-    assert!(md.contains(&view.summary.line));
+    assert!(md.contains(&render::escape::md_inline(&view.summary.line)));
     assert!(md.contains("Cut to stay under"));
     // A fleet of many such plans too.
     let many = vec![view.clone(); 30];

@@ -74,6 +74,19 @@ fn point_at(saved: &mut SavedPlan, name: &str, l: &TcpListener) {
     a.port = l.local_addr().unwrap().port();
 }
 
+/// How many actions appliance `name`'s simulator has recorded so far (it records its own
+/// `start` when it boots, and `swing plan` may read from it during the setup).
+fn actions_so_far(lab: &Lab, name: &str) -> usize {
+    lab.sim(name).unwrap().state().actions.len()
+}
+
+/// Fails if appliance `name`'s simulator recorded any action after the first `before`.
+fn assert_no_new_actions(lab: &Lab, name: &str, before: usize, what: &str) {
+    let actions = lab.sim(name).unwrap().state().actions;
+    let new = actions.get(before..).unwrap_or_default();
+    assert!(new.is_empty(), "{what} touched the appliance: {new:?}");
+}
+
 /// What an editor who knows only the plan-only digest writes.
 fn write_edited(mut saved: SavedPlan, path: &Path) {
     saved.plan_digest = plan_digest(&saved.plan);
@@ -90,6 +103,8 @@ async fn an_edit_to_any_member_is_refused_before_any_connection() {
     let saved = plan_out(&lab, &plan_path, "change.plan", &[]).await;
     assert!(saved.has_changes && saved.is_intact());
     let appliance = saved.plan.appliances.keys().next().unwrap().clone();
+    // What the appliance recorded before the commands under test (its start, the planning).
+    let before = actions_so_far(&lab, &appliance);
     let elsewhere = tempfile::tempdir().unwrap();
 
     type Edit = Box<dyn Fn(&mut SavedPlan)>;
@@ -165,10 +180,7 @@ async fn an_edit_to_any_member_is_refused_before_any_connection() {
     assert!(text(&o).contains("MODIFIED:"), "{}", text(&o));
     assert_no_connection(&l, "edited address");
     // Nothing was done on the real appliance either.
-    assert!(
-        lab.sim(&appliance).unwrap().state().actions.is_empty(),
-        "an edited plan touched the appliance"
-    );
+    assert_no_new_actions(&lab, &appliance, before, "an edited plan");
     lab.shutdown().await;
 }
 
@@ -330,6 +342,10 @@ async fn require_signature_refuses_unsigned_foreign_and_re_signed_plans_and_appl
         text(&o)
     );
 
+    // What the appliance recorded before the applies under test (its start, the planning).
+    let appliance = signed.plan.appliances.keys().next().unwrap().clone();
+    let before = actions_so_far(&lab, &appliance);
+
     // Unsigned.
     let o = swing(
         &lab.dir,
@@ -345,7 +361,6 @@ async fn require_signature_refuses_unsigned_foreign_and_re_signed_plans_and_appl
     assert!(text(&o).contains("not by the required key"), "{}", text(&o));
     // Edited (pointed at a listener) and re-signed by another key, digest recomputed.
     let l = listener();
-    let appliance = signed.plan.appliances.keys().next().unwrap().clone();
     let mut edited = signed.clone();
     point_at(&mut edited, &appliance, &l);
     edited.plan_digest = plan_digest(&edited.plan);
@@ -373,7 +388,12 @@ async fn require_signature_refuses_unsigned_foreign_and_re_signed_plans_and_appl
     let o = swing(&lab.dir, &["show", "kept.plan"], &[]).await;
     assert!(text(&o).contains("BAD SIGNATURE"), "{}", text(&o));
     assert_no_connection(&l, "re-signed or edited signed plans");
-    assert!(lab.sim(&appliance).unwrap().state().actions.is_empty());
+    assert_no_new_actions(
+        &lab,
+        &appliance,
+        before,
+        "an unsigned, foreign, re-signed or edited plan",
+    );
 
     // The approver's plan applies, the key given through the environment as PEM text.
     let o = swing(

@@ -175,7 +175,7 @@ pub(crate) mod tests {
     const OTHER_PEM: &str = include_str!("testdata/other.pem");
     /// `openssl x509 -in served.pem -noout -fingerprint -sha256`, lowercased.
     pub(crate) const SERVED_SHA256: &str =
-        "0e38ededdffab46492611e9c48e57f6f434aa27d2dd4794ceba4c268b4a7f371";
+        "0e38edeedffab46492611e9c48e57f6f434aa27d2dd4794ceba4c268b4a7f371";
 
     #[test]
     fn the_leaf_fingerprint_of_pem_and_der_is_the_der_sha256() {

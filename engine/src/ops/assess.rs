@@ -104,13 +104,14 @@ pub fn trust(saved: &SavedPlan, required: Option<&PublicKey>) -> Vec<StaleReason
 }
 
 /// Why `saved` must not be applied against the world as it is `now` (empty: still
-/// current). Offline and modified plans stop at that one reason.
+/// current). Modified and offline plans stop at that one reason; a modified plan first,
+/// since none of its members (its `offline` flag included) can be believed.
 pub fn stale_reasons(saved: &SavedPlan, now: &Fingerprint) -> Vec<StaleReason> {
-    if saved.offline {
-        return vec![StaleReason::Offline];
-    }
     if !saved.is_intact() {
         return vec![StaleReason::Modified];
+    }
+    if saved.offline {
+        return vec![StaleReason::Offline];
     }
     saved
         .fingerprint

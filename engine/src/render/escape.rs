@@ -36,10 +36,12 @@ pub fn md_inline(s: &str) -> String {
             c => out.push(c),
         }
     }
-    // An ordered-list marker (`1.` / `1)`) is only structure at the very start.
+    // An ordered-list marker (1–9 digits, `.` or `)`, then a blank or the end) is only
+    // structure at the very start; `10.0.0.11` is not one.
     if let Some(end) = out.find(|c: char| !c.is_ascii_digit())
-        && end > 0
+        && (1..=9).contains(&end)
         && matches!(out.as_bytes()[end], b'.' | b')')
+        && matches!(out.as_bytes().get(end + 1), None | Some(b' ' | b'\t'))
     {
         out.insert(end, '\\');
     }
@@ -48,8 +50,12 @@ pub fn md_inline(s: &str) -> String {
 
 /// A Markdown code span holding `s` verbatim: the fence is one backtick longer than the
 /// longest run inside, padded so a leading or trailing backtick cannot merge with it.
+///
+/// `|` is written `\|`: GitHub splits table cells at a pipe even inside a code span (and shows
+/// `\|` as `|` there), so a plan string in a table cell cannot end its cell and leave the rest
+/// of the string outside the span.
 pub fn md_code(s: &str) -> String {
-    let s = one_line(s);
+    let s = one_line(s).replace('|', "\\|");
     let fence = "`".repeat(longest_run(&s) + 1);
     if s.starts_with('`') || s.ends_with('`') || (s.starts_with(' ') && s.ends_with(' ')) {
         format!("{fence} {s} {fence}")
@@ -111,9 +117,10 @@ pub fn mermaid_label(s: &str) -> String {
 }
 
 /// Unquoted Mermaid text (a Gantt title, section or task name): one line, without the
-/// characters Mermaid reads as syntax there (`:`, `#`, `;`, `%`), which become spaces.
+/// characters Mermaid reads as syntax or markup there (`:`, `#`, `;`, `%`, `"`, `<`, `>`),
+/// which become spaces.
 pub fn mermaid_text(s: &str) -> String {
-    one_line(s).replace([':', '#', ';', '%'], " ")
+    one_line(s).replace([':', '#', ';', '%', '"', '<', '>'], " ")
 }
 
 /// A quoted DOT string: `"` and `\` escaped, line breaks as DOT's `\n`, other control
