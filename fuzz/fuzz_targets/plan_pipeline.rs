@@ -19,8 +19,9 @@ const FORMATS: [Format; 6] = [
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     let checked = swing_engine::validate::check_source("fuzz.yaml", &text);
+    let has_errors = checked.has_errors();
     let Some(plan) = checked.plan else { return };
-    assert!(!checked.has_errors(), "a plan is produced only without errors");
+    assert!(!has_errors, "a plan is produced only without errors");
     let options = CompileOptions {
         offline: true,
         file: None,
@@ -35,6 +36,9 @@ fuzz_target!(|data: &[u8]| {
         let out = render::render(&view, format, RenderOptions::default());
         assert!(!out.is_empty(), "{format:?} rendered nothing");
     }
-    let _ = render::render(&view, Format::Text, RenderOptions { color: true });
+    let _ = render::render(&view, Format::Text, RenderOptions {
+            color: true,
+            ..RenderOptions::default()
+        });
     let _ = render::render_many(&[view.clone(), view], Format::Markdown, RenderOptions::default());
 });
