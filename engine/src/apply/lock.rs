@@ -243,6 +243,27 @@ fn write_holder(f: &mut File, h: &LockHolder) -> std::io::Result<()> {
     f.sync_data()
 }
 
+/// Takes the OS lock on an open lock file without waiting; a live holder is named from what
+/// the file says (taking the lock and force-removing it both refuse the same way).
+fn try_flock(file: &mut File, path: &Path) -> Result<(), LockError> {
+    match file.try_lock() {
+        Ok(()) => Ok(()),
+        Err(std::fs::TryLockError::WouldBlock) => Err(match read_holder(file) {
+            Some(h) => LockError::Held {
+                path: path.to_owned(),
+                holder: Box::new(h),
+            },
+            None => LockError::HeldUnknown {
+                path: path.to_owned(),
+            },
+        }),
+        Err(std::fs::TryLockError::Error(source)) => Err(LockError::Io {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
 fn read_holder(f: &mut File) -> Option<LockHolder> {
     let mut s = String::new();
     f.seek(SeekFrom::Start(0)).ok()?;
@@ -274,21 +295,7 @@ pub fn acquire(path: &Path, change: &str, opts: LockOptions) -> Result<LockGuard
             .truncate(false)
             .mode(0o600),
     )?;
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => {
-            return Err(match read_holder(&mut file) {
-                Some(h) => LockError::Held {
-                    path: path.to_owned(),
-                    holder: Box::new(h),
-                },
-                None => LockError::HeldUnknown {
-                    path: path.to_owned(),
-                },
-            });
-        }
-        Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
-    }
+    try_flock(&mut file, path)?;
     let host = host_name();
     let previous = read_holder(&mut file);
     if let Some(prev) = &previous {
@@ -341,21 +348,7 @@ pub fn force_unlock(path: &Path) -> Result<Option<LockHolder>, LockError> {
     else {
         return Ok(None);
     };
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => {
-            return Err(match read_holder(&mut file) {
-                Some(h) => LockError::Held {
-                    path: path.to_owned(),
-                    holder: Box::new(h),
-                },
-                None => LockError::HeldUnknown {
-                    path: path.to_owned(),
-                },
-            });
-        }
-        Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
-    }
+    try_flock(&mut file, path)?;
     // Holding the flock now, nobody can take the lock between the check and the removal.
     let holder = read_holder(&mut file);
     match std::fs::remove_file(path) {
