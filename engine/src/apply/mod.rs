@@ -205,6 +205,8 @@ pub fn unfinished(state_dir: &Path) -> Result<Vec<(String, Option<String>)>, Jou
 }
 
 #[cfg(test)]
+mod catalogue_tests;
+#[cfg(test)]
 mod site_tests;
 #[cfg(test)]
 mod tests;
