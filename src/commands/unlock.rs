@@ -43,7 +43,11 @@ pub fn run(args: &UnlockArgs) -> CliResult {
     let holder = read_lock(&path);
     if !args.force {
         match holder {
-            Some(h) => println!("{site} is locked by {h} ({}).", path.display()),
+            Some(h) => println!(
+                "{site} is locked by {} ({}).",
+                shown(&h),
+                path.display()
+            ),
             None if path.exists() => println!("{site} has an unreadable lock {}.", path.display()),
             None => {
                 println!("{site} is not locked.");
@@ -59,11 +63,13 @@ pub fn run(args: &UnlockArgs) -> CliResult {
     match force_unlock(&path) {
         Ok(None) => println!("{site} is not locked."),
         Ok(Some(h)) => println!(
-            "Unlocked {site} (the lock of {h}, whose apply is gone). Continue it with `swing apply --resume`."
+            "Unlocked {site} (the lock of {}, whose apply is gone). Continue it with `swing apply --resume`.",
+            shown(&h)
         ),
         Err(LockError::Held { holder, .. }) => {
             eprintln!(
-                "error: refusing to unlock {site}: the apply holding it is alive: {holder}. Wait for it to finish, or stop that process first."
+                "error: refusing to unlock {site}: the apply holding it is alive: {}. Wait for it to finish, or stop that process first.",
+                shown(&holder)
             );
             return Ok(Exit::Locked);
         }
@@ -77,4 +83,10 @@ pub fn run(args: &UnlockArgs) -> CliResult {
         Err(e) => return Err(CliError::new(e)),
     }
     Ok(Exit::Ok)
+}
+
+/// A holder as read from the lock file, on one line and without control characters: the file
+/// is data, whoever wrote it.
+fn shown(holder: &impl std::fmt::Display) -> String {
+    swing_engine::render::escape::terminal_line(&holder.to_string())
 }
