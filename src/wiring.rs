@@ -28,7 +28,7 @@ pub enum WiringError {
         reference: String,
         used_for: String,
         #[source]
-        source: swing_providers::input_file::InputFileError,
+        source: swing_engine::input_file::InputFileError,
     },
     #[error(
         "secret {reference} (for {used_for}): {path} is not UTF-8 text: a secret file holds the secret as text"
@@ -65,7 +65,7 @@ pub fn resolve(r: &SecretRef, base_dir: &Path, used_for: &str) -> Result<SecretV
         })?,
         SecretRef::File(p) => {
             let path = base_dir.join(p);
-            let file = swing_providers::input_file::read(&path).map_err(|source| {
+            let file = swing_engine::input_file::read(&path).map_err(|source| {
                 WiringError::FileUnreadable {
                     reference: reference.clone(),
                     used_for: used_for.to_owned(),

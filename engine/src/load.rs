@@ -8,7 +8,6 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::io::Read;
 use std::path::Path;
 
 use saphyr::{Scalar, ScalarStyle, Tag};
@@ -57,44 +56,28 @@ pub enum ReadError {
     TooLarge { path: String, limit: u64 },
 }
 
-/// Reads a file, refusing more than [`MAX_FILE_BYTES`]. Returns the raw bytes.
+/// Reads a plan or saved-plan file through [`crate::input_file`] (a regular file, never
+/// blocking on a FIFO), refusing more than [`MAX_FILE_BYTES`]. Returns the raw bytes.
 pub fn read_capped(path: &Path) -> Result<Vec<u8>, ReadError> {
+    use crate::input_file::{InputFileError, read_limited};
     let shown = path.display().to_string();
-    // Refuse anything but a regular file before opening it: opening a FIFO blocks forever,
-    // and a device could stream without end.
-    let meta = std::fs::metadata(path).map_err(|source| ReadError::Io {
-        path: shown.clone(),
-        source,
-    })?;
-    if !meta.is_file() {
-        let what = if meta.is_dir() {
-            "is a directory (give a plan file)"
-        } else {
-            "not a regular file (a plan must be a YAML file)"
-        };
-        return Err(ReadError::Io {
+    match read_limited(path, MAX_FILE_BYTES, "a plan is a few kilobytes") {
+        Ok(file) => Ok(file.bytes),
+        Err(InputFileError::TooLarge { limit, .. }) => {
+            Err(ReadError::TooLarge { path: shown, limit })
+        }
+        Err(InputFileError::NotRegular { kind, .. }) => Err(ReadError::Io {
             path: shown,
-            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, what),
-        });
-    }
-    let file = std::fs::File::open(path).map_err(|source| ReadError::Io {
-        path: shown.clone(),
-        source,
-    })?;
-    let mut bytes = Vec::new();
-    file.take(MAX_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|source| ReadError::Io {
-            path: shown.clone(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("is {kind}, not a regular file (give a plan file)"),
+            ),
+        }),
+        Err(InputFileError::Io { source, .. }) => Err(ReadError::Io {
+            path: shown,
             source,
-        })?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(ReadError::TooLarge {
-            path: shown,
-            limit: MAX_FILE_BYTES,
-        });
+        }),
     }
-    Ok(bytes)
 }
 
 /// Where a node of the document is: its value and, for a mapping entry, its key.

@@ -43,11 +43,7 @@ pub fn run(args: &UnlockArgs) -> CliResult {
     let holder = read_lock(&path);
     if !args.force {
         match holder {
-            Some(h) => println!(
-                "{site} is locked by {} ({}).",
-                shown(&h),
-                path.display()
-            ),
+            Some(h) => println!("{site} is locked by {} ({}).", shown(&h), path.display()),
             None if path.exists() => println!("{site} has an unreadable lock {}.", path.display()),
             None => {
                 println!("{site} is not locked.");

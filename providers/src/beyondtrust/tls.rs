@@ -73,7 +73,7 @@ fn load_roots(path: &Path) -> ProviderResult<RootCertStore> {
             format!("ca_file {}: {what}", path.display()),
         )
     };
-    let file = crate::input_file::read(path)
+    let file = swing_engine::input_file::read(path)
         .map_err(|e| ProviderError::new(ErrorKind::Invalid, format!("ca_file: {e}")))?;
     let mut roots = RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(&file.bytes) {

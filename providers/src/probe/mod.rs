@@ -120,7 +120,7 @@ impl ProbeConfig {
 #[non_exhaustive]
 pub enum ProbeError {
     #[error("the CA file: {0}")]
-    CaFile(#[source] crate::input_file::InputFileError),
+    CaFile(#[source] swing_engine::input_file::InputFileError),
     #[error("the CA file {0} holds no usable PEM certificate")]
     CaPem(PathBuf),
     #[error("invalid probe configuration: {0}")]
@@ -159,7 +159,7 @@ impl Prober {
             .connect_timeout(config.timeout)
             .timeout(config.timeout);
         if let Some(path) = &config.ca_file {
-            let pem = crate::input_file::read(path).map_err(ProbeError::CaFile)?;
+            let pem = swing_engine::input_file::read(path).map_err(ProbeError::CaFile)?;
             let certs = reqwest::Certificate::from_pem_bundle(&pem.bytes)
                 .map_err(|_| ProbeError::CaPem(path.clone()))?;
             if certs.is_empty() {

@@ -1,9 +1,9 @@
-//! Reading the small files a plan points at — `${file:PATH}` secrets and every `ca_file` — the
-//! one way swing reads them.
+//! Reading the files a user points swing at — plan and saved-plan files, `${file:PATH}`
+//! secrets and every `ca_file` — the one way swing reads them.
 //!
 //! Owns: refusing anything but a regular file (checked on the path before opening, and again
 //! with `fstat` on the opened descriptor, which is opened with `O_NONBLOCK` so a FIFO swapped in
-//! between cannot block), the size cap ([`MAX_INPUT_FILE_BYTES`], read with `take(cap + 1)` so a
+//! between cannot block), the size cap ([`MAX_INPUT_FILE_BYTES`] for secrets and CA files, the caller's for plans; read with `take(cap + 1)` so a
 //! device or a growing file cannot fill memory), and telling whether a file is readable by
 //! group or others (for the secret-file warning).
 //!
@@ -30,16 +30,19 @@ pub enum InputFileError {
     },
     #[error("{path} is {kind}, not a regular file: point it at a regular file")]
     NotRegular { path: PathBuf, kind: &'static str },
-    #[error(
-        "{path} is larger than {limit} bytes: a secret or CA file is a few KiB — is this the right file?"
-    )]
-    TooLarge { path: PathBuf, limit: u64 },
+    #[error("{path} is larger than {limit} bytes: {expected} — is this the right file?")]
+    TooLarge {
+        path: PathBuf,
+        limit: u64,
+        /// What such a file usually holds, for the message.
+        expected: &'static str,
+    },
 }
 
 /// A file read by [`read`].
 #[derive(Debug)]
 pub struct InputFile {
-    /// The content (at most [`MAX_INPUT_FILE_BYTES`]).
+    /// The content (at most the cap it was read with).
     pub bytes: Vec<u8>,
     /// The permission bits (`st_mode & 0o777`) of the file that was read.
     pub mode: u32,
@@ -72,6 +75,19 @@ fn kind_of(meta: &Metadata) -> &'static str {
 /// Reads a secret or CA file: a regular file of at most [`MAX_INPUT_FILE_BYTES`], without ever
 /// blocking on a FIFO or streaming a device.
 pub fn read(path: &Path) -> Result<InputFile, InputFileError> {
+    read_limited(
+        path,
+        MAX_INPUT_FILE_BYTES,
+        "a secret or CA file is a few KiB",
+    )
+}
+
+/// [`read`] with another cap; `expected` says in the too-large error what such a file holds.
+pub fn read_limited(
+    path: &Path,
+    limit: u64,
+    expected: &'static str,
+) -> Result<InputFile, InputFileError> {
     let io = |source| InputFileError::Io {
         path: path.to_owned(),
         source,
@@ -92,19 +108,20 @@ pub fn read(path: &Path) -> Result<InputFile, InputFileError> {
     // from blocking, and the descriptor's own metadata decides.
     let file = File::options()
         .read(true)
-        .custom_flags(libc::O_NONBLOCK)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
         .open(path)
         .map_err(io)?;
     let meta = file.metadata().map_err(io)?;
     check(&meta)?;
     let mut bytes = Vec::new();
-    file.take(MAX_INPUT_FILE_BYTES + 1)
+    file.take(limit.saturating_add(1))
         .read_to_end(&mut bytes)
         .map_err(io)?;
-    if bytes.len() as u64 > MAX_INPUT_FILE_BYTES {
+    if bytes.len() as u64 > limit {
         return Err(InputFileError::TooLarge {
             path: path.to_owned(),
-            limit: MAX_INPUT_FILE_BYTES,
+            limit,
+            expected,
         });
     }
     Ok(InputFile {
