@@ -59,15 +59,6 @@ pub struct Ctx<'a> {
     pub plan: &'a Plan,
 }
 
-/// The role as the plan spells it.
-pub fn role_str(r: FailoverRole) -> &'static str {
-    match r {
-        FailoverRole::None => "none",
-        FailoverRole::Primary => "primary",
-        FailoverRole::Backup => "backup",
-    }
-}
-
 /// What was observed of an appliance that did not answer, with the reason.
 fn silent(appliance: &str, o: &ApplianceObservation) -> String {
     match &o.error_message {
@@ -132,8 +123,13 @@ pub fn judge(cond: &Condition, observed: &Observed, ctx: Ctx<'_>) -> Verdict {
             let Some(o) = observed.appliance(appliance) else {
                 return not_observed(appliance);
             };
-            let now = role_str(o.role);
-            if o.reachable && now == role {
+            let now = o.role.as_str();
+            if o.reachable && o.role == FailoverRole::Unknown {
+                // An unreadable role is neither the one wanted nor another one.
+                Verdict::Unknown(format!(
+                    "appliance {appliance} reported a failover role swing cannot read (expecting {role})"
+                ))
+            } else if o.reachable && now == role {
                 Verdict::Holds
             } else if !o.reachable {
                 // Not "role none": an appliance that did not answer has no known role.

@@ -21,7 +21,7 @@ use std::collections::{BTreeSet, HashMap};
 use swing_schema::output::{Condition, Phase, Scenario};
 
 use crate::compile::{CompiledPlan, StepOp};
-use crate::condition::{Ctx, judge, role_str};
+use crate::condition::{Ctx, judge};
 use crate::refresh::Observed;
 
 /// The outcome of a diff.
@@ -254,11 +254,11 @@ fn drift(c: &CompiledPlan, o: &Observed, started: bool) -> Vec<String> {
         for (name, want) in [(&f.primary, "primary"), (&f.backup, "backup")] {
             if let Some(a) = o.appliance(name)
                 && a.reachable
-                && role_str(a.role) != want
+                && a.role.as_str() != want
             {
                 out.push(format!(
                     "appliance {name} is {}, the plan names it {want}",
-                    role_str(a.role)
+                    a.role.as_str()
                 ));
             }
         }

@@ -71,6 +71,20 @@ pub enum FailoverRole {
     None,
     Primary,
     Backup,
+    /// The appliance answered with a role text swing does not know: nothing is assumed.
+    Unknown,
+}
+
+impl FailoverRole {
+    /// The role as the plan and the command API spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailoverRole::None => "none",
+            FailoverRole::Primary => "primary",
+            FailoverRole::Backup => "backup",
+            FailoverRole::Unknown => "unknown",
+        }
+    }
 }
 
 /// The served TLS certificate as seen by a verifying client.
@@ -127,6 +141,9 @@ pub struct ApplianceObservation {
     pub clock_skew_s: Option<i64>,
     pub certificate: Option<CertificateInfo>,
     pub jump_clients: Option<JumpClientSummary>,
+    /// Values the appliance sent that could not be read (each one made unknown), for people.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl ApplianceObservation {
@@ -146,6 +163,7 @@ impl ApplianceObservation {
             clock_skew_s: None,
             certificate: None,
             jump_clients: None,
+            warnings: Vec::new(),
         }
     }
 }

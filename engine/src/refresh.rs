@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use swing_schema::{Plan, Switch};
 
 use crate::provider::{
-    ApplianceObservation, ApplianceProvider, DnsObservation, DnsProvider, FailoverRole,
-    NatObservation, NatProvider, OperatorBridge, ProviderError,
+    ApplianceObservation, ApplianceProvider, DnsObservation, DnsProvider, NatObservation,
+    NatProvider, OperatorBridge, ProviderError,
 };
 
 /// The providers of one plan, built by the CLI's wiring.
@@ -131,14 +131,6 @@ pub struct Fingerprint {
     pub resources: BTreeMap<String, BTreeMap<String, String>>,
 }
 
-fn role_str(r: FailoverRole) -> &'static str {
-    match r {
-        FailoverRole::None => "none",
-        FailoverRole::Primary => "primary",
-        FailoverRole::Backup => "backup",
-    }
-}
-
 impl Fingerprint {
     /// Condenses an observation. Only facts whose change makes a plan wrong are pinned
     /// (version, role, shared IPs, reachability, the switch target) — not clocks or sync times.
@@ -152,7 +144,7 @@ impl Fingerprint {
                         "version".into(),
                         o.version.clone().unwrap_or_else(|| "unknown".into()),
                     );
-                    f.insert("role".into(), role_str(o.role).into());
+                    f.insert("role".into(), o.role.as_str().into());
                     let mut ips = o.shared_ips.clone();
                     ips.sort();
                     f.insert(

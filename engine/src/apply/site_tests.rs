@@ -71,6 +71,7 @@ impl ApplianceProvider for FakeAppliance {
     async fn observe(&self) -> ProviderResult<ApplianceObservation> {
         let a = self.world.apps.lock().unwrap()[&self.name].clone();
         Ok(ApplianceObservation {
+            warnings: Vec::new(),
             reachable: true,
             appliance_id: Some(format!("id-{}", self.name)),
             hostname: Some(self.name.clone()),

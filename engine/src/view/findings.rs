@@ -7,9 +7,11 @@
 use swing_schema::output::{Finding, Level, Phase, Scenario, human_duration};
 
 use crate::compile::{CompiledPlan, StepOp};
+use crate::refresh::Observed;
 
-/// Findings about protection, windows and assumptions, most severe first.
-pub fn findings(c: &CompiledPlan) -> Vec<Finding> {
+/// Findings about protection, windows and assumptions, most severe first. With what a refresh
+/// `seen`, assumptions it settled are left out and values it could not read are named.
+pub fn findings(c: &CompiledPlan, seen: Option<&Observed>) -> Vec<Finding> {
     let plan = &c.plan;
     let sch = &c.schedule;
     let mut out = Vec::new();
@@ -102,14 +104,23 @@ pub fn findings(c: &CompiledPlan) -> Vec<Finding> {
         if c.is_decommissioned(name) {
             continue;
         }
+        let observed = seen.map(|o| o.appliances.get(name));
         match &a.current_version {
-            None => push(
-                Level::Info,
-                "version-unknown",
-                format!(
-                    "version of {name} is known after refresh (offline plan, no current_version)"
+            None => match observed {
+                None => push(
+                    Level::Info,
+                    "version-unknown",
+                    format!(
+                        "version of {name} is known after refresh (offline plan, no current_version)"
+                    ),
                 ),
-            ),
+                Some(Some(Ok(o))) if o.reachable && o.version.is_some() => {}
+                Some(_) => push(
+                    Level::Warning,
+                    "version-unknown",
+                    format!("version of {name} is unknown: the refresh could not read it"),
+                ),
+            },
             Some(v) if v.components() >= plan.target.version.components() => push(
                 Level::Info,
                 "already-at-target",
@@ -120,9 +131,22 @@ pub fn findings(c: &CompiledPlan) -> Vec<Finding> {
             Some(_) => {}
         }
     }
+    if let Some(o) = seen {
+        for (name, r) in &o.appliances {
+            for w in r.iter().flat_map(|a| &a.warnings) {
+                push(
+                    Level::Warning,
+                    "unreadable-value",
+                    format!("appliance {name}: {w}"),
+                );
+            }
+        }
+    }
     let lower_ttl = StepOp::LowerTtl.id();
+    let ttl_observed = seen.is_some_and(|o| matches!(o.dns, Some((_, Ok(_)))));
     if c.steps.iter().any(|s| s.op == StepOp::LowerTtl)
         && !plan.policy.estimates.contains_key(&lower_ttl)
+        && !ttl_observed
     {
         push(
             Level::Info,
@@ -198,5 +222,95 @@ pub fn abort_path(c: &CompiledPlan, phase: Phase) -> String {
             "Irreversible once the reset starts: do not approve until the new appliance has served the site without problems. Until then {old} can take the site back."
         ),
         (_, Phase::Certificates) => format!("{old} still serves the site: stop; nothing to undo."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compile::{CompileOptions, compile};
+    use crate::provider::{ApplianceObservation, FailoverRole};
+
+    fn compiled() -> CompiledPlan {
+        let text = include_str!("../../../plans/examples/failover-async-dns.yaml");
+        let mut c = compile(&crate::validate::valid(text), &CompileOptions::default()).unwrap();
+        // As if the plan gave no current_version: only a refresh can tell.
+        for a in c.plan.appliances.values_mut() {
+            a.current_version = None;
+        }
+        c
+    }
+
+    fn seen(warnings: &[&str]) -> Observed {
+        let mut o = Observed::default();
+        for (name, role) in [
+            ("east", FailoverRole::Primary),
+            ("west", FailoverRole::Unknown),
+        ] {
+            o.appliances.insert(
+                name.into(),
+                Ok(ApplianceObservation {
+                    reachable: true,
+                    version: Some("24.3.1".into()),
+                    role,
+                    warnings: warnings.iter().map(|w| w.to_string()).collect(),
+                    ..ApplianceObservation::unreachable()
+                }),
+            );
+        }
+        o
+    }
+
+    fn codes(f: &[Finding]) -> Vec<&str> {
+        f.iter().map(|f| f.code.as_str()).collect()
+    }
+
+    #[test]
+    fn a_refreshed_plan_has_no_offline_wording_and_names_unreadable_values() {
+        let c = compiled();
+        let names: Vec<&String> = c.plan.appliances.keys().collect();
+        assert_eq!(names, ["east", "west"], "the example's appliances");
+        let offline = findings(&c, None);
+        assert!(codes(&offline).contains(&"version-unknown"), "{offline:?}");
+
+        assert!(codes(&offline).contains(&"old-ttl-assumed"), "{offline:?}");
+        let mut o = seen(&[]);
+        o.dns = Some((
+            "access.example.com".into(),
+            Ok(crate::provider::DnsObservation {
+                record: "access.example.com".into(),
+                addresses: vec!["10.0.0.11".parse().unwrap()],
+                ttl: 3600,
+            }),
+        ));
+        let live = findings(&c, Some(&o));
+        assert!(!codes(&live).contains(&"version-unknown"), "{live:?}");
+        assert!(!codes(&live).contains(&"old-ttl-assumed"), "{live:?}");
+        assert!(
+            live.iter().all(|f| !f.message.contains("offline")),
+            "{live:?}"
+        );
+
+        let w = "<failover_role> `x` is not a role swing knows: the role is unknown";
+        let live = findings(&c, Some(&seen(&[w])));
+        let unreadable: Vec<&Finding> = live
+            .iter()
+            .filter(|f| f.code == "unreadable-value")
+            .collect();
+        assert_eq!(unreadable.len(), 2, "{live:?}");
+        assert_eq!(unreadable[0].level, Level::Warning);
+        assert_eq!(unreadable[0].message, format!("appliance east: {w}"));
+
+        // An appliance the refresh could not read is named as such, not as "offline".
+        let mut o = seen(&[]);
+        o.appliances
+            .insert("west".into(), Ok(ApplianceObservation::unreachable()));
+        let live = findings(&c, Some(&o));
+        let v: Vec<&Finding> = live
+            .iter()
+            .filter(|f| f.code == "version-unknown")
+            .collect();
+        assert_eq!(v.len(), 1, "{live:?}");
+        assert!(v[0].message.contains("west") && v[0].message.contains("refresh could not read"));
     }
 }

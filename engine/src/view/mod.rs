@@ -23,7 +23,7 @@ pub use findings::{abort_path, findings};
 /// Builds the view of one compiled plan.
 pub fn build(c: &CompiledPlan) -> PlanView {
     let mut view = skeleton(c);
-    view.findings = findings(c);
+    view.findings = findings(c, None);
     view.phases = phases(c, &view.steps);
     view.changes = changes(c);
     view.summary = summary(c, &view);
@@ -371,7 +371,8 @@ fn changes(c: &CompiledPlan) -> Vec<ChangeView> {
             action: ChangeAction::Update,
             resource: "jump clients".to_owned(),
             attribute: "max concurrent upgrades".to_owned(),
-            before: None,
+            // Set by a person at /login; no vendor API reads it.
+            before: Some("(not observable: no vendor API)".to_owned()),
             after: p.policy.jump_clients.max_concurrent_upgrades.to_string(),
             steps: vec![StepOp::Throttle.id()],
         });
@@ -502,6 +503,14 @@ pub fn refreshed(
             ch.before = Some(ver.clone());
         }
     }
+    if let Some((record, Ok(seen))) = &o.dns {
+        for ch in &mut v.changes {
+            if ch.attribute == "ttl" && ch.resource == format!("dns {record}") {
+                ch.before = Some(format!("{}s", seen.ttl));
+            }
+        }
+    }
+    v.findings = findings(c, Some(o));
     let keep: std::collections::HashSet<&str> = d.needed.iter().map(String::as_str).collect();
     v.steps.retain(|s| keep.contains(s.id.as_str()));
     for ph in &mut v.phases {
@@ -562,6 +571,7 @@ fn observed_lines(c: &CompiledPlan, o: &crate::refresh::Observed) -> Vec<String>
                         FailoverRole::None => "no failover role",
                         FailoverRole::Primary => "primary",
                         FailoverRole::Backup => "backup",
+                        FailoverRole::Unknown => "failover role unknown",
                     }
                     .into(),
                 );

@@ -31,7 +31,8 @@ use swing_schema::SecretValue;
 
 pub use backup::{BackupSink, valid_stem};
 pub use xml::{
-    ApplianceHealth, CommandXmlError, HealthReport, parse_check_health, parse_command_result,
+    ApiInfo, ApplianceHealth, CommandXmlError, HealthReport, parse_api_info, parse_check_health,
+    parse_command_result,
 };
 
 use client::{ApplianceClient, status_error};
@@ -246,8 +247,8 @@ impl BeyondTrustAppliance {
         })
     }
 
-    /// `action=get_api_info`: the API version information as text (trimmed).
-    pub async fn api_info(&self) -> ProviderResult<String> {
+    /// `action=get_api_info`: the API version and the API account's permissions.
+    pub async fn api_info(&self) -> ProviderResult<ApiInfo> {
         let what = "get_api_info";
         let url = self.client.url("api/command")?;
         let a = self
@@ -259,7 +260,7 @@ impl BeyondTrustAppliance {
         if !a.status.is_success() {
             return Err(status_error(a.status, what, &self.client.host));
         }
-        parse_command_result(&String::from_utf8_lossy(&a.body))
+        parse_api_info(&String::from_utf8_lossy(&a.body))
             .map_err(|e| xml_error(e, what, &self.client.host))
     }
 
@@ -385,6 +386,7 @@ impl BeyondTrustAppliance {
             clock_skew_s: health.clock_skew_s,
             certificate,
             jump_clients,
+            warnings: local.warnings,
         })
     }
 }
@@ -545,7 +547,7 @@ impl ApplianceProvider for BeyondTrustAppliance {
         let role_text = match role {
             FailoverRole::Primary => "primary",
             FailoverRole::Backup => "backup",
-            FailoverRole::None => {
+            FailoverRole::None | FailoverRole::Unknown => {
                 return Err(ProviderError::new(
                     ErrorKind::Invalid,
                     "set_failover_role accepts primary or backup; breaking the relationship is an operator step",

@@ -1,11 +1,16 @@
 //! Tolerant parsing of the appliance command API's XML (`/api/command`).
 //!
 //! Owns: turning a response body into typed data — [`parse_check_health`] for
-//! `action=check_health` and [`parse_command_result`] for state-changing actions such as
-//! `set_failover_role`. Both are pure functions over `&str` (a fuzz target calls them), never
-//! panic, and accept what real appliances send: the vendor namespace with or without a prefix,
-//! unknown wrapper elements, any element order, and missing optional elements. An `<error>`
-//! element anywhere becomes [`CommandXmlError::Api`].
+//! `action=check_health`, [`parse_api_info`] for `action=get_api_info` and
+//! [`parse_command_result`] for state-changing actions such as `set_failover_role`. All are
+//! pure functions over `&str` (a fuzz target calls them), never panic, and accept what real
+//! appliances send (docs/simulator.md lists the recorded shapes): either vendor namespace
+//! (`bomgar.com` older, `beyondtrust.com` newer) with or without a prefix, any root element
+//! (`<health_check>` recorded, `<check_health>` documented), unknown wrapper elements, any
+//! element order, missing optional elements. An optional element that cannot be read (an
+//! unknown `failover_role`, an unreadable `last_data_sync_time`) makes that one value unknown
+//! and adds a warning naming it; only a missing or unreadable `<success>` fails the whole
+//! answer. An `<error>` element anywhere becomes [`CommandXmlError::Api`].
 //!
 //! Must not: do IO, know HTTP, or echo the whole body into an error (bodies are untrusted and
 //! may be large); messages carry at most a short, trimmed excerpt of element text.
@@ -13,8 +18,11 @@
 use roxmltree::{Document, Node};
 use swing_engine::provider::FailoverRole;
 
-/// The vendor's command API namespace (accepted, but not required).
+/// The vendor's command API namespace of newer releases (accepted, but not required).
 pub const COMMAND_NAMESPACE: &str = "https://www.beyondtrust.com/namespaces/API/command";
+
+/// The namespace of older releases, as recorded from a 19.1 appliance (accepted, not required).
+pub const COMMAND_NAMESPACE_BOMGAR: &str = "http://www.bomgar.com/namespaces/API/command";
 
 /// Longest element text copied into a message.
 const MAX_TEXT: usize = 300;
@@ -37,7 +45,7 @@ pub enum CommandXmlError {
 /// One appliance as `check_health` reports it. Missing optional elements stay `None`/empty.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ApplianceHealth {
-    /// `<appliance id="GUID">`.
+    /// `<appliance id="…">`: 32 lower-case hex digits on recorded appliances.
     pub id: Option<String>,
     pub hostname: Option<String>,
     /// Dotted numeric version with any build suffix removed (`25.1.3`).
@@ -47,12 +55,16 @@ pub struct ApplianceHealth {
     /// `<success>` 1 or 0.
     pub success: bool,
     pub error_message: Option<String>,
-    /// `None` when the element is absent (no failover configured).
+    /// `None` when the element is absent (no failover configured);
+    /// [`FailoverRole::Unknown`] when its text is not a role swing knows.
     pub failover_role: Option<FailoverRole>,
     pub shared_ips: Vec<String>,
     /// `<last_data_sync_time ts="UNIX">`, or the ISO-8601 text converted.
     pub last_sync_unix: Option<i64>,
     pub last_sync_status: Option<String>,
+    /// Optional elements that could not be read, each naming the element and the value made
+    /// unknown.
+    pub warnings: Vec<String>,
 }
 
 /// The whole `check_health` answer (one entry per appliance reported).
@@ -218,10 +230,11 @@ fn read_record(
             "primary" => FailoverRole::Primary,
             "backup" => FailoverRole::Backup,
             other => {
-                return Err(CommandXmlError::Malformed(format!(
-                    "unknown <failover_role>: {}",
+                h.warnings.push(format!(
+                    "<failover_role> `{}` is not a role swing knows: the role is unknown",
                     clip(other)
-                )));
+                ));
+                FailoverRole::Unknown
             }
         });
     }
@@ -234,26 +247,19 @@ fn read_record(
             .collect();
     }
     if let Some(t) = find_in(scope, "last_data_sync_time") {
-        h.last_sync_unix = match t.attribute("ts").map(str::trim) {
-            Some(ts) if !ts.is_empty() => Some(ts.parse::<i64>().map_err(|_| {
-                CommandXmlError::Malformed(format!("bad last_data_sync_time ts: {}", clip(ts)))
-            })?),
+        let ts = t.attribute("ts").map(str::trim).filter(|s| !s.is_empty());
+        let text = text_of(t);
+        h.last_sync_unix = match (ts.map(str::parse::<i64>), iso8601_unix(&text)) {
+            (Some(Ok(unix)), _) => Some(unix),
+            (_, Some(unix)) => Some(unix),
+            (None, None) if text.is_empty() => None,
             _ => {
-                let text = text_of(t);
-                if text.is_empty() {
-                    None
-                } else {
-                    Some(
-                        chrono::DateTime::parse_from_rfc3339(&text)
-                            .map_err(|_| {
-                                CommandXmlError::Malformed(format!(
-                                    "bad last_data_sync_time: {}",
-                                    clip(&text)
-                                ))
-                            })?
-                            .timestamp(),
-                    )
-                }
+                h.warnings.push(format!(
+                    "<last_data_sync_time> `{}`{} is not a time swing can read: the last sync time is unknown",
+                    clip(&text),
+                    ts.map(|t| format!(" (ts `{}`)", clip(t))).unwrap_or_default()
+                ));
+                None
             }
         };
     }
@@ -261,6 +267,76 @@ fn read_record(
         .map(text_of)
         .filter(|s| !s.is_empty());
     Ok(h)
+}
+
+/// An ISO-8601 date-time as UNIX seconds: `Z`, `+00:00` or `+0000` offsets, with or without
+/// fractional seconds, `T` or a space between date and time.
+pub fn iso8601_unix(text: &str) -> Option<i64> {
+    let t = text.trim();
+    if let Ok(d) = chrono::DateTime::parse_from_rfc3339(t) {
+        return Some(d.timestamp());
+    }
+    ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f%z"]
+        .iter()
+        .find_map(|f| chrono::DateTime::parse_from_str(t, f).ok())
+        .map(|d| d.timestamp())
+}
+
+/// What `get_api_info` reports: the API version and the API account's permissions.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ApiInfo {
+    /// `<api_version>`, e.g. `1.19.0`.
+    pub api_version: Option<String>,
+    pub company_name: Option<String>,
+    /// `<timestamp>` (UNIX seconds, the appliance's clock).
+    pub timestamp: Option<i64>,
+    /// Permission name (`perm_command`, `perm_backup`, …) → its value (`full_access`, `1`, …).
+    pub permissions: std::collections::BTreeMap<String, String>,
+}
+
+impl ApiInfo {
+    /// The value of one permission, `None` when the answer does not list it.
+    pub fn permission(&self, name: &str) -> Option<&str> {
+        self.permissions.get(name).map(String::as_str)
+    }
+}
+
+/// Parses the body of `action=get_api_info`. Permissions come as
+/// `<permission name="perm_command">full_access</permission>` (the vendor's documented and
+/// recorded form) or as `<perm_command>full_access</perm_command>` elements; both are read.
+pub fn parse_api_info(xml: &str) -> Result<ApiInfo, CommandXmlError> {
+    let doc = parse_doc(xml)?;
+    check_error(&doc)?;
+    let root = doc.root_element();
+    let scope = [root];
+    let text = |name: &str| find_in(&scope, name).map(text_of).filter(|s| !s.is_empty());
+    let mut info = ApiInfo {
+        api_version: text("api_version"),
+        company_name: text("company_name"),
+        timestamp: text("timestamp").and_then(|t| t.parse().ok()),
+        ..ApiInfo::default()
+    };
+    if info.api_version.is_none() {
+        return Err(CommandXmlError::Malformed(
+            "get_api_info answer has no <api_version>".into(),
+        ));
+    }
+    if let Some(perms) = find_in(&scope, "permissions") {
+        for p in perms.children().filter(Node::is_element) {
+            let name = if p.tag_name().name().eq_ignore_ascii_case("permission") {
+                p.attribute("name")
+                    .map(str::trim)
+                    .unwrap_or_default()
+                    .to_owned()
+            } else {
+                p.tag_name().name().to_owned()
+            };
+            if !name.is_empty() {
+                info.permissions.insert(clip(&name), text_of(p));
+            }
+        }
+    }
+    Ok(info)
 }
 
 /// First element named `name` among the scope nodes and their descendants, in document order.
@@ -461,13 +537,129 @@ mod tests {
             parse_check_health("<c><appliance id='a'>h</appliance><success>maybe</success></c>"),
             Err(CommandXmlError::Malformed(_))
         ));
+    }
+
+    /// The `check_health` answer as recorded from a Remote Support 19.1.8 appliance: root
+    /// `<health_check>` in the older namespace, tabs and blank lines as sent, a 32-hex id, the
+    /// appliance's own host name, a version with build and commit, no `ts` on the sync time.
+    const RECORDED_HEALTH: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<health_check xmlns=\"http://www.bomgar.com/namespaces/API/command\">\n\t<appliance id=\"9c5e1fd3b0a84f0e8d2f6a1b7c3e4d5f\">ip-10-156-64-136</appliance>\n\n\t<version>19.1.8 (37380-749b17ca1d3e5f7a9b0c2d4e6f8a1b3c5d7e7a35)</version>\n\t<success>1</success>\n\t<failover_role>primary</failover_role>\n\t<enabled_shared_ips>\n\t\t<ip>10.156.64.200</ip>\n\t</enabled_shared_ips>\n\t<last_data_sync_time>2019-08-07T14:31:05+0000</last_data_sync_time>\n\t<last_data_sync_status>Success</last_data_sync_status>\n</health_check>\n";
+
+    #[test]
+    fn the_recorded_answer_of_a_19_1_appliance_is_read_whole() {
+        let r = parse_check_health(RECORDED_HEALTH).unwrap();
+        assert_eq!(r.appliances.len(), 1);
+        let a = r.local().unwrap();
+        assert_eq!(a.id.as_deref(), Some("9c5e1fd3b0a84f0e8d2f6a1b7c3e4d5f"));
+        assert_eq!(a.hostname.as_deref(), Some("ip-10-156-64-136"));
+        assert_eq!(a.version.as_deref(), Some("19.1.8"));
+        assert_eq!(
+            a.version_raw.as_deref(),
+            Some("19.1.8 (37380-749b17ca1d3e5f7a9b0c2d4e6f8a1b3c5d7e7a35)")
+        );
+        assert!(a.success);
+        assert_eq!(a.failover_role, Some(FailoverRole::Primary));
+        assert_eq!(a.shared_ips, vec!["10.156.64.200"]);
+        assert_eq!(a.last_sync_unix, Some(1_565_188_265));
+        assert!(a.warnings.is_empty(), "{:?}", a.warnings);
+    }
+
+    #[test]
+    fn either_namespace_and_any_root_name() {
+        for ns in [COMMAND_NAMESPACE, COMMAND_NAMESPACE_BOMGAR] {
+            for root in ["health_check", "check_health", "response"] {
+                let xml = format!(
+                    "<{root} xmlns=\"{ns}\"><appliance id=\"ab\">h</appliance><success>1</success><version>25.1.3 (build 7)</version></{root}>"
+                );
+                let a = parse_check_health(&xml).unwrap().appliances.remove(0);
+                assert_eq!(a.version.as_deref(), Some("25.1.3"), "{root} in {ns}");
+                assert_eq!(a.hostname.as_deref(), Some("h"));
+            }
+        }
+    }
+
+    #[test]
+    fn sync_time_in_every_iso_8601_offset_form_with_or_without_ts() {
+        let at = |inner: &str| {
+            let xml = format!("<health_check><success>1</success>{inner}</health_check>");
+            let a = parse_check_health(&xml).unwrap().appliances.remove(0);
+            (a.last_sync_unix, a.warnings)
+        };
+        let want = Some(1_795_687_200);
+        for text in [
+            "2026-11-26T10:00:00Z",
+            "2026-11-26T10:00:00+00:00",
+            "2026-11-26T10:00:00+0000",
+            "2026-11-26T10:00:00.250Z",
+            "2026-11-26T10:00:00.250+0000",
+            "2026-11-26T11:00:00+01:00",
+            "2026-11-26T11:00:00+0100",
+            "2026-11-26 10:00:00+00:00",
+        ] {
+            let (unix, warnings) = at(&format!(
+                "<last_data_sync_time>{text}</last_data_sync_time>"
+            ));
+            assert_eq!(unix, want, "{text}");
+            assert!(warnings.is_empty(), "{text}: {warnings:?}");
+        }
+        // The ts attribute wins when it reads; the text stands in when it does not.
+        let (unix, _) = at("<last_data_sync_time ts=\"1795687200\">garbage</last_data_sync_time>");
+        assert_eq!(unix, want);
+        let (unix, warnings) =
+            at("<last_data_sync_time ts=\"x\">2026-11-26T10:00:00+0000</last_data_sync_time>");
+        assert_eq!((unix, warnings.len()), (want, 0));
+    }
+
+    #[test]
+    fn an_unreadable_optional_element_makes_that_value_unknown_with_a_warning() {
+        let xml = "<health_check><appliance id=\"ab\">h</appliance><success>1</success>\
+            <version>25.1.3</version><failover_role>standby-ish</failover_role>\
+            <last_data_sync_time ts=\"soon\">yesterday</last_data_sync_time>\
+            <last_data_sync_status>Sort of synced</last_data_sync_status></health_check>";
+        let a = parse_check_health(xml).unwrap().appliances.remove(0);
+        assert_eq!(a.version.as_deref(), Some("25.1.3"));
+        assert!(a.success);
+        assert_eq!(a.failover_role, Some(FailoverRole::Unknown));
+        assert_eq!(a.last_sync_unix, None);
+        // An unknown status text is kept as sent: its vocabulary is not documented.
+        assert_eq!(a.last_sync_status.as_deref(), Some("Sort of synced"));
+        assert_eq!(a.warnings.len(), 2, "{:?}", a.warnings);
+        assert!(
+            a.warnings[0].contains("<failover_role> `standby-ish`"),
+            "{:?}",
+            a.warnings
+        );
+        assert!(
+            a.warnings[1].contains("<last_data_sync_time> `yesterday` (ts `soon`)"),
+            "{:?}",
+            a.warnings
+        );
+    }
+
+    #[test]
+    fn api_info_permissions_in_the_recorded_and_the_element_form() {
+        let recorded = format!(
+            "<api_information xmlns=\"{COMMAND_NAMESPACE_BOMGAR}\">\n\t<api_version>1.19.0</api_version>\n\t<company_name>Example Corp</company_name>\n\t<timestamp>1565188265</timestamp>\n\t<permissions>\n\t\t<permission name=\"perm_command\">full_access</permission>\n\t\t<permission name=\"perm_backup\">1</permission>\n\t\t<permission name=\"perm_reporting_session\">1</permission>\n\t\t<permission name=\"perm_real_time_state\">0</permission>\n\t</permissions>\n</api_information>"
+        );
+        let i = parse_api_info(&recorded).unwrap();
+        assert_eq!(i.api_version.as_deref(), Some("1.19.0"));
+        assert_eq!(i.company_name.as_deref(), Some("Example Corp"));
+        assert_eq!(i.timestamp, Some(1_565_188_265));
+        assert_eq!(i.permission("perm_command"), Some("full_access"));
+        assert_eq!(i.permission("perm_backup"), Some("1"));
+        assert_eq!(i.permission("perm_real_time_state"), Some("0"));
+        assert_eq!(i.permission("perm_scim"), None);
+        let elements = "<api_information><api_version>1.19.0</api_version><permissions>\
+            <perm_command>read_only</perm_command><perm_backup>0</perm_backup></permissions></api_information>";
+        let i = parse_api_info(elements).unwrap();
+        assert_eq!(i.permission("perm_command"), Some("read_only"));
+        assert_eq!(i.permission("perm_backup"), Some("0"));
         assert!(matches!(
-            parse_check_health("<c><success>1</success><failover_role>boss</failover_role></c>"),
+            parse_api_info("<api_information/>"),
             Err(CommandXmlError::Malformed(_))
         ));
         assert!(matches!(
-            parse_check_health("<c><success>1</success><last_data_sync_time ts='x'/></c>"),
-            Err(CommandXmlError::Malformed(_))
+            parse_api_info("<error>Access denied</error>"),
+            Err(CommandXmlError::Api(_))
         ));
     }
 
