@@ -42,6 +42,17 @@ pub const MAX_SWITCH_TTL: u32 = 86_400;
 /// Pattern of a dotted numeric version such as `25.1.3`.
 pub const VERSION_PATTERN: &str = r"^[0-9]+(\.[0-9]+)+$";
 
+/// Pattern of `host:port` (or `[v6]:port`): a host without whitespace, then a port in
+/// 1..=65535 (an optional `+` and leading zeros allowed, as Rust's `u16` parser takes them).
+/// The engine checks `providers.*.server` and `switch.public` itself; the editor schema states
+/// the same rule with this pattern.
+pub const ENDPOINT_PATTERN: &str = r"^\S+:\+?0*([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$";
+
+/// Pattern of a hostname (RFC 1123 labels of letters, digits and `-`, joined by dots, no
+/// trailing dot): what the `hostname` format of `site` checks, for validators that do not
+/// check formats.
+pub const HOSTNAME_PATTERN: &str = r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$";
+
 /// A swing plan, format version 1.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -1,8 +1,10 @@
 //! Drift guard for `schema/plan.schema.json`.
 //!
-//! Owns one promise: the committed schema is exactly what the Rust types generate. When a field
-//! is added to (or changed in) `swing_schema::plan` without regenerating, this test fails and says
-//! how to regenerate. It must not rewrite the file unless asked to (`SWING_BLESS_SCHEMA=1`).
+//! Owns one promise: the committed schema is exactly the editor schema the Rust types generate
+//! (`swing_schema::editor_schema`: the shape schema plus the cross-field rules). When a field is
+//! added to (or changed in) `swing_schema::plan`, or a rule in `swing_schema::editor`, without
+//! regenerating, this test fails and says how to regenerate. It must not rewrite the file unless
+//! asked to (`SWING_BLESS_SCHEMA=1`).
 
 use std::path::PathBuf;
 
@@ -12,7 +14,7 @@ fn committed_path() -> PathBuf {
 
 #[test]
 fn committed_schema_matches_the_types() {
-    let generated = swing_schema::plan_schema_pretty();
+    let generated = swing_schema::editor_schema_pretty();
     let path = committed_path();
     if std::env::var_os("SWING_BLESS_SCHEMA").is_some() {
         std::fs::write(&path, &generated).expect("write schema/plan.schema.json");
@@ -20,7 +22,8 @@ fn committed_schema_matches_the_types() {
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         committed == generated,
-        "schema/plan.schema.json is out of date with the types in schema/src/plan.rs.\n\
+        "schema/plan.schema.json is out of date with the types in schema/src/plan.rs\n\
+         (or the rules in schema/src/editor.rs).\n\
          Regenerate it with:\n    SWING_BLESS_SCHEMA=1 cargo test -p swing-schema --test schema_drift\n\
          (or `cargo run -- schema > schema/plan.schema.json`) and commit the result."
     );
@@ -28,7 +31,12 @@ fn committed_schema_matches_the_types() {
 
 #[test]
 fn generated_schema_is_a_valid_draft_2020_12_document() {
-    let schema = swing_schema::plan_schema();
+    for schema in [swing_schema::plan_schema(), swing_schema::editor_schema()] {
+        shape_is_complete(&schema);
+    }
+}
+
+fn shape_is_complete(schema: &serde_json::Value) {
     assert_eq!(
         schema.get("$schema").and_then(|v| v.as_str()),
         Some("https://json-schema.org/draft/2020-12/schema")

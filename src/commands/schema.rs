@@ -1,7 +1,8 @@
-//! `swing schema`: print the JSON schema of plan format v1 (the same text as the committed
-//! `schema/plan.schema.json`), e.g. for editors' `yaml-language-server` or CI tooling.
+//! `swing schema`: print the editor JSON schema of plan format v1 (the same text as the
+//! committed `schema/plan.schema.json`: the shape and the cross-field rules JSON Schema can
+//! state), e.g. for editors' `yaml-language-server` or CI tooling.
 //!
-//! Must not: build the schema itself — it comes from `swing_schema::plan_schema_pretty`.
+//! Must not: build the schema itself — it comes from `swing_schema::editor_schema_pretty`.
 
 use std::io::Write;
 
@@ -15,7 +16,7 @@ pub struct SchemaArgs {}
 pub fn run(_args: &SchemaArgs) -> CliResult {
     let mut out = std::io::stdout().lock();
     match out
-        .write_all(swing_schema::plan_schema_pretty().as_bytes())
+        .write_all(swing_schema::editor_schema_pretty().as_bytes())
         .and_then(|()| out.flush())
     {
         Ok(()) => Ok(Exit::Ok),

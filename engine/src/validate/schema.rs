@@ -1,5 +1,6 @@
-//! Shape checks: the loaded JSON value against `schema/plan.schema.json` (jsonschema), and the
-//! lowering of a well-shaped value into the typed [`Plan`].
+//! Shape checks: the loaded JSON value against the shape schema (`swing_schema::plan_schema`,
+//! jsonschema), and the lowering of a well-shaped value into the typed [`Plan`]. (Editors get
+//! the committed `schema/plan.schema.json`, which adds the cross-field rules `semantic` owns.)
 //!
 //! Owns turning jsonschema's errors into pinpoint diagnostics: unknown keys at the key with a
 //! "did you mean", missing keys at the parent mapping naming the key, tagged unions

@@ -2,7 +2,8 @@
 //! consistency (failover / migration / single), switch methods and their providers, windows,
 //! versions and operator settings — each diagnostic pointed at the node that is wrong.
 //!
-//! Owns the rules the JSON schema cannot express. Must not: re-check shape (done before), read
+//! Owns the cross-field rules, each with a pinpoint message (the shape schema holds none; the
+//! editor schema restates those JSON Schema can express, for editors). Must not: re-check shape (done before), read
 //! files or the environment (no secret resolution, no `ca_file` existence check: `validate`
 //! runs where neither exists), or talk to any appliance.
 
@@ -675,4 +676,75 @@ fn is_endpoint(s: &str) -> bool {
     !host.is_empty()
         && !host.contains(char::is_whitespace)
         && port.parse::<u16>().is_ok_and(|p| p > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_endpoint;
+    use swing_schema::plan::{ENDPOINT_PATTERN, HOSTNAME_PATTERN};
+
+    fn matches(pattern: &str, s: &str) -> bool {
+        jsonschema::draft202012::is_valid(
+            &serde_json::json!({ "type": "string", "pattern": pattern }),
+            &serde_json::json!(s),
+        )
+    }
+
+    /// The editor schema states `host:port` with `ENDPOINT_PATTERN`; it must judge as this
+    /// module does.
+    #[test]
+    fn endpoint_pattern_agrees_with_is_endpoint() {
+        for s in [
+            "10.0.0.53:53",
+            "ns1.example.com:53",
+            "[::1]:53",
+            "[2001:db8::1]:5353",
+            "h:1",
+            "h:65535",
+            "h:65536",
+            "h:0",
+            "h:00",
+            "h:053",
+            "h:+53",
+            "h:-53",
+            "h:",
+            ":53",
+            "ns1.example.com",
+            "ns 1:53",
+            "h:53 ",
+            "h:99999",
+            "h:6553a",
+            "a:b:c",
+        ] {
+            assert_eq!(matches(ENDPOINT_PATTERN, s), is_endpoint(s), "`{s}`");
+        }
+    }
+
+    /// The editor schema restates `site`'s `hostname` format with `HOSTNAME_PATTERN` for
+    /// validators that do not check formats; on plain ASCII names they agree.
+    #[test]
+    fn hostname_pattern_agrees_with_the_hostname_format() {
+        let format = serde_json::json!({ "type": "string", "format": "hostname" });
+        let long_label = "a".repeat(64);
+        for s in [
+            "access.example.com",
+            "a",
+            "a-b.c",
+            "-a.example.com",
+            "a-.example.com",
+            "access.example.com.",
+            "https://access.example.com/",
+            "access..example.com",
+            "acc_ess.example.com",
+            "10.0.0.1",
+            long_label.as_str(),
+        ] {
+            let by_format = jsonschema::draft202012::options()
+                .should_validate_formats(true)
+                .build(&format)
+                .expect("compiles")
+                .is_valid(&serde_json::json!(s));
+            assert_eq!(matches(HOSTNAME_PATTERN, s), by_format, "`{s}`");
+        }
+    }
 }
