@@ -85,14 +85,14 @@ fn denials(input: &Value, data: Option<&Value>) -> BTreeMap<&'static str, Vec<St
         .collect()
 }
 
-/// Asserts that `policy` alone denies `input`, and returns its messages.
-fn denied_by_alone(policy: &str, input: &Value, data: Option<&Value>) -> Vec<String> {
+/// Asserts that `policy` alone denies `input` (described by `case`), and returns its messages.
+fn denied_by_alone(case: &str, policy: &str, input: &Value, data: Option<&Value>) -> Vec<String> {
     let all = denials(input, data);
     for (p, msgs) in &all {
         if *p == policy {
-            assert!(!msgs.is_empty(), "{policy}.rego allows what it must deny");
+            assert!(!msgs.is_empty(), "{case}: {policy}.rego allows it");
         } else {
-            assert!(msgs.is_empty(), "{p}.rego denies, it must not: {msgs:#?}");
+            assert!(msgs.is_empty(), "{case}: {p}.rego denies it: {msgs:#?}");
         }
     }
     all[policy].clone()
@@ -174,7 +174,12 @@ fn an_asynchronous_plan_with_one_window_is_denied_by_async_windows_alone() {
         // swing accepts it with a warning: both upgrades are scheduled in the one window.
         let one = accepted_view(&modified_example(dir.path(), name, without_second_window));
         assert_eq!(one["windows"].as_array().unwrap().len(), 1);
-        let msgs = denied_by_alone("async_windows", &one, None);
+        let msgs = denied_by_alone(
+            &format!("{name} with one window"),
+            "async_windows",
+            &one,
+            None,
+        );
         let plan_name = v["plan"]["name"].as_str().unwrap();
         assert_eq!(
             msgs,
@@ -202,7 +207,12 @@ fn unprotected_time_over_the_limit_is_denied_by_unprotected_alone() {
     for (policy, msgs) in denials(&v, None) {
         assert!(msgs.is_empty(), "{policy}.rego, default limit: {msgs:#?}");
     }
-    let msgs = denied_by_alone("unprotected", &v, Some(&limit(THREE_DAYS_S)));
+    let msgs = denied_by_alone(
+        "a 3-day limit",
+        "unprotected",
+        &v,
+        Some(&limit(THREE_DAYS_S)),
+    );
     assert_eq!(
         msgs,
         [format!(
@@ -235,7 +245,12 @@ fn a_downtime_step_bound_to_no_window_is_denied_by_downtime_windows_alone() {
             None => step.remove("window"),
             Some(null) => step.insert("window".into(), null.clone()),
         };
-        let msgs = denied_by_alone("downtime_windows", &edited, None);
+        let msgs = denied_by_alone(
+            &format!("window {unbound:?}"),
+            "downtime_windows",
+            &edited,
+            None,
+        );
         assert_eq!(
             msgs,
             [
@@ -270,7 +285,7 @@ fn downtime_scheduled_past_its_window_is_denied_by_downtime_windows_alone() {
         "{:#}",
         v["findings"]
     );
-    let mut msgs = denied_by_alone("downtime_windows", &v, None);
+    let mut msgs = denied_by_alone("a one-hour window", "downtime_windows", &v, None);
     msgs.sort();
     assert_eq!(
         msgs,
