@@ -49,7 +49,7 @@ fn single_automatic_is_the_guide_order() {
     assert_eq!(
         ids(&v),
         words(
-            "main.health main.clock main.tls preflight.window backup.config backup.certificates \
+            "main.health main.api main.clock main.tls preflight.window backup.config backup.certificates \
              backup.vault-key clients.throttle main.install main.online main.verify \
              main.verify-manual clients.wait clients.followup"
         )
@@ -101,7 +101,7 @@ fn failover_synchronous_is_the_guide_order() {
     assert_eq!(
         ids(&v),
         words(
-            "a.health a.clock a.tls b.health b.clock b.tls preflight.window backup.config \
+            "a.health a.api a.clock a.tls b.health b.api b.clock b.tls preflight.window backup.config \
              backup.certificates backup.vault-key clients.throttle failover.sync failover.break \
              a.install a.online a.verify a.verify-manual b.install b.online b.verify failover.keys \
              failover.establish failover.resync clients.wait clients.followup"
@@ -123,7 +123,7 @@ fn failover_asynchronous_dns_lists_every_step_with_exact_ids() {
     assert_eq!(
         ids(&v),
         words(
-            "east.health east.clock east.tls west.health west.clock west.tls preflight.window \
+            "east.health east.api east.clock east.tls west.health west.api west.clock west.tls preflight.window \
              backup.config backup.certificates backup.vault-key clients.throttle failover.sync \
              failover.break west.install west.online west.verify west.verify-manual \
              switch.prepare switch.to-west switch.verify-west east.install east.online \
@@ -184,12 +184,22 @@ fn migration_is_the_guide_order() {
         ids(&v),
         words(
             "new.health preflight.window backup.config backup.vault-key certs.export \
-             certs.import certs.default new.install new.online new.restore new.verify \
-             switch.prepare switch.to-new switch.verify-new new.verify-manual switch.restore \
-             old.decommission"
+             certs.import certs.default new.install new.online new.restore clients.throttle \
+             new.verify switch.prepare switch.to-new switch.verify-new new.verify-manual \
+             switch.restore clients.wait clients.followup old.decommission"
         )
     );
     assert_eq!(kind(&v, "old.decommission"), StepKind::Gate);
+    // The restore brings the old Jump Client settings back: the throttle is set on the new
+    // appliance after it, and the clients are waited for on the new appliance.
+    let step = |id: &str| v.steps.iter().find(|s| s.id == id).unwrap();
+    assert_eq!(step("clients.throttle").appliance.as_deref(), Some("new"));
+    assert_eq!(step("clients.throttle").depends_on, ["new.restore"]);
+    assert!(
+        step("clients.wait")
+            .depends_on
+            .contains(&"clients.throttle".to_owned())
+    );
     assert_eq!(kind(&v, "new.restore"), StepKind::Operator);
 }
 
@@ -232,4 +242,39 @@ fn the_checker_catches_a_broken_order() {
         .map(|x| x.number)
         .collect();
     assert!(numbers.contains(&8), "{numbers:?}");
+}
+
+/// `X.api` checks exactly the permissions the plan uses on X: the backup where the backup is
+/// taken, `set_failover_role` where the plan promotes, the Configuration API where the Jump
+/// Clients are waited for at the end.
+#[test]
+fn each_api_check_asks_for_the_permissions_the_plan_uses_there() {
+    use swing_schema::output::{ApiNeed, Condition};
+    let needs = |v: &PlanView, x: &str| match &v
+        .steps
+        .iter()
+        .find(|s| s.id == format!("{x}.api"))
+        .unwrap_or_else(|| panic!("no {x}.api"))
+        .postcondition
+    {
+        Condition::ApiPermissions { appliance, needs } => {
+            assert_eq!(appliance, x);
+            needs.clone()
+        }
+        other => panic!("{x}.api checks {other:?}"),
+    };
+    use ApiNeed::*;
+    let v = view("single-automatic.yaml");
+    assert_eq!(needs(&v, "main"), [Backup, ConfigurationRead]);
+    // Asynchronous, the backup b serves at the end: a only gives the backup.
+    let v = view("failover-async-shared-ip.yaml");
+    assert_eq!(needs(&v, "a"), [Backup]);
+    assert_eq!(needs(&v, "b"), [ConfigurationRead]);
+    // final_primary: a — a is promoted back through the vendor API.
+    let v = view("failover-async-dns-final-a.yaml");
+    assert_eq!(
+        needs(&v, "a"),
+        [CommandFullAccess, Backup, ConfigurationRead]
+    );
+    assert_eq!(needs(&v, "b"), Vec::<ApiNeed>::new());
 }

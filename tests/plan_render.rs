@@ -137,7 +137,7 @@ fn text_shows_changes_and_unknown_versions() {
         text.lines()
             .last()
             .unwrap()
-            .starts_with("Plan: 29 steps (10 operator, 1 gate)")
+            .starts_with("Plan: 31 steps (10 operator, 1 gate)")
     );
 }
 

@@ -21,7 +21,7 @@
 
 use std::net::IpAddr;
 
-use swing_schema::output::Condition;
+use swing_schema::output::{ApiNeed, Condition};
 use swing_schema::{Plan, Switch};
 
 use crate::provider::{ApplianceObservation, FailoverRole};
@@ -153,6 +153,15 @@ pub fn judge(cond: &Condition, observed: &Observed, ctx: Ctx<'_>) -> Verdict {
             }
         }
         Condition::SiteServedBy { appliance } => served_by(appliance, observed, ctx),
+        Condition::ApiPermissions { appliance, needs } => {
+            let Some(o) = observed.appliance(appliance) else {
+                return not_observed(appliance);
+            };
+            if !o.reachable {
+                return Verdict::NotYet(silent(appliance, o));
+            }
+            api_permissions(appliance, o, needs)
+        }
         // The observable parts decide; the others are judged by whoever can observe them.
         Condition::All { all } => {
             let mut any = false;
@@ -172,6 +181,44 @@ pub fn judge(cond: &Condition, observed: &Observed, ctx: Ctx<'_>) -> Verdict {
         other => Verdict::Unknown(format!(
             "condition {other:?} is not judged from a site observation"
         )),
+    }
+}
+
+/// Whether the API account holds every permission in `needs`, from `get_api_info` (and, for
+/// the Configuration API, from its having answered). A missing permission is fatal: an
+/// upgrade that would need it is refused before anything changes.
+fn api_permissions(appliance: &str, o: &ApplianceObservation, needs: &[ApiNeed]) -> Verdict {
+    if o.api_permissions.is_none() {
+        return Verdict::NotYet(format!(
+            "the API account's permissions on {appliance} were not read (get_api_info)"
+        ));
+    }
+    let mut missing = Vec::new();
+    for need in needs {
+        match need.permission() {
+            Some((name, want)) => match o.api_permissions.as_ref().map(|p| p.get(name)) {
+                None => {}
+                Some(Some(v)) if v == want => {}
+                Some(have) => missing.push(format!(
+                    "{name} = {want} (has {})",
+                    have.map_or("none", String::as_str)
+                )),
+            },
+            None if o.jump_clients.is_some() => {}
+            None => {
+                return Verdict::NotYet(format!(
+                    "the Configuration API on {appliance} did not answer the Jump Client list"
+                ));
+            }
+        }
+    }
+    if missing.is_empty() {
+        Verdict::Holds
+    } else {
+        Verdict::Fatal(format!(
+            "the API account on {appliance} lacks {}: grant it at /login > Management > API Configuration (edit the API account), then plan again",
+            missing.join(", ")
+        ))
     }
 }
 
@@ -311,5 +358,46 @@ mod tests {
             )
         );
         assert_eq!(v.known(), Some(false));
+    }
+
+    #[test]
+    fn api_permissions_are_judged_from_get_api_info_and_name_what_is_missing() {
+        let p = plan();
+        let ctx = Ctx { plan: &p };
+        let cond = Condition::ApiPermissions {
+            appliance: "a".into(),
+            needs: vec![ApiNeed::CommandFullAccess, ApiNeed::Backup],
+        };
+        let with = |perms: Option<&[(&str, &str)]>| {
+            let mut o = seen(FailoverRole::Primary, false, true, "24.3.1");
+            if let Some(Ok(a)) = o.appliances.get_mut("a") {
+                a.api_permissions = perms.map(|ps| {
+                    ps.iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect()
+                });
+            }
+            judge(&cond, &o, ctx)
+        };
+        let all = [("perm_command", "full_access"), ("perm_backup", "1")];
+        assert_eq!(with(Some(&all)), Verdict::Holds);
+        assert!(matches!(with(None), Verdict::NotYet(_)));
+        match with(Some(&[("perm_command", "read_only"), ("perm_backup", "1")])) {
+            Verdict::Fatal(why) => {
+                assert!(
+                    why.contains("perm_command = full_access (has read_only)"),
+                    "{why}"
+                );
+                assert!(
+                    why.contains("/login > Management > API Configuration"),
+                    "{why}"
+                );
+            }
+            v => panic!("{v:?}"),
+        }
+        match with(Some(&[("perm_command", "full_access")])) {
+            Verdict::Fatal(why) => assert!(why.contains("perm_backup = 1 (has none)"), "{why}"),
+            v => panic!("{v:?}"),
+        }
     }
 }

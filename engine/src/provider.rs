@@ -141,6 +141,10 @@ pub struct ApplianceObservation {
     pub clock_skew_s: Option<i64>,
     pub certificate: Option<CertificateInfo>,
     pub jump_clients: Option<JumpClientSummary>,
+    /// The API account's permissions as `get_api_info` lists them (`perm_backup` → `1`);
+    /// `None` when they could not be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_permissions: Option<std::collections::BTreeMap<String, String>>,
     /// Values the appliance sent that could not be read (each one made unknown), for people.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
@@ -163,6 +167,7 @@ impl ApplianceObservation {
             clock_skew_s: None,
             certificate: None,
             jump_clients: None,
+            api_permissions: None,
             warnings: Vec::new(),
         }
     }

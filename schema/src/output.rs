@@ -353,6 +353,12 @@ pub enum Condition {
     JumpClientsRatio { ratio: f64 },
     /// The restored API account authenticates on the appliance.
     ApiAccount { appliance: String },
+    /// The API account holds every permission the plan will use on the appliance
+    /// (`get_api_info`; the Configuration API by answering).
+    ApiPermissions {
+        appliance: String,
+        needs: Vec<ApiNeed>,
+    },
     /// At least this many seconds passed since a step finished.
     Elapsed { after_step: String, seconds: u64 },
     /// Every one of these holds.
@@ -415,6 +421,14 @@ impl Condition {
             Condition::ApiAccount { appliance } => {
                 format!("the restored API account authenticates on {appliance}")
             }
+            Condition::ApiPermissions { appliance, needs } => format!(
+                "the API account on {appliance} holds {}",
+                needs
+                    .iter()
+                    .map(|n| n.describe())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
             Condition::Elapsed {
                 after_step,
                 seconds,
@@ -426,6 +440,41 @@ impl Condition {
                 .map(Condition::describe)
                 .collect::<Vec<_>>()
                 .join("; "),
+        }
+    }
+}
+
+/// A permission of the appliance's API account that a plan uses.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum ApiNeed {
+    /// `perm_command` = `full_access`: `set_failover_role`.
+    CommandFullAccess,
+    /// `perm_backup` = `1`: `/api/backup`.
+    Backup,
+    /// Read access to the Configuration API: the Jump Client list.
+    ConfigurationRead,
+}
+
+impl ApiNeed {
+    /// The `get_api_info` permission and the value it must have (none for the Configuration
+    /// API, whose access `get_api_info` does not list: it shows by answering).
+    pub fn permission(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            ApiNeed::CommandFullAccess => Some(("perm_command", "full_access")),
+            ApiNeed::Backup => Some(("perm_backup", "1")),
+            ApiNeed::ConfigurationRead => None,
+        }
+    }
+
+    /// What it is for, in a few words.
+    pub fn describe(self) -> String {
+        match self {
+            ApiNeed::CommandFullAccess => "perm_command = full_access (set_failover_role)".into(),
+            ApiNeed::Backup => "perm_backup = 1 (configuration backup)".into(),
+            ApiNeed::ConfigurationRead => "Configuration API read access (Jump Clients)".into(),
         }
     }
 }

@@ -228,6 +228,17 @@ impl SiteExecutor {
                         None => not_yet("Jump Clients not observed yet".into()),
                     }
                 }
+                Condition::ApiPermissions { appliance, needs } => {
+                    let o = match self.observe(appliance).await {
+                        Ok(o) => o,
+                        Err(e) if e.retryable => {
+                            return not_yet(format!("{appliance}: {}", e.message));
+                        }
+                        Err(e) => return Err(e),
+                    };
+                    let evidence = serde_json::json!({ "appliance": appliance, "permissions": o.api_permissions, "needs": needs });
+                    self.ask(cond, one(appliance, o), evidence)
+                }
                 Condition::ApiAccount { appliance } => match self.observe(appliance).await {
                     Ok(o) if o.reachable => holds(serde_json::json!({ "appliance": appliance })),
                     Ok(_) => not_yet(format!("appliance {appliance} does not answer")),

@@ -72,6 +72,12 @@ impl ApplianceProvider for FakeAppliance {
         let a = self.world.apps.lock().unwrap()[&self.name].clone();
         Ok(ApplianceObservation {
             warnings: Vec::new(),
+            api_permissions: Some(
+                [("perm_command", "full_access"), ("perm_backup", "1")]
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect(),
+            ),
             reachable: true,
             appliance_id: Some(format!("id-{}", self.name)),
             hostname: Some(self.name.clone()),

@@ -4,7 +4,7 @@
 //! Owns the wording an operator reads at 2 a.m. Must not decide order, dependencies, windows
 //! or durations (the step passes and the estimate passes do); estimates here are 0 until the estimate passes fill them.
 
-use swing_schema::output::{Condition, Phase, StepKind};
+use swing_schema::output::{ApiNeed, Condition, Phase, StepKind};
 use swing_schema::{Plan, Source, Switch};
 
 use super::Step;
@@ -22,6 +22,8 @@ pub const INSTALL_FAILURE: &str = "If the installation fails: do NOT restart the
 pub enum StepOp {
     /// `X.health`: reachable over TLS, `check_health` success, role as planned.
     Health(String),
+    /// `X.api`: the API account holds every permission the plan will use on X.
+    Api(String),
     /// `X.clock`: the appliance's clock within `policy.clock_skew_max`.
     Clock(String),
     /// `X.tls`: the served certificate is valid for the site long enough.
@@ -85,6 +87,7 @@ impl StepOp {
     pub fn id(&self) -> String {
         match self {
             StepOp::Health(x) => format!("{x}.health"),
+            StepOp::Api(x) => format!("{x}.api"),
             StepOp::Clock(x) => format!("{x}.clock"),
             StepOp::Tls(x) => format!("{x}.tls"),
             StepOp::Window => "preflight.window".to_owned(),
@@ -121,6 +124,7 @@ impl StepOp {
     pub fn action(&self) -> &'static str {
         match self {
             StepOp::Health(_) => "health",
+            StepOp::Api(_) => "api",
             StepOp::Clock(_) => "clock",
             StepOp::Tls(_) => "tls",
             StepOp::Window => "window",
@@ -228,6 +232,54 @@ pub fn health(x: &str) -> Step {
         "Nothing has changed. Find out why {x} is unhealthy (/appliance > Status > Basics) before planning again."
     ));
     s
+}
+
+/// `X.api`, needing nothing yet: [`api_needs`] fills in what the compiled plan uses.
+pub fn api(x: &str) -> Step {
+    let mut s = on(
+        base(
+            StepOp::Api(x.to_owned()),
+            format!("Check the API account on {x} may do what this plan asks of it"),
+            StepKind::Auto,
+            Phase::Preflight,
+        ),
+        x,
+    );
+    s.postcondition = Condition::ApiPermissions {
+        appliance: x.to_owned(),
+        needs: Vec::new(),
+    };
+    s.on_failure = Some(format!(
+        "Nothing has changed. Grant the missing permission to the API account at /login > Management > API Configuration on {x}, then plan again."
+    ));
+    s
+}
+
+/// What each `X.api` step checks: the permissions the plan's other steps use on X —
+/// `perm_backup` for the configuration backup, `perm_command` full access for
+/// `set_failover_role`, Configuration API read for the Jump Client wait (on the appliance
+/// that serves the site at the end).
+pub fn api_needs(steps: &mut [Step], serving_at_end: &str) {
+    let mut needs: std::collections::BTreeMap<String, std::collections::BTreeSet<ApiNeed>> =
+        Default::default();
+    for s in steps.iter() {
+        let (who, need) = match &s.op {
+            StepOp::BackupConfig => (s.appliance.clone(), ApiNeed::Backup),
+            StepOp::Promote(x) => (Some(x.clone()), ApiNeed::CommandFullAccess),
+            StepOp::ClientsWait => (Some(serving_at_end.to_owned()), ApiNeed::ConfigurationRead),
+            _ => continue,
+        };
+        if let Some(x) = who {
+            needs.entry(x).or_default().insert(need);
+        }
+    }
+    for s in steps.iter_mut() {
+        if let (StepOp::Api(x), Condition::ApiPermissions { needs: n, .. }) =
+            (&s.op, &mut s.postcondition)
+        {
+            *n = needs.remove(x).unwrap_or_default().into_iter().collect();
+        }
+    }
 }
 
 pub fn clock(plan: &Plan, x: &str) -> Step {

@@ -19,7 +19,7 @@ use super::{Roles, Step, StepOp};
 pub fn default_estimate(action: &str) -> u64 {
     match action {
         "health" => 30,
-        "clock" | "tls" => 10,
+        "clock" | "tls" | "api" => 10,
         "window" => 5,
         "backup" => 5 * 60,
         "certificates" | "certs-export" | "certs-import" => 10 * 60,

@@ -200,6 +200,7 @@ pub fn compile(plan: &ValidPlan, options: &CompileOptions) -> Result<CompiledPla
     passes::clients(&mut b, plan, &roles);
     passes::decommission(&mut b, plan, &roles);
     let mut steps = b.steps;
+    passes::api_needs(&mut steps, &roles);
     estimate::durations(&mut steps, plan);
     estimate::assign_windows(&mut steps, plan, &roles);
     let graph = build_graph(&steps)?;

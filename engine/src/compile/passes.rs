@@ -62,8 +62,9 @@ pub(super) fn site_switch<'p>(plan: &'p Plan, roles: &Roles) -> Option<&'p Switc
     }
 }
 
-/// Pass 1: health, clock and certificate of each appliance, and the window check. All of
-/// them may run at once.
+/// Pass 1: health, API permissions, clock and certificate of each appliance, and the window
+/// check. All of them may run at once (what `X.api` checks is filled in by [`api_needs`] once
+/// every pass has run).
 pub fn preflight(b: &mut Builder, plan: &Plan, roles: &Roles) {
     let mut checks = Vec::new();
     match roles.scenario {
@@ -84,6 +85,7 @@ pub fn preflight(b: &mut Builder, plan: &Plan, roles: &Roles) {
                     continue;
                 }
                 checks.push(cat::health(&x));
+                checks.push(cat::api(&x));
                 checks.push(cat::clock(plan, &x));
                 checks.push(cat::tls(plan, &x));
                 seen.push(x);
@@ -160,7 +162,14 @@ pub fn upgrade_first(b: &mut Builder, plan: &Plan, roles: &Roles) {
     b.then(install);
     b.then(online);
     if roles.scenario == Scenario::Migration {
-        b.then(cat::restore(plan, &roles.serving, x));
+        let restore = cat::restore(plan, &roles.serving, x);
+        // The restore brings the old appliance's Jump Client settings back: throttle on the
+        // new one after it, before the clients are waited for.
+        let mut throttle = cat::throttle(plan, x);
+        throttle.phase = restore.phase;
+        throttle.depends_on = vec![restore.id.clone()];
+        b.then(restore);
+        b.beside(throttle);
         b.then(cat::verify(plan, x, phase));
         return;
     }
@@ -247,15 +256,28 @@ pub fn restore_ttl(b: &mut Builder, plan: &Plan, roles: &Roles) {
 
 /// Pass 11 (single, pair): Jump Clients back online, then the clients that need a person.
 pub fn clients(b: &mut Builder, plan: &Plan, roles: &Roles) {
+    let serving = serving_at_end(roles);
+    let mut wait = cat::clients_wait(plan);
     if roles.scenario == Scenario::Migration {
-        return;
+        // The site now runs a newer version on the new appliance: the guide's client upgrades
+        // apply there, after the throttle set on it.
+        wait.depends_on.push(cat::StepOp::Throttle.id());
     }
-    let serving = roles
-        .final_primary
-        .clone()
-        .unwrap_or_else(|| roles.serving.clone());
-    b.then(cat::clients_wait(plan));
-    b.then(cat::clients_followup(&serving));
+    b.then(wait);
+    b.then(cat::clients_followup(serving));
+}
+
+/// The appliance that serves the site once the plan is done.
+pub fn serving_at_end(roles: &Roles) -> &str {
+    match roles.scenario {
+        Scenario::Migration => &roles.first,
+        _ => roles.final_primary.as_deref().unwrap_or(&roles.serving),
+    }
+}
+
+/// Last pass: what each `X.api` step checks, from the steps the passes produced.
+pub fn api_needs(steps: &mut [Step], roles: &Roles) {
+    cat::api_needs(steps, serving_at_end(roles));
 }
 
 /// Pass 12 (migration): decommission the old appliance, after every other step.

@@ -370,8 +370,23 @@ impl BeyondTrustAppliance {
                 .unwrap_or_else(|| unix(SystemTime::now()));
             self.jump_clients(now).await.map(Some)
         };
-        let (certificate, jump_clients) = tokio::join!(certificate, jump_clients);
+        // The permissions decide nothing of the observation: a failure to read them leaves them
+        // unknown, with a warning.
+        let permissions = async { self.api_info().await };
+        let (certificate, jump_clients, permissions) =
+            tokio::join!(certificate, jump_clients, permissions);
         let (certificate, jump_clients) = (certificate?, jump_clients?);
+        let mut warnings = local.warnings;
+        let api_permissions = match permissions {
+            Ok(info) => Some(info.permissions),
+            Err(e) => {
+                warnings.push(format!(
+                    "get_api_info failed, the API account's permissions are unknown: {}",
+                    e.message
+                ));
+                None
+            }
+        };
         Ok(ApplianceObservation {
             reachable: true,
             appliance_id: local.id,
@@ -386,7 +401,8 @@ impl BeyondTrustAppliance {
             clock_skew_s: health.clock_skew_s,
             certificate,
             jump_clients,
-            warnings: local.warnings,
+            api_permissions,
+            warnings,
         })
     }
 }
