@@ -5,6 +5,10 @@
 //! fsyncs the file, renames it into place (never over an existing backup) and fsyncs the
 //! directory. Dropping an unfinished sink removes the temporary file.
 //!
+//! Also owns [`check_backup_body`]: whether what `/api/backup` sent can be a backup at all
+//! (not empty, not an HTML, XML or JSON document, a plausible `Content-Disposition`), judged
+//! before the file is renamed into place, so nothing else is ever stored as a backup.
+//!
 //! Must not: hold the whole backup in memory, leave partial files behind, overwrite a
 //! previous backup, or know HTTP.
 
@@ -15,6 +19,68 @@ use swing_engine::provider::{BackupInfo, ErrorKind, ProviderError, ProviderResul
 use tokio::io::AsyncWriteExt;
 
 use super::tls::hex_lower;
+
+/// How many leading bytes of a backup body [`check_backup_body`] looks at.
+pub const BACKUP_HEAD_BYTES: usize = 512;
+
+/// Whether a body `/api/backup` answered with can be a backup file: `head` is its first
+/// [`BACKUP_HEAD_BYTES`] (or all of it), `bytes` its length, the headers as sent. The vendor
+/// does not document the content type; a backup is a binary file, so a body that is empty or
+/// starts like an HTML, XML or JSON document (an error page behind a proxy, an API error) is
+/// not one, and neither is an answer that says it is to be shown inline.
+pub fn check_backup_body(
+    content_type: Option<&str>,
+    content_disposition: Option<&str>,
+    head: &[u8],
+    bytes: u64,
+) -> Result<(), String> {
+    if bytes == 0 {
+        return Err("the appliance sent an empty body instead of a backup file".into());
+    }
+    let ct = content_type.unwrap_or_default().to_ascii_lowercase();
+    for (marker, what) in [
+        ("html", "an HTML page"),
+        ("xml", "an XML document"),
+        ("json", "a JSON document"),
+    ] {
+        if ct.contains(marker) {
+            return Err(format!(
+                "the appliance sent {what} (Content-Type: {ct}) instead of a backup file"
+            ));
+        }
+    }
+    let start: Vec<u8> = head
+        .iter()
+        .skip_while(|b| b.is_ascii_whitespace() || **b == 0xEF || **b == 0xBB || **b == 0xBF)
+        .take(16)
+        .map(u8::to_ascii_lowercase)
+        .collect();
+    let looks = |p: &[u8]| start.starts_with(p);
+    let document =
+        if looks(b"<!doctype html") || looks(b"<html") || looks(b"<head") || looks(b"<body") {
+            Some("an HTML page")
+        } else if looks(b"<?xml") || looks(b"<error") || looks(b"<") {
+            Some("an XML document")
+        } else if looks(b"{") || looks(b"[") {
+            Some("a JSON document")
+        } else {
+            None
+        };
+    if let Some(what) = document {
+        return Err(format!(
+            "the appliance sent {what} instead of a backup file"
+        ));
+    }
+    if let Some(cd) = content_disposition {
+        let cd = cd.trim().to_ascii_lowercase();
+        if !cd.starts_with("attachment") {
+            return Err(format!(
+                "the appliance's answer is not a file download (Content-Disposition: {cd})"
+            ));
+        }
+    }
+    Ok(())
+}
 
 /// A backup being written.
 pub struct BackupSink {
@@ -257,5 +323,53 @@ mod tests {
             let e = BackupSink::create(dir.path(), bad).await.err().unwrap();
             assert_eq!(e.kind, ErrorKind::Invalid, "{bad}");
         }
+    }
+
+    #[test]
+    fn only_a_binary_download_is_taken_for_a_backup() {
+        let ok = |ct: Option<&str>, cd: Option<&str>, body: &[u8]| {
+            check_backup_body(ct, cd, body, body.len() as u64)
+        };
+        let attachment = Some("attachment; filename=\"a-20261205.nsb\"");
+        assert_eq!(
+            ok(
+                Some("application/octet-stream"),
+                attachment,
+                b"NSB\x00\x01binary"
+            ),
+            Ok(())
+        );
+        // Neither header is documented: a binary body without them is taken.
+        assert_eq!(ok(None, None, b"\x1f\x8b\x08compressed"), Ok(()));
+        for (ct, body, want) in [
+            (None, &b""[..], "empty body"),
+            (Some("text/html; charset=UTF-8"), b"\x00", "an HTML page"),
+            (
+                Some("application/octet-stream"),
+                b"  <!DOCTYPE html><html>Login</html>",
+                "an HTML page",
+            ),
+            (
+                None,
+                b"<html><body>502 Bad Gateway</body></html>",
+                "an HTML page",
+            ),
+            (
+                None,
+                b"\xEF\xBB\xBF<?xml version=\"1.0\"?><error>denied</error>",
+                "an XML document",
+            ),
+            (
+                None,
+                b"{\"error\":\"forbidden\",\"message\":\"no\"}",
+                "a JSON document",
+            ),
+            (Some("application/problem+json"), b"\x00", "a JSON document"),
+        ] {
+            let e = ok(ct, attachment, body).unwrap_err();
+            assert!(e.contains(want), "{ct:?} {body:?}: {e}");
+        }
+        let e = ok(None, Some("inline"), b"NSB\x00").unwrap_err();
+        assert!(e.contains("not a file download"), "{e}");
     }
 }

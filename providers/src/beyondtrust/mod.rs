@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use reqwest::header::{ACCEPT, CONTENT_DISPOSITION, CONTENT_TYPE};
 use swing_engine::provider::{
     ApplianceObservation, ApplianceProvider, BackupInfo, CertificateInfo, ErrorKind, FailoverRole,
     JumpClientSummary, ProviderError, ProviderResult,
@@ -517,13 +517,18 @@ impl ApplianceProvider for BeyondTrustAppliance {
         if !status.is_success() {
             return Err(status_error(status, what, &self.client.host));
         }
-        let is_xml = res
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
+        let header = |name| {
+            res.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let (content_type, disposition) = (header(CONTENT_TYPE), header(CONTENT_DISPOSITION));
+        let is_document = content_type
+            .as_deref()
             .is_some_and(|c| c.contains("xml") || c.contains("json"));
-        if is_xml {
-            // A backup is binary; an XML/JSON answer is an error report.
+        if is_document {
+            // A backup is binary; an XML/JSON answer is an error report: say what it reports.
             let mut body = Vec::new();
             while let Some(chunk) = res
                 .chunk()
@@ -545,13 +550,31 @@ impl ApplianceProvider for BeyondTrustAppliance {
                 format!("{what} on {}: {msg}", self.client.host),
             ));
         }
+        let mut head = Vec::new();
+        let mut bytes = 0u64;
         while let Some(chunk) = res
             .chunk()
             .await
             .map_err(|e| self.client.transport_error(&e, what))?
         {
+            let room = backup::BACKUP_HEAD_BYTES.saturating_sub(head.len());
+            head.extend_from_slice(&chunk[..room.min(chunk.len())]);
+            bytes += chunk.len() as u64;
             sink.write(&chunk).await?;
         }
+        // Judged before the file is renamed into place: dropping the sink removes it.
+        backup::check_backup_body(
+            content_type.as_deref(),
+            disposition.as_deref(),
+            &head,
+            bytes,
+        )
+        .map_err(|why| {
+            ProviderError::new(
+                ErrorKind::Refused,
+                format!("{what} on {}: {why}; nothing was stored", self.client.host),
+            )
+        })?;
         sink.finish().await
     }
 
