@@ -184,12 +184,22 @@ impl SiteExecutor {
                 } => {
                     let o = self.observe(appliance).await?;
                     let since = self.acted_at(after_step).unwrap_or(0);
-                    match o.last_sync_unix {
-                        Some(t) if t.saturating_mul(1000) >= since - 1000 => holds(
-                            serde_json::json!({ "appliance": appliance, "last_sync_unix": t }),
-                        ),
+                    let status = o.last_sync_status.as_deref();
+                    match (o.last_sync_unix, status.map(SyncStatus::of)) {
+                        (_, Some(SyncStatus::Failed)) => Err(StepError::fatal(format!(
+                            "the data sync on {appliance} failed: {}",
+                            crate::render::escape::terminal_line(status.unwrap_or_default())
+                        ))),
+                        (Some(t), Some(SyncStatus::Succeeded))
+                            if t.saturating_mul(1000) >= since - 1000 =>
+                        {
+                            holds(
+                                serde_json::json!({ "appliance": appliance, "last_sync_unix": t, "last_sync_status": status }),
+                            )
+                        }
                         _ => not_yet(format!(
-                            "waiting for a data sync on {appliance} after {after_step}"
+                            "waiting for a successful data sync on {appliance} after {after_step} (status: {})",
+                            crate::render::escape::terminal_line(status.unwrap_or("none reported"))
                         )),
                     }
                 }
@@ -403,6 +413,33 @@ impl SiteExecutor {
     }
 }
 
+/// What `last_data_sync_status` says, as far as its text tells (the vendor does not document
+/// its vocabulary: the words of the texts seen are read, anything else is `Unknown`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SyncStatus {
+    Succeeded,
+    Failed,
+    Pending,
+    Unknown,
+}
+
+impl SyncStatus {
+    pub(crate) fn of(text: &str) -> SyncStatus {
+        let t = text.trim().to_ascii_lowercase();
+        let has = |w: &[&str]| w.iter().any(|w| t.contains(w));
+        if has(&["fail", "error", "abort"]) {
+            SyncStatus::Failed
+        } else if has(&["progress", "waiting", "pending", "running", "started"]) {
+            SyncStatus::Pending
+        } else if has(&["success", "succeeded", "complete", "synchronized", "synced"]) || t == "ok"
+        {
+            SyncStatus::Succeeded
+        } else {
+            SyncStatus::Unknown
+        }
+    }
+}
+
 /// An observation of one appliance, as the judge reads it.
 fn one(appliance: &str, o: ApplianceObservation) -> Observed {
     let mut seen = Observed::default();
@@ -417,5 +454,27 @@ fn verdict(v: Verdict, evidence: serde_json::Value) -> Result<Check, StepError> 
         Verdict::Holds => Ok(Check::Holds(evidence)),
         Verdict::NotYet(why) | Verdict::Unknown(why) => Ok(Check::NotYet(why)),
         Verdict::Fatal(why) => Err(StepError::fatal(why)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SyncStatus;
+
+    #[test]
+    fn sync_status_texts_are_read_by_their_words() {
+        for (text, want) in [
+            ("Success", SyncStatus::Succeeded),
+            ("Sync completed", SyncStatus::Succeeded),
+            ("OK", SyncStatus::Succeeded),
+            ("In progress", SyncStatus::Pending),
+            ("Waiting for first sync", SyncStatus::Pending),
+            ("Failed: peer unreachable", SyncStatus::Failed),
+            ("Error 17", SyncStatus::Failed),
+            ("Bananas", SyncStatus::Unknown),
+            ("", SyncStatus::Unknown),
+        ] {
+            assert_eq!(SyncStatus::of(text), want, "{text}");
+        }
     }
 }
