@@ -156,6 +156,7 @@ pub fn build(plan: &Plan, base_dir: &Path) -> Result<Providers, WiringError> {
         cfg.ca_file = bt.ca_file.as_ref().map(|f| base_dir.join(f));
         cfg.backup_password = Some(backup_password.clone());
         cfg.include_reporting_data = plan.backup.include_reporting_data;
+        cfg.include_passive_jump_clients = plan.policy.jump_clients.include_passive;
         let appliance = BeyondTrustAppliance::new(cfg).map_err(|e| perr(pname, e))?;
         out.appliances.insert(name.clone(), Arc::new(appliance));
         match bt.operator {

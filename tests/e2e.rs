@@ -130,9 +130,20 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// `policy.estimates` as a rehearsal plan does, so the engine observes each step at
 /// intervals relative to what it really takes (the downtime bounds compare with step
 /// durations) and a hanging step halts in seconds.
-fn lab_options() -> LabOptions {
+///
+/// Dialects: unless `SWING_SIM_DIALECT` fixes one, the scenarios alternate between the
+/// recorded (`bomgar`) and the newer (`beyondtrust`) command API dialect in the order of
+/// [`Scenario::ALL`], so both dialects run complete changes in every test run without running
+/// each scenario twice.
+fn lab_options(s: Scenario) -> LabOptions {
+    let position = Scenario::ALL.iter().position(|x| *x == s).unwrap_or(0);
+    let dialect = match std::env::var("SWING_SIM_DIALECT") {
+        Ok(_) => kit::default_dialect(),
+        Err(_) => swing_sim::Dialect::ALL[position % 2],
+    };
     LabOptions {
         state_estimates: true,
+        dialect,
         ..LabOptions::default()
     }
 }
@@ -205,7 +216,7 @@ async fn run(c: Case) {
 
 async fn run_direct(c: Case) {
     let dir = tempfile::tempdir().unwrap();
-    let lab = Lab::start(c.scenario, dir.path(), lab_options())
+    let lab = Lab::start(c.scenario, dir.path(), lab_options(c.scenario))
         .await
         .unwrap();
     let plan = lab.write_plan(None, None).unwrap();
@@ -218,7 +229,7 @@ async fn run_direct(c: Case) {
 
 async fn run_dns(c: Case) {
     let dir = tempfile::tempdir().unwrap();
-    let lab = Lab::start(c.scenario, dir.path(), lab_options())
+    let lab = Lab::start(c.scenario, dir.path(), lab_options(c.scenario))
         .await
         .unwrap();
     let first = lab.first_address().unwrap().to_string();
@@ -304,7 +315,7 @@ async fn run_nat(c: Case) {
     // The simulators start on the runtime living in `ap`, on a and b's addresses.
     let options = LabOptions {
         addresses: Some((A.parse().unwrap(), B.parse().unwrap(), None)),
-        ..lab_options()
+        ..lab_options(c.scenario)
     };
     let path = dir.path().to_path_buf();
     let scenario = c.scenario;

@@ -100,17 +100,28 @@ pub struct CertificateInfo {
     pub trusted: bool,
 }
 
-/// Jump Client population, from the configuration API.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+/// Jump Client population, from the configuration API. `total`, `upgraded_online` and
+/// `needs_update` cover the COUNTED clients: the active ones that are neither uninstalled nor
+/// lost, plus the passive ones when the plan includes them; the rest are counted apart.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct JumpClientSummary {
     pub total: u64,
-    /// Online (recently connected) and not `needs_update`.
+    /// Ready: not `needs_update` and, for an active client, connected after its last disconnect.
     pub upgraded_online: u64,
     pub needs_update: u64,
+    /// Passive clients seen (part of `total` only when included).
+    #[serde(default)]
+    pub passive: u64,
+    /// Uninstalled clients: never come back, never counted.
+    #[serde(default)]
+    pub uninstalled: u64,
+    /// Lost clients (disconnected longer than the site's "lost" setting): never counted.
+    #[serde(default)]
+    pub lost: u64,
 }
 
 impl JumpClientSummary {
-    /// Fraction of Jump Clients online and upgraded (1.0 when there are none).
+    /// Ready fraction of the counted Jump Clients (1.0 when none are counted).
     pub fn ratio(&self) -> f64 {
         if self.total == 0 {
             1.0

@@ -392,6 +392,10 @@ pub struct JumpClientPolicy {
     pub online_ratio: f64,
     /// Longest wait for them.
     pub wait_timeout: DurationSpec,
+    /// Count passive Jump Clients towards `online_ratio` too. They check in only at start,
+    /// after a console connection, on demand and at least every 24 h, so by default they
+    /// are counted apart (as uninstalled and lost clients always are).
+    pub include_passive: bool,
 }
 
 impl Default for JumpClientPolicy {
@@ -400,6 +404,7 @@ impl Default for JumpClientPolicy {
             max_concurrent_upgrades: 100,
             online_ratio: 0.95,
             wait_timeout: DurationSpec::from_secs(4 * 3_600),
+            include_passive: false,
         }
     }
 }

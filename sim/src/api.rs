@@ -1,10 +1,12 @@
 //! The vendor APIs, as a real appliance serves them (`appliance-api.md`), and the router.
 //!
 //! Owns: `POST /oauth2/token`, `/api/command` (`check_health`, `set_failover_role`,
-//! `get_api_info`; XML in the vendor namespace, errors as `<error>`), `GET /check_health`,
-//! `/api/backup`, `GET /api/config/v1/jump-client` (paging headers), the fault middleware
-//! (latency, 5xx, resets; never applied to `/_sim`) and the HTTP `Date` header from the
-//! simulated clock.
+//! `get_api_info`; XML in the configured dialect's namespace and root as recorded, errors as
+//! `<error>`, permissions enforced), `GET /check_health`, `/api/backup` (needs `perm_backup`),
+//! `GET /api/config/v1/jump-client` (the OpenAPI's objects, paging headers and `Link`, error
+//! JSON with `message`), the per-account rate limit (429, `Retry-After`, `X-RateLimit-*`), the
+//! fault middleware (latency, 5xx, resets; never applied to `/_sim`) and the HTTP `Date`
+//! header from the simulated clock.
 //!
 //! Must not: offer anything the vendor does not (that lives in `automation`); accept a
 //! request without the credentials the vendor would require.
@@ -28,14 +30,18 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::json;
 
 use crate::ca::hex;
-use crate::config::Role;
+use crate::config::{Dialect, JumpClientKind, Role};
 use crate::server::ConnCtl;
 use crate::sim::{MAX_TOKEN_LIFETIME_S, MAX_TOKENS, Sim, TOKEN_LIFETIME_S, sha256};
 use crate::state::{ApplianceStatus, Token};
 
-pub(crate) const NS: &str = "https://www.beyondtrust.com/namespaces/API/command";
-/// Command API version reported by `get_api_info`.
-const API_VERSION: &str = "1.32.0";
+/// Command API version reported by `get_api_info`, per dialect (1.19.0 as recorded).
+fn api_version(d: Dialect) -> &'static str {
+    match d {
+        Dialect::Bomgar => "1.19.0",
+        Dialect::Beyondtrust => "1.32.0",
+    }
+}
 
 pub(crate) fn router(sim: Arc<Sim>) -> Router {
     Router::new()
@@ -50,7 +56,32 @@ pub(crate) fn router(sim: Arc<Sim>) -> Router {
 }
 
 async fn faults_and_date(State(sim): State<Arc<Sim>>, req: Request, next: Next) -> Response {
-    if !req.uri().path().starts_with("/_sim") {
+    let path = req.uri().path();
+    // Every vendor endpoint an API account calls counts; the unauthenticated plain health
+    // page and the simulator's own endpoints do not.
+    let limited = !path.starts_with("/_sim") && path != "/check_health";
+    let mut remaining = None;
+    if limited && let Some(limit) = sim.cfg.rate_limit {
+        match take_request(&sim, limit) {
+            Ok(left) => remaining = Some((limit, left)),
+            Err(retry_after) => {
+                let mut r = api_error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    &format!(
+                        "Rate limit exceeded: at most {} requests per second and {} per hour for this API account",
+                        limit.per_second, limit.per_hour
+                    ),
+                );
+                rate_headers(&mut r, limit, 0);
+                if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
+                    r.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+                return with_date(&sim, r);
+            }
+        }
+    }
+    if !path.starts_with("/_sim") {
         let f = sim.faults();
         if f.latency_ms > 0 {
             tokio::time::sleep(Duration::from_millis(f.latency_ms)).await;
@@ -70,8 +101,71 @@ async fn faults_and_date(State(sim): State<Arc<Sim>>, req: Request, next: Next) 
             );
         }
     }
-    let resp = next.run(req).await;
+    let mut resp = next.run(req).await;
+    if let Some((limit, left)) = remaining {
+        rate_headers(&mut resp, limit, left);
+    }
     with_date(&sim, resp)
+}
+
+/// Counts one request of the account against both windows (sliding, real time: the time
+/// scale compresses operations, not the vendor's limits). `Ok`: requests left in the tighter
+/// window; `Err`: seconds until one is allowed again.
+fn take_request(sim: &Sim, limit: crate::config::RateLimit) -> Result<u32, u64> {
+    const SECOND: Duration = Duration::from_secs(1);
+    const HOUR: Duration = Duration::from_secs(3600);
+    let now = Instant::now();
+    let mut st = sim.lock();
+    while st
+        .requests
+        .front()
+        .is_some_and(|t| now.duration_since(*t) >= HOUR)
+    {
+        st.requests.pop_front();
+    }
+    let in_second = st
+        .requests
+        .iter()
+        .rev()
+        .take_while(|t| now.duration_since(**t) < SECOND)
+        .count();
+    let in_hour = st.requests.len();
+    let per_second = limit.per_second as usize;
+    let per_hour = limit.per_hour as usize;
+    if in_second >= per_second || in_hour >= per_hour {
+        st.rate_limited += 1;
+        // The request that frees a slot: the oldest of the full window.
+        let wait = if in_hour >= per_hour {
+            st.requests
+                .get(in_hour - per_hour)
+                .map(|t| HOUR.saturating_sub(now.duration_since(*t)))
+        } else {
+            st.requests
+                .get(in_hour - in_second)
+                .map(|t| SECOND.saturating_sub(now.duration_since(*t)))
+        }
+        .unwrap_or(SECOND);
+        return Err(wait.as_secs_f64().ceil().max(1.0) as u64);
+    }
+    st.requests.push_back(now);
+    Ok((per_second - in_second - 1).min(per_hour - in_hour - 1) as u32)
+}
+
+/// `X-RateLimit-Limit` (the per-second limit) and `X-RateLimit-Remaining` (requests left in
+/// the tighter of the two windows).
+fn rate_headers(resp: &mut Response, limit: crate::config::RateLimit, left: u32) {
+    let h = resp.headers_mut();
+    h.insert("X-RateLimit-Limit", HeaderValue::from(limit.per_second));
+    h.insert("X-RateLimit-Remaining", HeaderValue::from(left));
+}
+
+/// The Configuration API's error body: `{"error": "…", "message": "…"}`.
+fn api_error(status: StatusCode, error: &str, message: &str) -> Response {
+    (
+        status,
+        axum::Json(json!({ "error": error, "message": message })),
+    )
+        .into_response()
 }
 
 fn with_date(sim: &Sim, mut resp: Response) -> Response {
@@ -166,7 +260,11 @@ fn bearer(sim: &Sim, headers: &HeaderMap) -> Result<(), Response> {
     if ok {
         Ok(())
     } else {
-        let mut r = oauth_error(StatusCode::UNAUTHORIZED, "invalid_token");
+        let mut r = api_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "The access token is missing, invalid or expired",
+        );
         r.headers_mut().insert(
             header::WWW_AUTHENTICATE,
             HeaderValue::from_static("Bearer error=\"invalid_token\""),
@@ -201,14 +299,47 @@ fn xml(status: StatusCode, body: String) -> Response {
         .into_response()
 }
 
-fn xml_error(status: StatusCode, msg: &str) -> Response {
+fn xml_error(sim: &Sim, status: StatusCode, msg: &str) -> Response {
     xml(
         status,
         format!(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<error xmlns=\"{NS}\">{}</error>\n",
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<error xmlns=\"{}\">{}</error>\n",
+            sim.cfg.dialect.namespace(),
             xml_escape(msg)
         ),
     )
+}
+
+/// The `<error>` for a call the API account's permissions do not allow.
+fn permission_error(sim: &Sim, permission: &str, needed: &str) -> Response {
+    xml_error(
+        sim,
+        StatusCode::OK,
+        &format!(
+            "This API account does not have the {permission} permission required for this action ({needed})"
+        ),
+    )
+}
+
+/// The `get_api_info` document: permissions as `<permission name="…">` as recorded.
+pub(crate) fn api_info_xml(sim: &Sim) -> String {
+    let d = sim.cfg.dialect;
+    let mut x = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<api_information xmlns=\"{}\">\n\t<api_version>{}</api_version>\n\t<company_name>{}</company_name>\n\t<timestamp>{}</timestamp>\n\t<permissions>\n",
+        d.namespace(),
+        api_version(d),
+        xml_escape(&sim.cfg.site),
+        sim.now().timestamp()
+    );
+    for (name, value) in &sim.cfg.permissions.0 {
+        x.push_str(&format!(
+            "\t\t<permission name=\"{}\">{}</permission>\n",
+            xml_escape(name),
+            xml_escape(value)
+        ));
+    }
+    x.push_str("\t</permissions>\n</api_information>\n");
+    x
 }
 
 async fn command(
@@ -229,23 +360,17 @@ async fn command(
     }
     match params.get("action").map(String::as_str) {
         Some("check_health") => xml(StatusCode::OK, check_health_xml(&sim)),
-        Some("get_api_info") => xml(
-            StatusCode::OK,
-            format!(
-                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<api_information xmlns=\"{NS}\">\n  \
-                 <timestamp>{}</timestamp>\n  <api_version>{API_VERSION}</api_version>\n  \
-                 <permissions>\n    <perm_command>full_access</perm_command>\n    \
-                 <perm_backup>1</perm_backup>\n    <perm_configuration>1</perm_configuration>\n  \
-                 </permissions>\n</api_information>\n",
-                sim.now().timestamp()
-            ),
-        ),
+        Some("get_api_info") => xml(StatusCode::OK, api_info_xml(&sim)),
         Some("set_failover_role") => {
+            if !sim.cfg.permissions.command_full_access() {
+                return permission_error(&sim, "perm_command", "full_access");
+            }
             let role = match params.get("role").map(String::as_str) {
                 Some("primary") => Role::Primary,
                 Some("backup") => Role::Backup,
                 _ => {
                     return xml_error(
+                        &sim,
                         StatusCode::OK,
                         "Invalid or missing parameter: role (primary or backup)",
                     );
@@ -259,70 +384,89 @@ async fn command(
                 Ok(text) => xml(
                     StatusCode::OK,
                     format!(
-                        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<success xmlns=\"{NS}\">{text}</success>\n"
+                        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<success xmlns=\"{}\">{text}</success>\n",
+                        sim.cfg.dialect.namespace()
                     ),
                 ),
-                Err(e) => xml_error(StatusCode::OK, &e),
+                Err(e) => xml_error(&sim, StatusCode::OK, &e),
             }
         }
-        Some(other) => xml_error(StatusCode::OK, &format!("Invalid action: {other}")),
-        None => xml_error(StatusCode::OK, "Missing required parameter: action"),
+        Some(other) => xml_error(&sim, StatusCode::OK, &format!("Invalid action: {other}")),
+        None => xml_error(&sim, StatusCode::OK, "Missing required parameter: action"),
     }
 }
 
+/// RFC 3339 with `+00:00`, as the Configuration API writes date-times.
 fn iso(unix: i64) -> String {
     DateTime::<Utc>::from_timestamp(unix, 0)
-        .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+        .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, false))
         .unwrap_or_default()
 }
 
-/// The `check_health` document (see docs/simulator.md for the exact shape).
+/// The `check_health` document in the configured dialect (docs/simulator.md shows both):
+/// tab-indented with a blank line after `<appliance>` as recorded.
 pub(crate) fn check_health_xml(sim: &Sim) -> String {
+    let d = sim.cfg.dialect;
     let st = sim.lock();
     let healthy = Sim::healthy(&st);
-    let mut x =
-        format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<check_health xmlns=\"{NS}\">\n");
+    let root = d.health_root();
+    let mut x = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<{root} xmlns=\"{}\">\n",
+        d.namespace()
+    );
     x.push_str(&format!(
-        "  <appliance id=\"{}\">{}</appliance>\n",
+        "\t<appliance id=\"{}\">{}</appliance>\n\n",
         xml_escape(&sim.appliance_id),
-        xml_escape(&sim.cfg.site)
+        xml_escape(&sim.hostname)
     ));
     x.push_str(&format!(
-        "  <version>{} (build {})</version>\n",
+        "\t<version>{} ({}-{})</version>\n",
         xml_escape(&st.version),
-        st.build
+        st.build,
+        crate::sim::build_commit(&st.version, st.build)
     ));
-    x.push_str(&format!("  <success>{}</success>\n", u8::from(healthy)));
+    x.push_str(&format!("\t<success>{}</success>\n", u8::from(healthy)));
     if let Some(e) = &st.install_error {
         x.push_str(&format!(
-            "  <error_message>{}</error_message>\n",
+            "\t<error_message>{}</error_message>\n",
             xml_escape(e)
         ));
     }
-    x.push_str(&format!("  <failover_role>{}</failover_role>\n", st.role));
+    x.push_str(&format!("\t<failover_role>{}</failover_role>\n", st.role));
     let in_failover = st.role != Role::None;
     if in_failover && !st.shared_ips.is_empty() {
-        x.push_str("  <enabled_shared_ips>\n");
+        x.push_str("\t<enabled_shared_ips>\n");
         for ip in &st.shared_ips {
-            x.push_str(&format!("    <ip>{ip}</ip>\n"));
+            x.push_str(&format!("\t\t<ip>{ip}</ip>\n"));
         }
-        x.push_str("  </enabled_shared_ips>\n");
+        x.push_str("\t</enabled_shared_ips>\n");
     }
     if in_failover {
         if let Some(t) = st.last_sync_unix {
-            x.push_str(&format!(
-                "  <last_data_sync_time ts=\"{t}\">{}</last_data_sync_time>\n",
-                iso(t)
-            ));
+            let line = match d {
+                // As recorded: no `ts`, offset `+0000`.
+                Dialect::Bomgar => format!(
+                    "\t<last_data_sync_time>{}</last_data_sync_time>\n",
+                    DateTime::<Utc>::from_timestamp(t, 0)
+                        .map(|t| t.format("%Y-%m-%dT%H:%M:%S+0000").to_string())
+                        .unwrap_or_default()
+                ),
+                // As documented: `ts` (UNIX) and ISO-8601 text.
+                Dialect::Beyondtrust => format!(
+                    "\t<last_data_sync_time ts=\"{t}\">{}</last_data_sync_time>\n",
+                    iso(t)
+                ),
+            };
+            x.push_str(&line);
         }
         if let Some(s) = &st.last_sync_status {
             x.push_str(&format!(
-                "  <last_data_sync_status>{}</last_data_sync_status>\n",
+                "\t<last_data_sync_status>{}</last_data_sync_status>\n",
                 xml_escape(s)
             ));
         }
     }
-    x.push_str("</check_health>\n");
+    x.push_str(&format!("</{root}>\n"));
     x
 }
 
@@ -340,6 +484,9 @@ async fn plain_health(State(sim): State<Arc<Sim>>) -> Response {
 async fn backup(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(r) = bearer(&sim, &headers) {
         return r;
+    }
+    if !sim.cfg.permissions.backup() {
+        return permission_error(&sim, "perm_backup", "1");
     }
     let password = if body.is_empty() {
         None
@@ -386,6 +533,19 @@ async fn backup(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) ->
 
 // ---- configuration API: Jump Clients ------------------------------------------------------
 
+/// Query parameters `GET /api/config/v1/jump-client` knows (OpenAPI 1.10: paging and the
+/// list filters); any other is answered 401, as the vendor documents.
+const JUMP_CLIENT_PARAMS: &[&str] = &[
+    "per_page",
+    "current_page",
+    "name",
+    "jump_group_id",
+    "jump_group_type",
+    "tag",
+    "comments",
+    "connection_type",
+];
+
 async fn jump_clients(
     State(sim): State<Arc<Sim>>,
     headers: HeaderMap,
@@ -394,15 +554,22 @@ async fn jump_clients(
     if let Err(r) = bearer(&sim, &headers) {
         return r;
     }
+    if let Some(unknown) = q.keys().find(|k| !JUMP_CLIENT_PARAMS.contains(&k.as_str())) {
+        return api_error(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            &format!("Unrecognized query parameter: {unknown}"),
+        );
+    }
     let num = |k: &str, d: u64| -> Result<u64, Response> {
         match q.get(k) {
             None => Ok(d),
             Some(v) => v.parse::<u64>().map_err(|_| {
-                (
+                api_error(
                     StatusCode::BAD_REQUEST,
-                    axum::Json(json!({ "message": format!("{k} must be a positive integer") })),
+                    "invalid_parameter",
+                    &format!("{k} must be a positive integer"),
                 )
-                    .into_response()
             }),
         }
     };
@@ -414,54 +581,75 @@ async fn jump_clients(
         Ok(v) => v,
         Err(r) => return r,
     };
-    if !(1..=100).contains(&per_page) || page == 0 {
-        return (
+    if !(5..=100).contains(&per_page) {
+        return api_error(
             StatusCode::BAD_REQUEST,
-            axum::Json(json!({ "message": "per_page must be 1..100 and current_page >= 1" })),
-        )
-            .into_response();
+            "invalid_parameter",
+            "per_page must be between 5 and 100",
+        );
+    }
+    if page == 0 {
+        return api_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+            "current_page must be 1 or more",
+        );
     }
     let now = sim.now().timestamp();
     let st = sim.lock();
-    let total = st.jump_clients as u64;
+    if st.status != ApplianceStatus::Running {
+        drop(st);
+        return api_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "The appliance is not serving",
+        );
+    }
+    let total = Sim::jump_client_count(&st);
     let returned = sim.returned_clients(&st);
     let last_page = total.div_ceil(per_page).max(1);
     let start = (page - 1).saturating_mul(per_page);
     let end = start.saturating_add(per_page).min(total);
     let mut items = Vec::new();
     for i in start..end {
-        let i32_ = i as u32;
-        let back = i32_ < returned;
-        let needs_update = st.wave.is_some() && !back;
-        let last_connect = if needs_update {
-            // Offline since the appliance went down for the install.
-            st.wave.map(|w| w.started_unix - 1).unwrap_or(now)
-        } else if st.wave.is_some() {
-            sim.client_return_unix(&st, i32_)
-                .unwrap_or(now)
-                .min(now)
-                .max(now - 30)
+        let c = sim.jump_client(&st, i, now, returned);
+        let n = i + 1;
+        let connection_type = match c.kind {
+            Some(JumpClientKind::Passive) => "passive",
+            Some(JumpClientKind::Uninstalled) => "uninstalled",
+            _ => "active",
+        };
+        let os = if n % 3 == 0 {
+            "Ubuntu 24.04.1 LTS"
         } else {
-            now - (i as i64 % 60)
+            "Windows Server 2022 Standard"
         };
         items.push(json!({
-            "id": i + 1,
-            "name": format!("jump-client-{:04}", i + 1),
-            "hostname": format!("host-{:04}.corp.example.test", i + 1),
+            "id": n,
+            "name": format!("jump-client-{n:04}"),
+            "hostname": format!("host-{n:04}"),
+            "fqdn": format!("host-{n:04}.corp.example.test"),
             "jump_group_id": 1,
             "jump_group_type": "shared",
             "tag": "",
             "comments": "",
-            "connection_type": if i % 4 == 3 { "passive" } else { "active" },
-            "needs_update": needs_update,
-            "last_connect_timestamp": iso(last_connect),
+            "connection_type": connection_type,
+            "needs_update": c.needs_update,
+            "last_connect_timestamp": iso(c.last_connect),
+            "last_disconnect_timestamp": c.last_disconnect.map(iso),
+            "is_lost": c.kind == Some(JumpClientKind::Lost),
+            "unavailable_reason": "none",
+            "operating_system": os,
+            "public_ip": format!("198.51.100.{}", n % 250 + 1),
+            "private_ip": format!("10.20.{}.{}", (n / 250) % 250, n % 250 + 1),
+            "console_user": if connection_type == "active" { json!("svc-ops") } else { json!(null) },
+            "expiration_timestamp": null,
+            "install_mode": "normal",
+            "jump_policy_id": null,
+            "session_policy_id": null,
         }));
     }
-    let serving = st.status == ApplianceStatus::Running;
     drop(st);
-    if !serving {
-        return StatusCode::SERVICE_UNAVAILABLE.into_response();
-    }
     let base = format!(
         "https://{}/api/config/v1/jump-client",
         headers
@@ -474,7 +662,7 @@ async fn jump_clients(
         |p: u64, rel: &str| format!("<{base}?per_page={per_page}&current_page={p}>; rel=\"{rel}\"");
     let mut links = vec![link(1, "first")];
     if page > 1 {
-        links.push(link(page - 1, "prev"));
+        links.push(link((page - 1).min(last_page), "previous"));
     }
     if page < last_page {
         links.push(link(page + 1, "next"));
@@ -482,12 +670,10 @@ async fn jump_clients(
     links.push(link(last_page, "last"));
     let mut resp = axum::Json(items).into_response();
     let h = resp.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&total.to_string()) {
-        h.insert("X-BT-Pagination-Total", v);
-    }
-    if let Ok(v) = HeaderValue::from_str(&last_page.to_string()) {
-        h.insert("X-BT-Pagination-Last-Page", v);
-    }
+    h.insert("X-BT-Pagination-Current-Page", HeaderValue::from(page));
+    h.insert("X-BT-Pagination-Per-Page", HeaderValue::from(per_page));
+    h.insert("X-BT-Pagination-Last-Page", HeaderValue::from(last_page));
+    h.insert("X-BT-Pagination-Total", HeaderValue::from(total));
     if let Ok(v) = HeaderValue::from_str(&links.join(", ")) {
         h.insert(header::LINK, v);
     }

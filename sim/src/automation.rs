@@ -477,6 +477,7 @@ pub(crate) fn make_backup(sim: &Sim, password: Option<&str>) -> Vec<u8> {
         "version": st.version,
         "api_account": st.account.as_ref().map(|a| json!({ "client_id": a.client_id, "secret_sha256": hex(&a.secret_sha256) })),
         "jump_clients": st.jump_clients,
+        "jump_client_groups": st.jump_client_groups,
         "jump_client_throttle": st.throttle,
         "data_mb": st.data_mb,
     });
@@ -555,6 +556,12 @@ async fn restore(State(sim): State<Arc<Sim>>, raw: axum::body::Bytes) -> Respons
         if let Some(n) = payload.get("jump_clients").and_then(Value::as_u64) {
             st.jump_clients = u32::try_from(n).unwrap_or(u32::MAX);
         }
+        if let Some(g) = payload
+            .get("jump_client_groups")
+            .and_then(|g| serde_json::from_value(g.clone()).ok())
+        {
+            st.jump_client_groups = g;
+        }
         if let Some(n) = payload.get("jump_client_throttle").and_then(Value::as_u64) {
             st.throttle = u32::try_from(n).unwrap_or(u32::MAX);
         }
@@ -591,6 +598,7 @@ async fn factory_reset(State(sim): State<Arc<Sim>>, raw: axum::body::Bytes) -> R
         st.last_sync_unix = None;
         st.last_sync_status = None;
         st.jump_clients = 0;
+        st.jump_client_groups.clear();
         st.wave = None;
         st.backup_sha256 = None;
         st.certs.truncate(1);

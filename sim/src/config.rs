@@ -1,8 +1,9 @@
 //! Simulator configuration and fault knobs.
 //!
-//! Owns: [`SimConfig`] (everything a simulator is started with), [`Role`], the fault set
-//! [`Faults`] and the textual fault syntax `NAME[=VALUE]` shared by the CLI (`--fault`) and
-//! `POST /_sim/faults`.
+//! Owns: [`SimConfig`] (everything a simulator is started with), [`Role`], the command API
+//! [`Dialect`], the API account's [`Permissions`], the extra Jump Client groups
+//! ([`JumpClientGroup`]), the [`RateLimit`], the fault set [`Faults`] and the textual fault
+//! syntax `NAME[=VALUE]` shared by the CLI (`--fault`) and `POST /_sim/faults`.
 //!
 //! Must not: start anything, touch the network or the disk.
 
@@ -56,6 +57,219 @@ impl FromStr for Role {
     }
 }
 
+/// Which release family's command API XML the simulator speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dialect {
+    /// As recorded from a 19.1 appliance: root `<health_check>`, namespace
+    /// `http://www.bomgar.com/namespaces/API/command`, `last_data_sync_time` without `ts` and
+    /// with a `+0000` offset, `api_version` 1.19.0.
+    #[default]
+    Bomgar,
+    /// Newer releases: root `<check_health>`, namespace
+    /// `https://www.beyondtrust.com/namespaces/API/command`, `last_data_sync_time` with `ts`
+    /// and `+00:00`, `api_version` 1.32.0.
+    Beyondtrust,
+}
+
+impl Dialect {
+    /// Both dialects, the recorded (default) one first.
+    pub const ALL: [Dialect; 2] = [Dialect::Bomgar, Dialect::Beyondtrust];
+
+    /// The wire spelling (`bomgar`, `beyondtrust`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dialect::Bomgar => "bomgar",
+            Dialect::Beyondtrust => "beyondtrust",
+        }
+    }
+
+    /// The command API namespace of this dialect.
+    pub fn namespace(self) -> &'static str {
+        match self {
+            Dialect::Bomgar => "http://www.bomgar.com/namespaces/API/command",
+            Dialect::Beyondtrust => "https://www.beyondtrust.com/namespaces/API/command",
+        }
+    }
+
+    /// The root element of the `check_health` answer.
+    pub fn health_root(self) -> &'static str {
+        match self {
+            Dialect::Bomgar => "health_check",
+            Dialect::Beyondtrust => "check_health",
+        }
+    }
+}
+
+impl fmt::Display for Dialect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Dialect {
+    type Err = SimError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "bomgar" => Ok(Dialect::Bomgar),
+            "beyondtrust" => Ok(Dialect::Beyondtrust),
+            other => Err(SimError::Invalid(format!(
+                "unknown dialect {other:?} (expected bomgar or beyondtrust)"
+            ))),
+        }
+    }
+}
+
+/// The API account's permissions as `get_api_info` lists them (name → value), in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Permissions(pub std::collections::BTreeMap<String, String>);
+
+impl Default for Permissions {
+    /// The full set as recorded: `perm_command` `full_access`, `perm_backup` 1, the reporting
+    /// permissions, `perm_real_time_state`, `perm_ecm`, `perm_scim` all 1.
+    fn default() -> Self {
+        let mut m = std::collections::BTreeMap::new();
+        m.insert("perm_command".to_owned(), "full_access".to_owned());
+        for name in [
+            "perm_backup",
+            "perm_ecm",
+            "perm_real_time_state",
+            "perm_reporting_license",
+            "perm_reporting_session",
+            "perm_reporting_support_team",
+            "perm_reporting_archive",
+            "perm_reporting_vault",
+            "perm_scim",
+        ] {
+            m.insert(name.to_owned(), "1".to_owned());
+        }
+        Permissions(m)
+    }
+}
+
+impl Permissions {
+    /// The value of one permission (`None`: not granted at all).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+
+    /// Whether `set_failover_role` is allowed (`perm_command` = `full_access`).
+    pub fn command_full_access(&self) -> bool {
+        self.get("perm_command") == Some("full_access")
+    }
+
+    /// Whether `/api/backup` is allowed (`perm_backup` = `1`).
+    pub fn backup(&self) -> bool {
+        self.get("perm_backup") == Some("1")
+    }
+
+    /// Apply `name=value,name=value` on top of this set (`--permissions`); an empty value
+    /// removes the permission from the list.
+    pub fn apply_spec(&mut self, spec: &str) -> Result<(), SimError> {
+        for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (name, value) = part.split_once('=').ok_or_else(|| {
+                SimError::Invalid(format!("permission {part:?}: expected NAME=VALUE"))
+            })?;
+            let name = name.trim();
+            if !name.starts_with("perm_") || name.len() > 64 {
+                return Err(SimError::Invalid(format!(
+                    "permission {name:?}: names start with perm_"
+                )));
+            }
+            let value = value.trim();
+            if value.is_empty() {
+                self.0.remove(name);
+            } else {
+                self.0.insert(name.to_owned(), value.to_owned());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Kinds of Jump Clients beyond the active ones that go through the upgrade wave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum JumpClientKind {
+    /// Active, disconnected an hour ago (not lost): counted, not online, never upgrades.
+    ActiveOffline,
+    /// Passive: checks in after the active ones have upgraded (the wave continues with them).
+    Passive,
+    /// `connection_type: uninstalled`: never comes back.
+    Uninstalled,
+    /// Active with `is_lost: true` (disconnected for 30 days): never comes back.
+    Lost,
+}
+
+impl JumpClientKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JumpClientKind::ActiveOffline => "active-offline",
+            JumpClientKind::Passive => "passive",
+            JumpClientKind::Uninstalled => "uninstalled",
+            JumpClientKind::Lost => "lost",
+        }
+    }
+}
+
+/// `count` Jump Clients of one kind, served after the `jump_clients` active ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JumpClientGroup {
+    pub kind: JumpClientKind,
+    pub count: u32,
+    /// Report `needs_update: true` already before any install.
+    pub needs_update: bool,
+}
+
+impl FromStr for JumpClientGroup {
+    type Err = SimError;
+    /// `KIND=COUNT[:needs-update]`, e.g. `passive=5`, `lost=2:needs-update`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || {
+            SimError::Invalid(format!(
+                "Jump Client group {s:?}: expected KIND=COUNT[:needs-update] with KIND one of \
+                 active-offline, passive, uninstalled, lost"
+            ))
+        };
+        let (kind, rest) = s.trim().split_once('=').ok_or_else(bad)?;
+        let kind = match kind.trim() {
+            "active-offline" => JumpClientKind::ActiveOffline,
+            "passive" => JumpClientKind::Passive,
+            "uninstalled" => JumpClientKind::Uninstalled,
+            "lost" => JumpClientKind::Lost,
+            _ => return Err(bad()),
+        };
+        let (count, flag) = match rest.split_once(':') {
+            Some((c, "needs-update")) => (c, true),
+            Some(_) => return Err(bad()),
+            None => (rest, false),
+        };
+        let count = count.trim().parse().map_err(|_| bad())?;
+        Ok(JumpClientGroup {
+            kind,
+            count,
+            needs_update: flag,
+        })
+    }
+}
+
+/// Requests allowed per API account (vendor: 20 per second and 15,000 per hour, every
+/// endpoint). `None` in [`SimConfig::rate_limit`] turns limiting off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RateLimit {
+    pub per_second: u32,
+    pub per_hour: u32,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        RateLimit {
+            per_second: 20,
+            per_hour: 15_000,
+        }
+    }
+}
+
 /// Everything a simulated appliance starts with. Build one with [`SimConfig::new`] and
 /// adjust the public fields.
 #[derive(Clone)]
@@ -64,8 +278,17 @@ pub struct SimConfig {
     pub name: String,
     /// Where the appliance listens. Port 0 picks a free port; the handle reports the bound one.
     pub listen: SocketAddr,
-    /// Public site hostname (leaf certificate SAN, `check_health` hostname).
+    /// Public site hostname (leaf certificate SAN).
     pub site: String,
+    /// The appliance's own host name, the text of `check_health`'s `<appliance>`. `None`:
+    /// derived from the listen address as recorded (`ip-127-0-0-11`).
+    pub hostname: Option<String>,
+    /// Command API dialect (default: the recorded, older one).
+    pub dialect: Dialect,
+    /// The API account's permissions (default: the full recorded set).
+    pub permissions: Permissions,
+    /// Requests per API account before a 429 (default: the vendor's); `None`: unlimited.
+    pub rate_limit: Option<RateLimit>,
     /// Installed version, e.g. `24.3.1`.
     pub version: String,
     /// Offer an update chain to this version: base package, then the site package it unlocks.
@@ -90,8 +313,11 @@ pub struct SimConfig {
     pub time_scale: f64,
     /// Faults active from the start.
     pub faults: Faults,
-    /// Jump Client population.
+    /// Active Jump Clients, online at start; after an install they upgrade in waves.
     pub jump_clients: u32,
+    /// Further Jump Clients by kind (passive, offline, uninstalled, lost), served after the
+    /// active ones.
+    pub jump_client_groups: Vec<JumpClientGroup>,
     /// Initial "Maximum number of concurrent Jump Client upgrades".
     pub jump_client_throttle: u32,
     /// Simulated seconds one Jump Client needs to upgrade and reconnect.
@@ -128,6 +354,10 @@ impl fmt::Debug for SimConfig {
             .field("time_scale", &self.time_scale)
             .field("faults", &self.faults)
             .field("jump_clients", &self.jump_clients)
+            .field("jump_client_groups", &self.jump_client_groups)
+            .field("dialect", &self.dialect)
+            .field("permissions", &self.permissions)
+            .field("rate_limit", &self.rate_limit)
             .finish_non_exhaustive()
     }
 }
@@ -135,12 +365,17 @@ impl fmt::Debug for SimConfig {
 impl SimConfig {
     /// Defaults: listen on 127.0.0.1 port 0, site `access.example.test`, version `24.3.1`,
     /// no update, client `swing-sim` / `sim-secret`, no failover, time scale 0.001,
-    /// no faults, no Jump Clients, certificate valid 365 days.
+    /// no faults, no Jump Clients, certificate valid 365 days, the recorded dialect, the full
+    /// permission set, the vendor's rate limit.
     pub fn new(name: impl Into<String>, ca_dir: impl Into<PathBuf>) -> Self {
         SimConfig {
             name: name.into(),
             listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
             site: "access.example.test".into(),
+            hostname: None,
+            dialect: Dialect::default(),
+            permissions: Permissions::default(),
+            rate_limit: Some(RateLimit::default()),
             version: "24.3.1".into(),
             update_to: None,
             base_package: "base-7.2.1".into(),
@@ -154,6 +389,7 @@ impl SimConfig {
             time_scale: 0.001,
             faults: Faults::default(),
             jump_clients: 0,
+            jump_client_groups: Vec::new(),
             jump_client_throttle: 100,
             jump_client_upgrade_s: 120.0,
             cert_valid_days: 365,
@@ -180,6 +416,13 @@ impl SimConfig {
         if self.peer.is_some() && self.key.is_none() {
             return Err(SimError::Invalid(
                 "a peer needs the inter-appliance key".into(),
+            ));
+        }
+        if let Some(r) = self.rate_limit
+            && (r.per_second == 0 || r.per_hour == 0)
+        {
+            return Err(SimError::Invalid(
+                "rate limits must be above zero (use no limit instead)".into(),
             ));
         }
         self.faults.validate()
@@ -395,5 +638,40 @@ mod tests {
             "cert-expiring=-1".parse::<Fault>().unwrap(),
             Fault::CertExpiring(Some(-1))
         );
+    }
+
+    #[test]
+    fn parses_dialects_permissions_and_groups() {
+        assert_eq!("bomgar".parse::<Dialect>().unwrap(), Dialect::Bomgar);
+        assert_eq!(
+            "beyondtrust".parse::<Dialect>().unwrap(),
+            Dialect::Beyondtrust
+        );
+        assert!("bt".parse::<Dialect>().is_err());
+        assert_eq!(Dialect::default(), Dialect::Bomgar);
+        let mut p = Permissions::default();
+        assert!(p.command_full_access() && p.backup());
+        p.apply_spec("perm_command=read_only, perm_backup=0")
+            .unwrap();
+        assert!(!p.command_full_access() && !p.backup());
+        p.apply_spec("perm_scim=").unwrap();
+        assert_eq!(p.get("perm_scim"), None);
+        assert!(p.apply_spec("backup").is_err());
+        assert!(p.apply_spec("command=1").is_err());
+        let g: JumpClientGroup = "lost=2:needs-update".parse().unwrap();
+        assert_eq!(
+            g,
+            JumpClientGroup {
+                kind: JumpClientKind::Lost,
+                count: 2,
+                needs_update: true
+            }
+        );
+        assert_eq!(
+            "passive=5".parse::<JumpClientGroup>().unwrap().kind,
+            JumpClientKind::Passive
+        );
+        assert!("ghost=1".parse::<JumpClientGroup>().is_err());
+        assert!("passive=x".parse::<JumpClientGroup>().is_err());
     }
 }

@@ -55,7 +55,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-pub use config::{FAULT_NAMES, Fault, Faults, Role, SimConfig};
+pub use config::{
+    Dialect, FAULT_NAMES, Fault, Faults, JumpClientGroup, JumpClientKind, Permissions, RateLimit,
+    Role, SimConfig,
+};
 pub use state::{
     ActionRecord, ApplianceStatus, CertificateState, JumpClientState, PackageState, SimState,
 };

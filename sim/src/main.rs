@@ -10,7 +10,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use swing_sim::{FAULT_NAMES, Faults, Role, SimConfig, Simulator};
+use swing_sim::{
+    Dialect, FAULT_NAMES, Faults, JumpClientGroup, RateLimit, Role, SimConfig, Simulator,
+};
 
 const FAULT_HELP: &str = "Fault injection, repeatable: install-fails, install-hangs, http-5xx=RATE, \
 latency=MS, reset=RATE, token-down, token-expiry=SECONDS, clock-skew=SECONDS, cert-expiring=DAYS, \
@@ -34,6 +36,21 @@ struct Args {
     /// Public site hostname (certificate SAN, check_health hostname).
     #[arg(long, default_value = "access.example.test")]
     site: String,
+    /// The appliance's own host name (check_health's <appliance> text); default ip-A-B-C-D
+    /// from the listen address.
+    #[arg(long)]
+    hostname: Option<String>,
+    /// Command API dialect: bomgar (as recorded: <health_check>, bomgar.com namespace) or
+    /// beyondtrust (newer: <check_health>, beyondtrust.com namespace).
+    #[arg(long, default_value = "bomgar")]
+    dialect: String,
+    /// Change the API account's permissions, NAME=VALUE[,NAME=VALUE...] on top of the full
+    /// recorded set, e.g. perm_command=read_only,perm_backup=0 (an empty value removes one).
+    #[arg(long)]
+    permissions: Option<String>,
+    /// Requests per API account, PER_SECOND/PER_HOUR (vendor: 20/15000), or off.
+    #[arg(long, default_value = "20/15000")]
+    rate_limit: String,
     /// Installed software version.
     #[arg(long, default_value = "24.3.1")]
     version: String,
@@ -77,6 +94,10 @@ struct Args {
     /// Number of Jump Clients.
     #[arg(long, default_value_t = 0)]
     jump_clients: u32,
+    /// More Jump Clients of a kind, KIND=COUNT[:needs-update] with KIND active-offline,
+    /// passive, uninstalled or lost; repeatable.
+    #[arg(long = "jump-client-group", value_name = "KIND=COUNT")]
+    jump_client_groups: Vec<String>,
     /// Initial maximum number of concurrent Jump Client upgrades.
     #[arg(long, default_value_t = 100)]
     jump_client_throttle: u32,
@@ -110,6 +131,17 @@ fn config(args: Args) -> Result<SimConfig, String> {
     let mut c = SimConfig::new(args.name, args.ca_dir);
     c.listen = args.listen;
     c.site = args.site;
+    c.hostname = args.hostname;
+    c.dialect = args.dialect.parse::<Dialect>().map_err(|e| e.to_string())?;
+    if let Some(p) = &args.permissions {
+        c.permissions.apply_spec(p).map_err(|e| e.to_string())?;
+    }
+    c.rate_limit = parse_rate_limit(&args.rate_limit)?;
+    c.jump_client_groups = args
+        .jump_client_groups
+        .iter()
+        .map(|g| g.parse::<JumpClientGroup>().map_err(|e| e.to_string()))
+        .collect::<Result<_, _>>()?;
     c.version = args.version;
     c.update_to = args.update_to;
     c.base_package = args.base_package;
@@ -128,6 +160,18 @@ fn config(args: Args) -> Result<SimConfig, String> {
     c.base_install_s = args.base_install_seconds;
     c.data_mb = args.data_mb;
     Ok(c)
+}
+
+fn parse_rate_limit(s: &str) -> Result<Option<RateLimit>, String> {
+    if s == "off" {
+        return Ok(None);
+    }
+    let bad = || format!("--rate-limit {s:?}: expected PER_SECOND/PER_HOUR or off");
+    let (a, b) = s.split_once('/').ok_or_else(bad)?;
+    Ok(Some(RateLimit {
+        per_second: a.trim().parse().map_err(|_| bad())?,
+        per_hour: b.trim().parse().map_err(|_| bad())?,
+    }))
 }
 
 #[derive(serde::Serialize)]

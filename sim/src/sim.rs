@@ -22,12 +22,21 @@ use tokio_util::task::TaskTracker;
 
 use crate::SimError;
 use crate::ca::{Ca, Leaf};
-use crate::config::{Faults, Role, SimConfig};
+use crate::config::{Faults, JumpClientKind, Role, SimConfig};
 use crate::server::{self, CertResolver, Net};
 use crate::state::{
     Account, ActionRecord, ApplianceStatus, CertificateState, JumpClientState, PackageState,
     SimState, State, StoredCert, Wave,
 };
+
+/// One Jump Client as the configuration API reports it (see [`Sim::jump_client`]).
+pub(crate) struct JumpClient {
+    /// `None`: one of the active clients of `SimConfig::jump_clients`.
+    pub kind: Option<JumpClientKind>,
+    pub needs_update: bool,
+    pub last_connect: i64,
+    pub last_disconnect: Option<i64>,
+}
 
 /// Token lifetime without the `token-expiry` fault (vendor: 1 hour).
 pub(crate) const TOKEN_LIFETIME_S: u64 = 3600;
@@ -45,6 +54,8 @@ pub(crate) struct Sim {
     pub addr: SocketAddr,
     pub ca: Ca,
     pub appliance_id: String,
+    /// The appliance's own host name (`<appliance>` text of `check_health`).
+    pub hostname: String,
     pub st: Mutex<State>,
     pub resolver: Arc<CertResolver>,
     pub tls: tokio_rustls::TlsAcceptor,
@@ -57,6 +68,28 @@ pub(crate) struct Sim {
 
 pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
     Sha256::digest(data).into()
+}
+
+/// 32 lower-case hex digits, as recorded, stable per simulator name.
+fn appliance_id(name: &str) -> String {
+    crate::ca::hex(&sha256(format!("swing-sim appliance {name}").as_bytes())[..16])
+}
+
+/// The host name a cloud image gives itself (`ip-10-156-64-136`, as recorded), from the
+/// listen address; the name for a non-IPv4 address.
+fn default_hostname(addr: SocketAddr, name: &str) -> String {
+    match addr.ip() {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            format!("ip-{}-{}-{}-{}", o[0], o[1], o[2], o[3])
+        }
+        IpAddr::V6(_) => format!("appliance-{name}"),
+    }
+}
+
+/// The commit hash after the build number of `<version>` (40 hex digits, stable).
+pub(crate) fn build_commit(version: &str, build: u32) -> String {
+    crate::ca::hex(&sha256(format!("swing-sim build {version} {build}").as_bytes())[..20])
 }
 
 fn catalogue(cfg: &SimConfig) -> Vec<PackageState> {
@@ -125,8 +158,11 @@ impl Sim {
             certs: Vec::new(),
             default_cert: 0,
             jump_clients: cfg.jump_clients,
+            jump_client_groups: cfg.jump_client_groups.clone(),
             throttle: cfg.jump_client_throttle,
             wave: None,
+            requests: VecDeque::new(),
+            rate_limited: 0,
             vault_key_backed_up: false,
             data_mb: cfg.data_mb,
             faults: cfg.faults.clone(),
@@ -154,7 +190,11 @@ impl Sim {
             .map_err(|e| SimError::Tls(format!("peer client: {e}")))?;
 
         let sim = Arc::new(Sim {
-            appliance_id: uuid::Uuid::new_v4().to_string().to_uppercase(),
+            appliance_id: appliance_id(&cfg.name),
+            hostname: cfg
+                .hostname
+                .clone()
+                .unwrap_or_else(|| default_hostname(addr, &cfg.name)),
             addr,
             ca,
             st: Mutex::new(st),
@@ -292,8 +332,9 @@ impl Sim {
     pub(crate) fn jump_client_state(&self, st: &State) -> JumpClientState {
         let total = st.jump_clients;
         let returned = self.returned_clients(st);
+        let active_back = returned.min(total);
         let needs_update = if st.wave.is_some() {
-            total - returned
+            total - active_back
         } else {
             0
         };
@@ -302,18 +343,62 @@ impl Sim {
         } else {
             0
         };
+        let count = |k: JumpClientKind| -> u32 {
+            st.jump_client_groups
+                .iter()
+                .filter(|g| g.kind == k)
+                .map(|g| g.count)
+                .sum()
+        };
+        let passive = count(JumpClientKind::Passive);
+        let passive_upgraded = if st.wave.is_some() {
+            returned.saturating_sub(total).min(passive)
+        } else {
+            st.jump_client_groups
+                .iter()
+                .filter(|g| g.kind == JumpClientKind::Passive && !g.needs_update)
+                .map(|g| g.count)
+                .sum()
+        };
         JumpClientState {
             total,
             needs_update,
             upgraded_online,
+            passive,
+            passive_upgraded,
+            active_offline: count(JumpClientKind::ActiveOffline),
+            uninstalled: count(JumpClientKind::Uninstalled),
+            lost: count(JumpClientKind::Lost),
             throttle: st.throttle,
         }
     }
 
-    /// How many Jump Clients have upgraded and reconnected since the last install.
+    /// Clients of the upgrade wave: the active ones, then the passive ones.
+    fn wave_size(st: &State) -> u32 {
+        let passive: u32 = st
+            .jump_client_groups
+            .iter()
+            .filter(|g| g.kind == JumpClientKind::Passive)
+            .map(|g| g.count)
+            .sum();
+        st.jump_clients.saturating_add(passive)
+    }
+
+    /// Every Jump Client served: the active ones, then each group in order.
+    pub(crate) fn jump_client_count(st: &State) -> u64 {
+        u64::from(st.jump_clients)
+            + st.jump_client_groups
+                .iter()
+                .map(|g| u64::from(g.count))
+                .sum::<u64>()
+    }
+
+    /// How many clients of the wave (active first, then passive) have upgraded and
+    /// reconnected since the last install (all of them without an install).
     pub(crate) fn returned_clients(&self, st: &State) -> u32 {
+        let size = Self::wave_size(st);
         let Some(wave) = st.wave else {
-            return st.jump_clients;
+            return size;
         };
         if st.faults.clients_never_return || st.status != ApplianceStatus::Running {
             return 0;
@@ -325,19 +410,100 @@ impl Sim {
         };
         let per = self.cfg.jump_client_upgrade_s.max(1e-9);
         let n = (st.throttle as f64 * elapsed_sim / per).floor();
-        if n >= st.jump_clients as f64 {
-            st.jump_clients
+        if n >= size as f64 {
+            size
         } else {
             n.max(0.0) as u32
         }
     }
 
-    /// Simulated UNIX time at which client `i` returns in the current wave.
+    /// Simulated UNIX time at which wave position `i` returns in the current wave.
     pub(crate) fn client_return_unix(&self, st: &State, i: u32) -> Option<i64> {
         let wave = st.wave?;
         let per = self.cfg.jump_client_upgrade_s;
         let throttle = st.throttle.max(1) as f64;
         Some(wave.started_unix + (((i as f64 + 1.0) * per / throttle).ceil() as i64))
+    }
+
+    /// Jump Client number `i` (0-based over [`Self::jump_client_count`]) as the configuration
+    /// API reports it at simulated time `now`.
+    pub(crate) fn jump_client(&self, st: &State, i: u64, now: i64, returned: u32) -> JumpClient {
+        const DAY: i64 = 86_400;
+        let installed = st.wave.is_some();
+        // Which group, and the position inside the wave for active and passive clients.
+        let (kind, flag, wave_pos) = if i < u64::from(st.jump_clients) {
+            (None, false, Some(i as u32))
+        } else {
+            let mut rest = i - u64::from(st.jump_clients);
+            let mut passive_before: u32 = 0;
+            let mut found = (Some(JumpClientKind::Lost), false, None);
+            for g in &st.jump_client_groups {
+                if rest < u64::from(g.count) {
+                    let pos = (g.kind == JumpClientKind::Passive)
+                        .then(|| st.jump_clients + passive_before + rest as u32);
+                    found = (Some(g.kind), g.needs_update, pos);
+                    break;
+                }
+                rest -= u64::from(g.count);
+                if g.kind == JumpClientKind::Passive {
+                    passive_before += g.count;
+                }
+            }
+            found
+        };
+        let spread = (i % 60) as i64;
+        let mut c = JumpClient {
+            kind,
+            needs_update: flag || installed,
+            last_connect: now - spread,
+            last_disconnect: None,
+        };
+        match kind {
+            None | Some(JumpClientKind::Passive) => {
+                let pos = wave_pos.unwrap_or(0);
+                match st.wave {
+                    Some(w) if pos < returned => {
+                        c.needs_update = false;
+                        let back = self
+                            .client_return_unix(st, pos)
+                            .unwrap_or(now)
+                            .min(now)
+                            .max(now - 30);
+                        c.last_connect = back.max(w.started_unix + 1);
+                        c.last_disconnect = Some(w.started_unix);
+                    }
+                    Some(w) => {
+                        // Offline since the appliance went down for the install.
+                        c.last_connect = w.started_unix - 1 - spread;
+                        c.last_disconnect = Some(w.started_unix);
+                    }
+                    None if kind.is_some() => {
+                        // A passive client checks in, then disconnects (at least daily).
+                        c.last_connect = now - 3600 - (i % 20) as i64 * 3600;
+                        c.last_disconnect = Some(c.last_connect + 5);
+                    }
+                    None => {
+                        // Every other active client reconnected after an earlier outage.
+                        if i % 2 == 1 {
+                            c.last_disconnect = Some(now - DAY - spread);
+                        }
+                    }
+                }
+            }
+            Some(JumpClientKind::ActiveOffline) => {
+                c.last_connect = now - 7200 - spread;
+                c.last_disconnect = Some(now - 3600 - spread);
+            }
+            Some(JumpClientKind::Uninstalled) => {
+                c.last_connect = now - 10 * DAY - spread;
+                c.last_disconnect = Some(now - 9 * DAY - spread);
+            }
+            Some(JumpClientKind::Lost) => {
+                c.last_connect = now - 40 * DAY - spread;
+                c.last_disconnect = Some(now - 30 * DAY - spread);
+            }
+        }
+        c
     }
 
     pub(crate) fn snapshot(&self) -> SimState {
@@ -359,7 +525,11 @@ impl Sim {
         SimState {
             name: self.cfg.name.clone(),
             appliance_id: self.appliance_id.clone(),
-            hostname: self.cfg.site.clone(),
+            hostname: self.hostname.clone(),
+            site: self.cfg.site.clone(),
+            dialect: self.cfg.dialect,
+            permissions: self.cfg.permissions.clone(),
+            rate_limited: st.rate_limited,
             url: format!("https://{}", self.addr),
             address: self.addr,
             status: st.status,

@@ -14,7 +14,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::ca::Leaf;
-use crate::config::{Faults, Role};
+use crate::config::{Dialect, Faults, JumpClientGroup, Permissions, Role};
 
 /// Whether the appliance is serving.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,12 +53,21 @@ pub struct CertificateState {
     pub default: bool,
 }
 
-/// The Jump Client population.
+/// The Jump Client population. `total`, `needs_update` and `upgraded_online` count the
+/// active clients that go through the upgrade wave (`SimConfig::jump_clients`); the groups
+/// of other kinds are counted apart.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JumpClientState {
     pub total: u32,
     pub needs_update: u32,
     pub upgraded_online: u32,
+    /// Passive clients, and how many of them report `needs_update: false`.
+    pub passive: u32,
+    pub passive_upgraded: u32,
+    /// Active clients that are disconnected (not lost).
+    pub active_offline: u32,
+    pub uninstalled: u32,
+    pub lost: u32,
     /// "Maximum number of concurrent Jump Client upgrades".
     pub throttle: u32,
 }
@@ -83,9 +92,18 @@ pub struct ActionRecord {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SimState {
     pub name: String,
+    /// 32 lower-case hex digits, stable per simulator name.
     pub appliance_id: String,
-    /// Site hostname.
+    /// The appliance's own host name (`check_health`'s `<appliance>` text).
     pub hostname: String,
+    /// The public site name.
+    pub site: String,
+    /// Command API dialect served.
+    pub dialect: Dialect,
+    /// The API account's permissions (as `get_api_info` lists them).
+    pub permissions: Permissions,
+    /// Requests answered 429 because the account's rate limit was reached.
+    pub rate_limited: u64,
     pub url: String,
     pub address: SocketAddr,
     pub status: ApplianceStatus,
@@ -165,8 +183,12 @@ pub(crate) struct State {
     pub certs: Vec<StoredCert>,
     pub default_cert: usize,
     pub jump_clients: u32,
+    pub jump_client_groups: Vec<JumpClientGroup>,
     pub throttle: u32,
     pub wave: Option<Wave>,
+    /// Arrival times of the account's recent requests (last hour), for the rate limit.
+    pub requests: VecDeque<Instant>,
+    pub rate_limited: u64,
     pub vault_key_backed_up: bool,
     pub data_mb: f64,
     pub faults: Faults,

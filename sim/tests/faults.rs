@@ -349,7 +349,8 @@ async fn needs_update_after_install(never_return: bool) -> (u64, u64) {
     let mut last = first;
     while Instant::now() < deadline && last > 0 {
         last = count(tok.clone()).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        // Under the vendor's rate limit of 20 requests a second.
+        tokio::time::sleep(Duration::from_millis(60)).await;
     }
     (first, last)
 }

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use swing_providers::probe::{Credentials, ProbeConfig, Route};
 use swing_schema::SecretValue;
-use swing_sim::{Role, SimConfig, SimHandle, Simulator};
+use swing_sim::{Dialect, JumpClientGroup, JumpClientKind, Role, SimConfig, SimHandle, Simulator};
 
 /// The site every lab serves (the simulators' certificates name it).
 pub const SITE: &str = "access.example.test";
@@ -184,15 +184,44 @@ pub struct LabOptions {
     /// each step at intervals relative to what it really takes, and times a step out in
     /// seconds. Off by default (the plan keeps the guide's estimates).
     pub state_estimates: bool,
+    /// Command API dialect of every simulator (default: `SWING_SIM_DIALECT` if set, else the
+    /// recorded `bomgar`).
+    pub dialect: Dialect,
+    /// Jump Clients of other kinds besides the active ones (default: 2 passive, 1
+    /// uninstalled, 1 lost — shown apart, never counted by default).
+    pub jump_client_groups: Vec<JumpClientGroup>,
+    /// Permission changes for the API account (`perm_backup=0`, …), on top of the full set.
+    pub permissions: Option<String>,
+}
+
+/// The dialect labs use unless told: `SWING_SIM_DIALECT` (`bomgar` or `beyondtrust`), else
+/// the recorded one.
+pub fn default_dialect() -> Dialect {
+    std::env::var("SWING_SIM_DIALECT")
+        .ok()
+        .and_then(|d| d.parse().ok())
+        .unwrap_or_default()
 }
 
 impl Default for LabOptions {
     fn default() -> Self {
+        let group = |kind, count| JumpClientGroup {
+            kind,
+            count,
+            needs_update: false,
+        };
         LabOptions {
             time_scale: TIME_SCALE_45MIN_IN_2S,
             jump_clients: 20,
             addresses: None,
             state_estimates: false,
+            dialect: default_dialect(),
+            jump_client_groups: vec![
+                group(JumpClientKind::Passive, 2),
+                group(JumpClientKind::Uninstalled, 1),
+                group(JumpClientKind::Lost, 1),
+            ],
+            permissions: None,
         }
     }
 }
@@ -295,6 +324,19 @@ impl Lab {
             cfg.update_to = Some(TARGET_VERSION.into());
             cfg.time_scale = options.time_scale;
             cfg.jump_clients = options.jump_clients;
+            cfg.jump_client_groups = options.jump_client_groups.clone();
+            cfg.dialect = options.dialect;
+            if let Some(p) = &options.permissions {
+                cfg.permissions.apply_spec(p)?;
+            }
+            // The prober identifies the serving appliance 20 times a second with the same
+            // API account (a real site's monitoring would have its own account): the labs
+            // raise the per-second limit so probes never meet it; swing's own client still
+            // keeps under the vendor's limit by itself.
+            cfg.rate_limit = Some(swing_sim::RateLimit {
+                per_second: 1_000,
+                per_hour: 1_000_000,
+            });
             cfg.client_id = CLIENT_ID.into();
             cfg.client_secret = CLIENT_SECRET.into();
             if scenario == Scenario::Migration && i == 0 {

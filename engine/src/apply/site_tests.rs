@@ -103,6 +103,7 @@ impl ApplianceProvider for FakeAppliance {
                 total: 10,
                 upgraded_online: 10,
                 needs_update: 0,
+                ..JumpClientSummary::default()
             }),
         })
     }

@@ -583,8 +583,22 @@ fn observed_lines(c: &CompiledPlan, o: &crate::refresh::Observed) -> Vec<String>
                     parts.push(format!("last sync {status}"));
                 }
                 if let Some(j) = &a.jump_clients {
+                    let apart: Vec<String> = [
+                        (j.passive, "passive"),
+                        (j.uninstalled, "uninstalled"),
+                        (j.lost, "lost"),
+                    ]
+                    .iter()
+                    .filter(|(n, _)| *n > 0)
+                    .map(|(n, what)| format!("{n} {what}"))
+                    .collect();
+                    let apart = if apart.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", apart.join(", "))
+                    };
                     parts.push(format!(
-                        "Jump Clients {}/{} upgraded and online",
+                        "Jump Clients {}/{} upgraded and online{apart}",
                         j.upgraded_online, j.total
                     ));
                 }

@@ -3,16 +3,21 @@
 //!
 //! Owns: the single cached access token (reused until < 60 s remain, refreshed once on a 401,
 //! fetched under a mutex so concurrent calls never fetch several), the reqwest client built on
-//! the verifying TLS configuration from [`super::tls`], jittered exponential backoff for
+//! the verifying TLS configuration from [`super::tls`], the per-account rate limiter (one
+//! [`RateLimiter`] for every client of the same API account and appliance address in the
+//! process: at most [`RateLimit`] requests in any second and any hour, with a margin, and a
+//! pause for everyone after a 429's `Retry-After`), jittered exponential backoff for
 //! idempotent reads only, and the mapping of transport/HTTP failures to
-//! [`swing_engine::provider::ErrorKind`].
+//! [`swing_engine::provider::ErrorKind`] (a 401 that a fresh token does not cure is named as
+//! a permission or query-parameter problem).
 //!
-//! Must not: retry a state-changing call (only a 401, which the appliance rejected before
-//! acting, is repeated once with a fresh token), put a secret (client secret, token, backup
-//! password) into an error, a log or `Debug` output, or read response bodies without a limit.
+//! Must not: retry a state-changing call (only a 401 or a 429, which the appliance rejected
+//! before acting, is repeated), put a secret (client secret, token, backup password) into an
+//! error, a log or `Debug` output, or read response bodies without a limit.
 
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::header::{ACCEPT, CONNECTION, HeaderValue};
@@ -30,6 +35,144 @@ pub(crate) const MAX_BODY: usize = 4 * 1024 * 1024;
 /// A token is refreshed when fewer than this many seconds of its lifetime remain.
 const REFRESH_MARGIN: Duration = Duration::from_secs(60);
 
+/// Requests an API account may make (the vendor's limits by default: 20 a second and
+/// 15,000 an hour, for every endpoint).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub per_second: u32,
+    pub per_hour: u32,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        RateLimit {
+            per_second: 20,
+            per_hour: 15_000,
+        }
+    }
+}
+
+/// The windows the limiter keeps its counts in: a little longer than the appliance's, so
+/// that requests sent within the limit still arrive within it despite varying latency.
+const SECOND_WINDOW: Duration = Duration::from_millis(1_100);
+const HOUR_WINDOW: Duration = Duration::from_secs(3_601);
+/// Longest `Retry-After` waited for; a longer one fails the call (the hourly limit).
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+/// 429 answers waited out per call before giving up.
+const MAX_RATE_LIMITED: u32 = 5;
+
+/// The sliding windows of one account: the send times of the last hour. Pure (the clock is
+/// passed in), so it is tested without waiting.
+#[derive(Debug)]
+pub(crate) struct RateWindow {
+    limit: RateLimit,
+    sent: VecDeque<Instant>,
+    /// No request before this (after a 429's `Retry-After`).
+    paused_until: Option<Instant>,
+}
+
+impl RateWindow {
+    pub(crate) fn new(limit: RateLimit) -> Self {
+        RateWindow {
+            limit: RateLimit {
+                per_second: limit.per_second.max(1),
+                per_hour: limit.per_hour.max(1),
+            },
+            sent: VecDeque::new(),
+            paused_until: None,
+        }
+    }
+
+    /// Takes a slot at `now` (`Ok`) or says how long to wait before asking again.
+    pub(crate) fn try_take(&mut self, now: Instant) -> Result<(), Duration> {
+        if let Some(until) = self.paused_until {
+            if now < until {
+                return Err(until - now);
+            }
+            self.paused_until = None;
+        }
+        while self
+            .sent
+            .front()
+            .is_some_and(|t| now.saturating_duration_since(*t) >= HOUR_WINDOW)
+        {
+            self.sent.pop_front();
+        }
+        let per_hour = self.limit.per_hour as usize;
+        if self.sent.len() >= per_hour {
+            let oldest = self.sent[self.sent.len() - per_hour];
+            return Err((oldest + HOUR_WINDOW).saturating_duration_since(now));
+        }
+        let per_second = self.limit.per_second as usize;
+        let in_second = self
+            .sent
+            .iter()
+            .rev()
+            .take_while(|t| now.saturating_duration_since(**t) < SECOND_WINDOW)
+            .count();
+        if in_second >= per_second {
+            let oldest = self.sent[self.sent.len() - per_second];
+            return Err((oldest + SECOND_WINDOW).saturating_duration_since(now));
+        }
+        self.sent.push_back(now);
+        Ok(())
+    }
+
+    /// No request before `until` (the appliance answered 429 with `Retry-After`).
+    pub(crate) fn pause_until(&mut self, until: Instant) {
+        if self.paused_until.is_none_or(|p| p < until) {
+            self.paused_until = Some(until);
+        }
+    }
+}
+
+/// The rate limiter of one API account on one appliance address, shared in the process.
+#[derive(Debug)]
+pub(crate) struct RateLimiter {
+    window: std::sync::Mutex<RateWindow>,
+}
+
+impl RateLimiter {
+    /// The limiter of `client_id` at `address:port`: the same one for every client of it.
+    pub(crate) fn shared(client_id: &str, address: &str, port: u16, limit: RateLimit) -> Arc<Self> {
+        static ALL: std::sync::Mutex<Option<HashMap<String, Weak<RateLimiter>>>> =
+            std::sync::Mutex::new(None);
+        let key = format!("{client_id}@{}:{port}", bracket(address));
+        let mut all = ALL.lock().unwrap_or_else(|p| p.into_inner());
+        let map = all.get_or_insert_with(HashMap::new);
+        map.retain(|_, w| w.strong_count() > 0);
+        if let Some(l) = map.get(&key).and_then(Weak::upgrade) {
+            return l;
+        }
+        let l = Arc::new(RateLimiter {
+            window: std::sync::Mutex::new(RateWindow::new(limit)),
+        });
+        map.insert(key, Arc::downgrade(&l));
+        l
+    }
+
+    /// Waits for a slot.
+    pub(crate) async fn acquire(&self) {
+        loop {
+            let wait = {
+                let mut w = self.window.lock().unwrap_or_else(|p| p.into_inner());
+                match w.try_take(Instant::now()) {
+                    Ok(()) => return,
+                    Err(d) => d,
+                }
+            };
+            tokio::time::sleep(wait.max(Duration::from_millis(1))).await;
+        }
+    }
+
+    pub(crate) fn pause_for(&self, d: Duration) {
+        self.window
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pause_until(Instant::now() + d);
+    }
+}
+
 struct Token {
     value: SecretValue,
     /// Monotonic id, so a 401 invalidates only the token that was refused.
@@ -46,6 +189,10 @@ pub(crate) struct Answer {
     pub body: Vec<u8>,
     /// `X-BT-Pagination-Last-Page` (configuration API paging).
     pub last_page: Option<u64>,
+    /// Whether a `Link` header was sent and names a `next` page (`None`: no `Link`).
+    pub link_next: Option<bool>,
+    /// `Retry-After` of a 429 (seconds or an HTTP date).
+    pub retry_after: Option<Duration>,
 }
 
 /// HTTP access to one appliance.
@@ -60,6 +207,7 @@ pub(crate) struct ApplianceClient {
     client_secret: SecretValue,
     token: Mutex<Option<Token>>,
     next_serial: std::sync::atomic::AtomicU64,
+    limiter: Arc<RateLimiter>,
     pub(crate) cfg: ClientSettings,
 }
 
@@ -151,6 +299,7 @@ impl ApplianceClient {
             client_secret: cfg.client_secret.clone(),
             token: Mutex::new(None),
             next_serial: std::sync::atomic::AtomicU64::new(1),
+            limiter: RateLimiter::shared(&cfg.client_id, &cfg.address, cfg.port, cfg.rate_limit),
             cfg: ClientSettings {
                 address: cfg.address.clone(),
                 port: cfg.port,
@@ -235,6 +384,13 @@ impl ApplianceClient {
                 .execute(req, self.cfg.request_timeout, "POST /oauth2/token")
                 .await;
             match res {
+                Ok(a)
+                    if a.status == StatusCode::TOO_MANY_REQUESTS
+                        && attempt + 1 < MAX_RATE_LIMITED
+                        && self.wait_out_429(&a) =>
+                {
+                    attempt += 1;
+                }
                 Err(f) if f.worth_retrying() && attempt + 1 < self.cfg.retry.attempts => {
                     self.backoff(attempt).await;
                     attempt += 1;
@@ -303,6 +459,7 @@ impl ApplianceClient {
     ) -> ProviderResult<Answer> {
         let mut attempt: u32 = 0;
         let mut reauthed = false;
+        let mut rate_limited: u32 = 0;
         loop {
             let (token, serial) = self.token().await?;
             let req = make(&self.http)?.bearer_auth(token.expose());
@@ -313,11 +470,26 @@ impl ApplianceClient {
                     reauthed = true;
                 }
                 Ok(a) if a.status == StatusCode::UNAUTHORIZED => {
+                    return Err(unauthorized_with_fresh_token(what, &self.host, &a.body));
+                }
+                // Refused before acting: safe to repeat for every call, after the wait asked.
+                Ok(a)
+                    if a.status == StatusCode::TOO_MANY_REQUESTS
+                        && rate_limited + 1 < MAX_RATE_LIMITED
+                        && self.wait_out_429(&a) =>
+                {
+                    // The limiter holds this and every other call back for the wait.
+                    rate_limited += 1;
+                }
+                Ok(a) if a.status == StatusCode::TOO_MANY_REQUESTS => {
                     return Err(ProviderError::new(
-                        ErrorKind::Auth,
+                        ErrorKind::Transient,
                         format!(
-                            "{what} on {}: the access token was refused twice (HTTP 401)",
-                            self.host
+                            "{what} on {}: the API account's rate limit is reached (HTTP 429{})",
+                            self.host,
+                            a.retry_after
+                                .map(|d| format!(", retry after {} s", d.as_secs()))
+                                .unwrap_or_default()
                         ),
                     ));
                 }
@@ -357,10 +529,15 @@ impl ApplianceClient {
                 self.cfg.backup_timeout,
             );
             drop(token);
+            self.limiter.acquire().await;
             let res = req
                 .send()
                 .await
                 .map_err(|e| self.transport_error(&e, what))?;
+            if res.status() == StatusCode::TOO_MANY_REQUESTS {
+                let wait = retry_after(res.headers()).unwrap_or(Duration::from_secs(1));
+                self.limiter.pause_for(wait);
+            }
             if res.status() == StatusCode::UNAUTHORIZED && !reauthed {
                 self.invalidate(serial).await;
                 reauthed = true;
@@ -385,6 +562,7 @@ impl ApplianceClient {
         timeout: Duration,
         what: &str,
     ) -> Result<Answer, CallFailed> {
+        self.limiter.acquire().await;
         let mut res = self
             .prepare(req, timeout)
             .send()
@@ -405,6 +583,12 @@ impl ApplianceClient {
             .get("x-bt-pagination-last-page")
             .and_then(|v| v.to_str().ok())
             .and_then(|s| s.trim().parse::<u64>().ok());
+        let link_next = res
+            .headers()
+            .get(reqwest::header::LINK)
+            .and_then(|v| v.to_str().ok())
+            .map(|l| link_rels(l).any(|r| r == "next"));
+        let retry_after = retry_after(res.headers());
         let mut body = Vec::new();
         while let Some(chunk) = res
             .chunk()
@@ -429,7 +613,20 @@ impl ApplianceClient {
             received,
             body,
             last_page,
+            link_next,
+            retry_after,
         })
+    }
+
+    /// After a 429: pause every call of the account for `Retry-After`; `false` when the
+    /// appliance asks for longer than [`MAX_RETRY_AFTER`] (the call then fails).
+    fn wait_out_429(&self, a: &Answer) -> bool {
+        let wait = a.retry_after.unwrap_or(Duration::from_secs(1));
+        if wait > MAX_RETRY_AFTER {
+            return false;
+        }
+        self.limiter.pause_for(wait);
+        true
     }
 
     /// Classifies a transport failure. reqwest errors name the URL, which holds no secret.
@@ -520,6 +717,52 @@ fn chain_text(e: &(dyn std::error::Error + 'static)) -> String {
     parts.join(": ")
 }
 
+/// The `rel` values of a `Link` header (`<url>; rel="next", <url>; rel="last"`).
+fn link_rels(link: &str) -> impl Iterator<Item = &str> {
+    link.split(',').filter_map(|part| {
+        part.split(';')
+            .skip(1)
+            .filter_map(|p| p.trim().strip_prefix("rel="))
+            .map(|r| r.trim_matches('"'))
+            .next()
+    })
+}
+
+/// `Retry-After` as seconds or an HTTP date.
+fn retry_after(h: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let v = h.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(s) = v.parse::<u64>() {
+        return Some(Duration::from_secs(s));
+    }
+    let at = httpdate::parse_http_date(v).ok()?;
+    Some(
+        at.duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+/// A 401 although the token was just issued: not a token problem. The vendor answers 401
+/// to an unrecognised query parameter too, and to an account without the API's permission.
+fn unauthorized_with_fresh_token(what: &str, host: &str, body: &[u8]) -> ProviderError {
+    let said = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_owned))
+        .map(|m| {
+            let m: String = m.chars().filter(|c| !c.is_control()).take(200).collect();
+            format!(" The appliance said: {m:?}.")
+        })
+        .unwrap_or_default();
+    ProviderError::new(
+        ErrorKind::Auth,
+        format!(
+            "{what} on {host}: HTTP 401 with a freshly issued access token, so not a token \
+             problem: the API account lacks the permission for this API (/login > Management > \
+             API Configuration), or the request has a query parameter the appliance does not \
+             recognise.{said}"
+        ),
+    )
+}
+
 pub(crate) fn is_transient_status(s: StatusCode) -> bool {
     s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS || s == StatusCode::REQUEST_TIMEOUT
 }
@@ -580,6 +823,79 @@ mod tests {
             "refused connection retried: {:?}",
             t.elapsed()
         );
+    }
+
+    #[test]
+    fn the_rate_window_keeps_every_second_and_hour_under_the_limit() {
+        let t0 = Instant::now();
+        let mut w = RateWindow::new(RateLimit {
+            per_second: 20,
+            per_hour: 50,
+        });
+        // A burst: 20 pass, the 21st waits until the first leaves the (padded) second.
+        for _ in 0..20 {
+            assert!(w.try_take(t0).is_ok());
+        }
+        let wait = w.try_take(t0).unwrap_err();
+        assert_eq!(wait, SECOND_WINDOW);
+        assert!(w.try_take(t0 + wait - Duration::from_millis(1)).is_err());
+        // Simulate a client always taking the earliest slot: never more than 20 within any
+        // 1.1 s, hence within any second the appliance counts.
+        let mut now = t0 + wait;
+        let mut sent = vec![t0; 20];
+        while sent.len() < 50 {
+            match w.try_take(now) {
+                Ok(()) => sent.push(now),
+                Err(d) => now += d,
+            }
+        }
+        for (i, t) in sent.iter().enumerate() {
+            let within = sent[i..]
+                .iter()
+                .take_while(|u| u.duration_since(*t) < Duration::from_secs(1))
+                .count();
+            assert!(within <= 20, "{within} within a second");
+        }
+        // The hourly limit (50 here): the 51st waits for the first to be an hour old.
+        let wait = w.try_take(now).unwrap_err();
+        assert_eq!(t0 + HOUR_WINDOW, now + wait);
+        // A Retry-After pause holds everyone back, then lifts.
+        let later = t0 + HOUR_WINDOW + Duration::from_secs(10);
+        w.pause_until(later + Duration::from_secs(3));
+        assert_eq!(w.try_take(later), Err(Duration::from_secs(3)));
+        assert!(w.try_take(later + Duration::from_secs(3)).is_ok());
+    }
+
+    #[test]
+    fn one_limiter_per_account_and_address() {
+        let l = RateLimit::default();
+        let a = RateLimiter::shared("acct", "127.0.0.1", 443, l);
+        let b = RateLimiter::shared("acct", "127.0.0.1", 443, l);
+        let c = RateLimiter::shared("other", "127.0.0.1", 443, l);
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(!Arc::ptr_eq(&a, &c));
+    }
+
+    #[test]
+    fn link_relations_retry_after_and_the_fresh_token_401() {
+        let link = "<https://h/api/config/v1/jump-client?per_page=5&current_page=1>; rel=\"first\", \
+                    <https://h/x?current_page=1>; rel=\"previous\", <https://h/x?current_page=3>; rel=\"next\", \
+                    <https://h/x?current_page=9>; rel=\"last\"";
+        let rels: Vec<&str> = link_rels(link).collect();
+        assert_eq!(rels, ["first", "previous", "next", "last"]);
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert(reqwest::header::RETRY_AFTER, HeaderValue::from_static("7"));
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
+        let e = unauthorized_with_fresh_token(
+            "GET /api/config/v1/jump-client",
+            "pra.example.com",
+            br#"{"error":"Unauthorized","message":"Unrecognized query parameter: bogus"}"#,
+        );
+        assert_eq!(e.kind, ErrorKind::Auth);
+        assert!(e.message.contains("not a token problem"), "{}", e.message);
+        assert!(e.message.contains("query parameter"), "{}", e.message);
+        assert!(e.message.contains("API Configuration"), "{}", e.message);
+        assert!(e.message.contains("bogus"), "{}", e.message);
     }
 
     #[test]

@@ -4,9 +4,10 @@
 //! Owns: [`BeyondTrustConfig`] (plain configuration the engine wires from a plan, secrets
 //! already resolved) and [`BeyondTrustAppliance`], the
 //! [`swing_engine::provider::ApplianceProvider`] implementation: `observe` (check_health,
-//! clock skew from `Date`, served certificate, Jump Clients with paging), `backup` (streamed
-//! to disk with SHA-256, mode 0600, atomic) and `set_failover_role`. Submodules: `client`
-//! (HTTP, token, retries), `xml` (tolerant command API parser), `tls` (verifying config and
+//! clock skew from `Date`, served certificate, Jump Client readiness from the configuration
+//! API's fields, following its paging), `backup` (streamed to disk with SHA-256, mode 0600,
+//! atomic) and `set_failover_role`. Submodules: `client` (HTTP, token, retries, the
+//! per-account rate limit), `xml` (tolerant command API parser), `tls` (verifying config and
 //! certificate inspection), `backup` (the on-disk sink).
 //!
 //! Must not: call the simulator's `/_sim` endpoints (production path), disable or weaken TLS
@@ -30,6 +31,7 @@ use swing_engine::provider::{
 use swing_schema::SecretValue;
 
 pub use backup::{BackupSink, valid_stem};
+pub use client::RateLimit;
 pub use xml::{
     ApiInfo, ApplianceHealth, CommandXmlError, HealthReport, parse_api_info, parse_check_health,
     parse_command_result,
@@ -115,9 +117,15 @@ pub struct BeyondTrustConfig {
     /// Close the connection after each call (vendor requirement; default true).
     pub close_connections: bool,
     pub retry: RetryPolicy,
-    /// A Jump Client counts as online when it connected within this long before the
-    /// appliance's clock.
+    /// Only for answers without `last_disconnect_timestamp` (older appliances): an active
+    /// Jump Client counts as online when it connected within this long before the
+    /// appliance's clock. With the field, online = connected after the last disconnect.
     pub jump_client_online_within: Duration,
+    /// `policy.jump_clients.include_passive`: count passive Jump Clients too (default false).
+    pub include_passive_jump_clients: bool,
+    /// Requests per API account (vendor: 20 a second, 15,000 an hour); shared by every
+    /// client of the same account and appliance address in this process.
+    pub rate_limit: RateLimit,
     /// Also inspect the served certificate in `observe` (default true).
     pub inspect_certificate: bool,
     /// Also count Jump Clients in `observe` (default true; needs configuration API access).
@@ -145,6 +153,8 @@ impl BeyondTrustConfig {
             close_connections: true,
             retry: RetryPolicy::default(),
             jump_client_online_within: Duration::from_secs(15 * 60),
+            include_passive_jump_clients: false,
+            rate_limit: RateLimit::default(),
             inspect_certificate: true,
             count_jump_clients: true,
         }
@@ -161,6 +171,7 @@ pub struct BeyondTrustAppliance {
     backup_password: Option<SecretValue>,
     include_reporting_data: bool,
     online_within: Duration,
+    include_passive: bool,
     inspect_certificate: bool,
     count_jump_clients: bool,
 }
@@ -212,6 +223,7 @@ impl BeyondTrustAppliance {
             backup_password: config.backup_password,
             include_reporting_data: config.include_reporting_data,
             online_within: config.jump_client_online_within,
+            include_passive: config.include_passive_jump_clients,
             inspect_certificate: config.inspect_certificate,
             count_jump_clients: config.count_jump_clients,
         })
@@ -277,7 +289,8 @@ impl BeyondTrustAppliance {
     }
 
     /// Counts Jump Clients through the configuration API, following every page.
-    /// `now_unix` is the reference clock for "online" (the appliance's, when known).
+    /// `now_unix` is the appliance's clock (or ours), used only for answers without
+    /// `last_disconnect_timestamp`.
     pub async fn jump_clients(&self, now_unix: i64) -> ProviderResult<JumpClientSummary> {
         const PER_PAGE: u64 = 100;
         const MAX_PAGES: u64 = 10_000;
@@ -285,11 +298,7 @@ impl BeyondTrustAppliance {
         let url = self.client.url("api/config/v1/jump-client")?;
         let online_since =
             now_unix - i64::try_from(self.online_within.as_secs()).unwrap_or(i64::MAX / 2);
-        let mut summary = JumpClientSummary {
-            total: 0,
-            upgraded_online: 0,
-            needs_update: 0,
-        };
+        let mut summary = JumpClientSummary::default();
         let mut page: u64 = 1;
         loop {
             let a = self
@@ -312,17 +321,14 @@ impl BeyondTrustAppliance {
             })?;
             let count = items.len() as u64;
             for c in items {
-                summary.total += 1;
-                if c.needs_update {
-                    summary.needs_update += 1;
-                } else if c.last_connect_unix.is_some_and(|t| t >= online_since) {
-                    summary.upgraded_online += 1;
-                }
+                tally(&mut summary, &c, self.include_passive, online_since);
             }
-            let last_page = a.last_page;
-            let more = match last_page {
-                Some(last) => page < last,
-                None => count >= PER_PAGE,
+            // The last page from `X-BT-Pagination-Last-Page`, else the `Link` relation
+            // `next`, else a full page means there may be more.
+            let more = match (a.last_page, a.link_next) {
+                (Some(last), _) => page < last,
+                (None, Some(next)) => next,
+                (None, None) => count >= PER_PAGE,
             };
             if !more || count == 0 {
                 break;
@@ -407,16 +413,96 @@ impl BeyondTrustAppliance {
     }
 }
 
+/// `connection_type` of a Jump Client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JumpConnection {
+    Active,
+    Passive,
+    Uninstalled,
+}
+
 /// One Jump Client as far as the summary needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JumpClientEntry {
+    /// Missing or unknown types count as active (the ones that must come back).
+    pub connection_type: JumpConnection,
     pub needs_update: bool,
     pub last_connect_unix: Option<i64>,
+    /// `None`: never disconnected (empty or null), or the field is absent.
+    pub last_disconnect_unix: Option<i64>,
+    /// Whether the answer has `last_disconnect_timestamp` at all (older ones do not).
+    pub has_disconnect_field: bool,
+    /// `is_lost`: disconnected longer than the site's "lost" setting.
+    pub is_lost: bool,
+}
+
+impl JumpClientEntry {
+    /// An active client is online when it connected after its last disconnect (or never
+    /// disconnected). Without the disconnect field: connected at or after `online_since`.
+    pub fn online(&self, online_since: i64) -> bool {
+        let Some(connect) = self.last_connect_unix else {
+            return false;
+        };
+        if self.has_disconnect_field {
+            self.last_disconnect_unix.is_none_or(|d| connect > d)
+        } else {
+            connect >= online_since
+        }
+    }
+}
+
+/// Adds one client to the summary: uninstalled and lost ones apart, passive ones apart
+/// unless included; a counted client is ready when it needs no update and (active) is online.
+fn tally(s: &mut JumpClientSummary, c: &JumpClientEntry, include_passive: bool, since: i64) {
+    if c.connection_type == JumpConnection::Uninstalled {
+        s.uninstalled += 1;
+        return;
+    }
+    if c.is_lost {
+        s.lost += 1;
+        return;
+    }
+    let passive = c.connection_type == JumpConnection::Passive;
+    if passive {
+        s.passive += 1;
+        if !include_passive {
+            return;
+        }
+    }
+    s.total += 1;
+    if c.needs_update {
+        s.needs_update += 1;
+    } else if passive || c.online(since) {
+        s.upgraded_online += 1;
+    }
+}
+
+fn json_bool(v: Option<&serde_json::Value>) -> bool {
+    match v {
+        Some(serde_json::Value::Bool(b)) => *b,
+        Some(serde_json::Value::Number(n)) => n.as_i64().unwrap_or(0) != 0,
+        Some(serde_json::Value::String(s)) => matches!(s.as_str(), "1" | "true"),
+        _ => false,
+    }
+}
+
+/// RFC 3339 text (any offset, `Z` or `+00:00`), UNIX seconds, or nothing (null, empty).
+fn json_time(v: Option<&serde_json::Value>) -> Option<i64> {
+    match v {
+        Some(serde_json::Value::Number(n)) => n.as_i64(),
+        Some(serde_json::Value::String(s)) if !s.trim().is_empty() => {
+            chrono::DateTime::parse_from_rfc3339(s.trim())
+                .map(|t| t.timestamp())
+                .ok()
+                .or_else(|| s.trim().parse::<i64>().ok())
+        }
+        _ => None,
+    }
 }
 
 /// Parses one configuration API page: a JSON array of Jump Clients (or an object holding one).
-/// `needs_update` may be a bool or 0/1; `last_connect_timestamp` RFC 3339 text, UNIX seconds,
-/// or null.
+/// `needs_update` and `is_lost` may be a bool or 0/1; timestamps RFC 3339 text, UNIX
+/// seconds, empty or null; `connection_type` `active`, `passive` or `uninstalled`.
 pub fn parse_jump_client_page(body: &[u8]) -> Result<Vec<JumpClientEntry>, String> {
     let v: serde_json::Value =
         serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
@@ -430,23 +516,18 @@ pub fn parse_jump_client_page(body: &[u8]) -> Result<Vec<JumpClientEntry>, Strin
     };
     let mut out = Vec::with_capacity(items.len());
     for item in items {
-        let needs_update = match item.get("needs_update") {
-            Some(serde_json::Value::Bool(b)) => *b,
-            Some(serde_json::Value::Number(n)) => n.as_i64().unwrap_or(0) != 0,
-            Some(serde_json::Value::String(s)) => matches!(s.as_str(), "1" | "true"),
-            _ => false,
-        };
-        let last_connect_unix = match item.get("last_connect_timestamp") {
-            Some(serde_json::Value::Number(n)) => n.as_i64(),
-            Some(serde_json::Value::String(s)) => chrono::DateTime::parse_from_rfc3339(s)
-                .map(|t| t.timestamp())
-                .ok()
-                .or_else(|| s.parse::<i64>().ok()),
-            _ => None,
+        let connection_type = match item.get("connection_type").and_then(|t| t.as_str()) {
+            Some(t) if t.eq_ignore_ascii_case("passive") => JumpConnection::Passive,
+            Some(t) if t.eq_ignore_ascii_case("uninstalled") => JumpConnection::Uninstalled,
+            _ => JumpConnection::Active,
         };
         out.push(JumpClientEntry {
-            needs_update,
-            last_connect_unix,
+            connection_type,
+            needs_update: json_bool(item.get("needs_update")),
+            last_connect_unix: json_time(item.get("last_connect_timestamp")),
+            last_disconnect_unix: json_time(item.get("last_disconnect_timestamp")),
+            has_disconnect_field: item.get("last_disconnect_timestamp").is_some(),
+            is_lost: json_bool(item.get("is_lost")),
         });
     }
     Ok(out)
@@ -667,10 +748,61 @@ mod tests {
         assert!(!v[1].needs_update);
         assert_eq!(v[1].last_connect_unix, Some(1_795_658_400));
         assert_eq!(v[2].last_connect_unix, None);
+        assert!(
+            v.iter()
+                .all(|c| c.connection_type == JumpConnection::Active)
+        );
+        assert!(v.iter().all(|c| !c.has_disconnect_field));
         let wrapped = br#"{"data":[{"needs_update":false}]}"#;
         assert_eq!(parse_jump_client_page(wrapped).unwrap().len(), 1);
         assert!(parse_jump_client_page(b"<xml/>").is_err());
         assert!(parse_jump_client_page(b"42").is_err());
+    }
+
+    /// The OpenAPI fields: online = connected after the last disconnect; uninstalled and
+    /// lost apart; passive apart unless included.
+    #[test]
+    fn jump_client_readiness_from_the_vendor_fields() {
+        let body = br#"[
+            {"connection_type":"active","needs_update":false,"last_connect_timestamp":"2026-12-01T10:00:00+00:00","last_disconnect_timestamp":"","is_lost":false},
+            {"connection_type":"active","needs_update":false,"last_connect_timestamp":"2026-12-01T10:00:00+00:00","last_disconnect_timestamp":"2026-11-30T10:00:00+00:00","is_lost":false},
+            {"connection_type":"active","needs_update":false,"last_connect_timestamp":"2026-12-01T10:00:00+00:00","last_disconnect_timestamp":"2026-12-01T11:00:00Z","is_lost":false},
+            {"connection_type":"active","needs_update":true,"last_connect_timestamp":"2026-12-01T10:00:00+00:00","last_disconnect_timestamp":null,"is_lost":false},
+            {"connection_type":"passive","needs_update":false,"last_connect_timestamp":"2026-12-01T08:00:00+00:00","last_disconnect_timestamp":"2026-12-01T08:00:05+00:00","is_lost":false},
+            {"connection_type":"passive","needs_update":true,"last_connect_timestamp":"2026-12-01T08:00:00+00:00","last_disconnect_timestamp":"2026-12-01T08:00:05+00:00","is_lost":false},
+            {"connection_type":"uninstalled","needs_update":true,"last_connect_timestamp":"2026-11-01T08:00:00+00:00","last_disconnect_timestamp":"2026-11-02T08:00:00+00:00","is_lost":false},
+            {"connection_type":"active","needs_update":true,"last_connect_timestamp":"2026-10-01T08:00:00+00:00","last_disconnect_timestamp":"2026-10-02T08:00:00+00:00","is_lost":true}
+        ]"#;
+        let v = parse_jump_client_page(body).unwrap();
+        assert!(v[0].has_disconnect_field && v[0].last_disconnect_unix.is_none());
+        assert!(
+            v[0].online(i64::MAX),
+            "never disconnected: online whatever the clock"
+        );
+        assert!(v[1].online(i64::MAX), "reconnected after the disconnect");
+        assert!(!v[2].online(0), "disconnected after the last connect");
+        let mut s = JumpClientSummary::default();
+        for c in &v {
+            tally(&mut s, c, false, 0);
+        }
+        assert_eq!(
+            s,
+            JumpClientSummary {
+                total: 4,
+                upgraded_online: 2,
+                needs_update: 1,
+                passive: 2,
+                uninstalled: 1,
+                lost: 1,
+            }
+        );
+        assert!((s.ratio() - 0.5).abs() < 1e-9);
+        let mut s = JumpClientSummary::default();
+        for c in &v {
+            tally(&mut s, c, true, 0);
+        }
+        assert_eq!((s.total, s.upgraded_online, s.needs_update), (6, 3, 2));
+        assert_eq!((s.passive, s.uninstalled, s.lost), (2, 1, 1));
     }
 
     #[tokio::test]

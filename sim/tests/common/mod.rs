@@ -149,7 +149,7 @@ pub async fn health_id(http: &reqwest::Client, base: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// The parsed check_health fields of interest: (version, role, success, last sync ts).
+/// The parsed check_health fields of interest: (version, role, success, last sync UNIX).
 pub async fn health(
     http: &reqwest::Client,
     base: &str,
@@ -167,11 +167,17 @@ pub async fn health(
     };
     let body = health_xml(http, base, &tok).await.ok()?;
     let doc = roxmltree::Document::parse(&body).ok()?;
+    // The `ts` attribute (newer dialect) or, as recorded, only the text with `+0000`.
     let ts = doc
         .descendants()
         .find(|n| n.tag_name().name() == "last_data_sync_time")
-        .and_then(|n| n.attribute("ts"))
-        .and_then(|t| t.parse().ok());
+        .and_then(|n| {
+            n.attribute("ts").and_then(|t| t.parse().ok()).or_else(|| {
+                chrono::DateTime::parse_from_str(n.text()?.trim(), "%Y-%m-%dT%H:%M:%S%z")
+                    .ok()
+                    .map(|t| t.timestamp())
+            })
+        });
     Some((
         xml_field(&doc, "version")?,
         xml_field(&doc, "failover_role")?,
