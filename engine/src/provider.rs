@@ -302,6 +302,17 @@ pub trait DnsProvider: Send + Sync {
     async fn set_ttl(&self, record: &str, expect: &DnsObservation, ttl: u32) -> ProviderResult<()>;
     /// Atomically replace `from` with `to`; fails with `Conflict` if the record is not `from`.
     async fn swing(&self, record: &str, from: IpAddr, to: IpAddr, ttl: u32) -> ProviderResult<()>;
+    /// Readiness (`swing doctor`): prove the server would accept this provider's updates of
+    /// `record` without changing anything — e.g. a signed UPDATE made only of prerequisites
+    /// (`expect`'s rrset exists as observed), which the server authenticates and then applies
+    /// as nothing. `Auth`/`Refused` name why an update would be refused.
+    async fn check_update(&self, record: &str, expect: &DnsObservation) -> ProviderResult<()> {
+        let _ = (record, expect);
+        Err(ProviderError::new(
+            ErrorKind::NotFound,
+            "this provider cannot check an update without making one",
+        ))
+    }
 }
 
 /// A DNAT rule as the NAT gateway reports it.
@@ -325,4 +336,14 @@ pub trait NatProvider: Send + Sync {
         from: SocketAddr,
         to: SocketAddr,
     ) -> ProviderResult<()>;
+    /// Readiness (`swing doctor`): prove the swing of the rule matching `public` to `to` would
+    /// be accepted — found, writable by this provider (e.g. a dry-run transaction the kernel
+    /// checks but does not commit), and not owned by another tool — without changing anything.
+    async fn check_swing(&self, public: SocketAddr, to: SocketAddr) -> ProviderResult<()> {
+        let _ = (public, to);
+        Err(ProviderError::new(
+            ErrorKind::NotFound,
+            "this provider cannot check a swing without making one",
+        ))
+    }
 }
