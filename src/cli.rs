@@ -64,6 +64,11 @@ pub enum Command {
     #[cfg(feature = "demo")]
     #[command(after_help = "Examples:\n  swing demo\n  swing demo async-dns --keep /tmp/lab")]
     Demo(commands::demo::DemoArgs),
+    /// Check a site is ready for its change, days before the window; changes nothing.
+    #[command(
+        after_help = "Examples:\n  swing doctor site-a.yaml\n  swing doctor --format markdown plans/ > readiness.md\n  swing doctor --capture ./capture --redact-hostnames site-a.yaml   # raw API answers, for a compatibility report\n\nExit codes: 0 ready, 1 a check blocks the change (each named with its fix) or an error."
+    )]
+    Doctor(commands::doctor::DoctorArgs),
     /// Watch a site as a client reaches it: outages (measured downtime) and who answered.
     #[command(
         after_help = "Examples:\n  swing probe pra.example.com --address 192.0.2.10 --duration 30s\n  swing probe pra.example.com --dns 192.0.2.53:53 --output json"
@@ -115,6 +120,7 @@ fn dispatch(command: &Command) -> CliResult {
         Command::Unlock(args) => commands::unlock::run(args),
         #[cfg(feature = "demo")]
         Command::Demo(args) => commands::demo::run(args),
+        Command::Doctor(args) => commands::doctor::run(args),
         Command::Probe(args) => commands::probe::run(args),
         Command::Completions(args) => commands::completions::run(args),
         Command::Man(args) => commands::man::run(args),

@@ -13,6 +13,7 @@ pub mod compile;
 pub mod condition;
 pub mod diagnostics;
 pub mod diff;
+pub mod doctor;
 pub mod input_file;
 pub mod invariants;
 pub mod load;

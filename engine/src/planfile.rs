@@ -229,25 +229,10 @@ impl SavedPlan {
             path: path.to_owned(),
             source,
         };
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
-            _ => PathBuf::from("."),
-        };
         let mut text =
             serde_json::to_vec_pretty(self).map_err(|e| err(std::io::Error::other(e)))?;
         text.push(b'\n');
-        // tempfile creates the file with mode 0600.
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".swing-plan")
-            .tempfile_in(&dir)
-            .map_err(err)?;
-        tmp.write_all(&text).map_err(err)?;
-        tmp.as_file().sync_all().map_err(err)?;
-        tmp.persist(path).map_err(|e| err(e.error))?;
-        if let Ok(d) = std::fs::File::open(&dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
+        write_atomically(path, &text).map_err(err)
     }
 
     /// Reads a saved plan, checking its kind and version.
@@ -304,6 +289,26 @@ impl SavedPlan {
             None => Err(Box::new(checked)),
         }
     }
+}
+
+/// Writes `bytes` to `path` atomically with mode 0600 (a temp file beside it, synced, renamed
+/// into place, the directory synced): readers see the old file or the new one, never half.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    // tempfile creates the file with mode 0600.
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".swing-write")
+        .tempfile_in(&dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    if let Ok(d) = std::fs::File::open(&dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -156,6 +156,9 @@ pub struct ApplianceObservation {
     /// `None` when they could not be read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_permissions: Option<std::collections::BTreeMap<String, String>>,
+    /// `get_api_info`'s `<api_version>` (e.g. `1.19.0`), when it was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
     /// Values the appliance sent that could not be read (each one made unknown), for people.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
@@ -179,9 +182,23 @@ impl ApplianceObservation {
             certificate: None,
             jump_clients: None,
             api_permissions: None,
+            api_version: None,
             warnings: Vec::new(),
         }
     }
+}
+
+/// One raw answer of a read-only call, as [`ApplianceProvider::capture`] returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawAnswer {
+    /// A file name for it, e.g. `check_health.xml`.
+    pub name: String,
+    /// The request, e.g. `GET /api/command?action=check_health`.
+    pub request: String,
+    pub status: u16,
+    /// Response headers in the order received (names lower-case).
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
 }
 
 /// A configuration backup written to disk.
@@ -208,6 +225,15 @@ pub trait ApplianceProvider: Send + Sync {
     /// The appliance id of whichever appliance answers the command API at `address` (a shared
     /// IP) with this appliance's site name and credentials; `None` when nobody answers there.
     /// Tells who holds a shared IP while no failover relationship lists it.
+    /// The raw answers of the read-only calls (`swing doctor --capture`), for a compatibility
+    /// report: each as it came, with the secrets this provider holds (client secret, token)
+    /// and cookies redacted. Host names are left to the caller.
+    async fn capture(&self) -> ProviderResult<Vec<RawAnswer>> {
+        Err(ProviderError::new(
+            ErrorKind::NotFound,
+            "this provider has no raw answers to capture",
+        ))
+    }
     async fn identify_at(&self, address: &str) -> ProviderResult<Option<String>> {
         let _ = address;
         Err(ProviderError::new(

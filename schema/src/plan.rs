@@ -335,7 +335,9 @@ pub struct Migration {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Window {
-    /// Letters, digits, `.`, `_`, `-`; at most 64 bytes.
+    /// Letters, digits, `.`, `_`, `-`; at most 64 bytes. Optional: a window without one is
+    /// `window-1`, `window-2`, … by its place in the plan (filled in by validation).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     #[schemars(extend("pattern" = WINDOW_NAME_PATTERN, "maxLength" = MAX_NAME_LEN))]
     pub name: String,
     /// RFC 3339 with offset.

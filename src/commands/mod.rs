@@ -8,6 +8,7 @@ pub mod apply;
 pub mod completions;
 #[cfg(feature = "demo")]
 pub mod demo;
+pub mod doctor;
 pub mod graph;
 pub mod man;
 pub mod plan;

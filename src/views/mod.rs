@@ -3,6 +3,7 @@
 //!
 //! - [`apply`]: apply's progress, report, failure, pause and lock messages.
 //! - [`progress`]: the one progress printer of a run (also for the demo).
+//! - [`doctor`]: the doctor's reports, exit code and capture files.
 //! - [`plan`]: plan's rendering, saving and the findings that block an apply.
 //! - [`show`]: the marks that keep a saved plan from being applied as it is.
 //! - [`prompt`]: questions asked on the terminal.
@@ -12,6 +13,7 @@
 
 pub mod apply;
 pub mod color;
+pub mod doctor;
 pub mod out;
 pub mod plan;
 pub mod progress;

@@ -26,7 +26,8 @@ pub const SITE: &str = "access.example.test";
 pub const ZONE: &str = "example.test";
 /// The simulators' API account.
 pub const CLIENT_ID: &str = "swing-sim";
-const CLIENT_SECRET: &str = "sim-secret";
+/// The simulators' API secret (tests search output for it as a canary).
+pub const CLIENT_SECRET: &str = "sim-secret";
 /// Version the labs start at, and the target.
 pub const FROM_VERSION: &str = "24.3.1";
 pub const TARGET_VERSION: &str = "25.1.3";

@@ -78,6 +78,7 @@ impl ApplianceProvider for FakeAppliance {
                     .map(|(k, v)| (k.to_owned(), v.to_owned()))
                     .collect(),
             ),
+            api_version: Some("1.19.0".into()),
             reachable: true,
             appliance_id: Some(format!("id-{}", self.name)),
             hostname: Some(self.name.clone()),

@@ -8,8 +8,10 @@
 //!   its source changed, the site moved), as typed [`StaleReason`]s; [`trust()`]: whether a
 //!   saved plan may be acted on at all (intact, signed as required), from the file alone.
 //!
-//! Room is left for the other use cases built on the same seams — `doctor` (can swing reach
-//! and act on everything the plan names), `rehearse` (an apply against a simulated copy of the
+//! - [`doctor()`]: whether the site is ready for the change — everything observed and
+//!   probed read-only, judged into a report of checks with their fixes.
+//!
+//! Room is left for the other use cases built on the same seams — `rehearse` (an apply against a simulated copy of the
 //! site), `status` (what the journal says an apply did so far) and `report` (a finished
 //! apply's account) — each as its own module here calling into the layers below.
 //!
@@ -20,10 +22,12 @@
 
 mod apply;
 mod assess;
+mod doctor;
 mod plan;
 
 pub use apply::{SiteApply, SiteOutcome, apply};
 pub use assess::{Assessment, StaleReason, assess, stale_reasons, trust, view_to_run};
+pub use doctor::{DoctorSite, doctor};
 pub use plan::{PlannedSite, plan};
 
 /// Why a site plan or apply did not run.

@@ -1,15 +1,17 @@
 //! Renderers of the plan view: text (terminal, Terraform-like), Markdown (pull-request comment),
 //! JSON (the versioned output model), DOT and Mermaid (dependency graph, Gantt schedule),
-//! GitHub workflow annotations; and the CI formats of validation diagnostics (`ci`: GitHub
+//! GitHub workflow annotations; the doctor's readiness report (`doctor`); and the CI formats of validation diagnostics (`ci`: GitHub
 //! annotations, SARIF, JUnit XML). Plan strings reach every one of them through `escape`, the
 //! one module that makes user text safe per medium.
 //!
-//! Owns every byte of user-facing plan text. All renderers read only
-//! `swing_schema::output::PlanView`, so they cannot disagree, and all are deterministic (no
+//! Owns every byte of user-facing plan text. All plan renderers read only
+//! `swing_schema::output::PlanView`, so they cannot disagree (the doctor's reads its
+//! `DoctorReport`), and all are deterministic (no
 //! clock, no hash-map order). Must not: compile, estimate, touch the terminal (the caller says
 //! whether colour is wanted) or do IO.
 
 pub mod ci;
+pub mod doctor;
 pub mod dot;
 pub mod escape;
 pub mod json;

@@ -872,7 +872,7 @@ fn tagged_union<'s>(root: &'s Value, node: &'s Value) -> Option<(&'s Value, Stri
 
 /// Deserializes the (schema-valid) value into the typed plan. Errors point at the failing node.
 pub(super) fn lower(b: &DiagnosticBuilder, doc: &Document) -> Result<Plan, Box<PlanDiagnostic>> {
-    serde_path_to_error::deserialize::<_, Plan>(doc.value.clone()).map_err(|e| {
+    let mut plan = serde_path_to_error::deserialize::<_, Plan>(doc.value.clone()).map_err(|e| {
         let mut pointer = String::new();
         for seg in e.path().iter() {
             match seg {
@@ -907,7 +907,19 @@ pub(super) fn lower(b: &DiagnosticBuilder, doc: &Document) -> Result<Plan, Box<P
             "here",
             msg,
         ))
-    })
+    })?;
+    default_window_names(&mut plan);
+    Ok(plan)
+}
+
+/// A window without `name` is `window-N`, N its place in the plan (1-based), as
+/// `plan-format.md` defines.
+fn default_window_names(plan: &mut Plan) {
+    for (i, w) in plan.windows.iter_mut().enumerate() {
+        if w.name.is_empty() {
+            w.name = format!("window-{}", i + 1);
+        }
+    }
 }
 
 /// "`failover.switch`" for a node, "the plan" for the root.

@@ -193,6 +193,8 @@ pub(crate) struct Answer {
     pub link_next: Option<bool>,
     /// `Retry-After` of a 429 (seconds or an HTTP date).
     pub retry_after: Option<Duration>,
+    /// Every response header (name lower-case, value as text), for `swing doctor --capture`.
+    pub headers: Vec<(String, String)>,
 }
 
 /// HTTP access to one appliance.
@@ -589,6 +591,16 @@ impl ApplianceClient {
             .and_then(|v| v.to_str().ok())
             .map(|l| link_rels(l).any(|r| r == "next"));
         let retry_after = retry_after(res.headers());
+        let headers = res
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
         let mut body = Vec::new();
         while let Some(chunk) = res
             .chunk()
@@ -615,7 +627,20 @@ impl ApplianceClient {
             last_page,
             link_next,
             retry_after,
+            headers,
         })
+    }
+
+    /// `bytes` with every occurrence of the client secret and of the cached token replaced
+    /// by `[redacted]` (a raw answer should hold neither; this makes sure).
+    pub(crate) async fn redact_secrets(&self, bytes: &[u8]) -> Vec<u8> {
+        let mut out = bytes.to_vec();
+        let token = self.token.lock().await.as_ref().map(|t| t.value.clone());
+        let secrets = [Some(self.client_secret.clone()), token];
+        for s in secrets.iter().flatten() {
+            out = replace_all(&out, s.expose().as_bytes(), b"[redacted]");
+        }
+        out
     }
 
     /// After a 429: pause every call of the account for `Retry-After`; `false` when the
@@ -781,6 +806,25 @@ pub(crate) fn status_error(s: StatusCode, what: &str, host: &str) -> ProviderErr
         _ => "",
     };
     ProviderError::new(kind, format!("{what} on {host}: HTTP {}{hint}", s.as_u16()))
+}
+
+/// `hay` with every non-overlapping occurrence of `needle` replaced (`needle` empty: unchanged).
+fn replace_all(hay: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
+    if needle.is_empty() {
+        return hay.to_vec();
+    }
+    let mut out = Vec::with_capacity(hay.len());
+    let mut i = 0;
+    while i < hay.len() {
+        if hay[i..].starts_with(needle) {
+            out.extend_from_slice(with);
+            i += needle.len();
+        } else {
+            out.push(hay[i]);
+            i += 1;
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ use async_trait::async_trait;
 use reqwest::header::{ACCEPT, CONTENT_DISPOSITION, CONTENT_TYPE};
 use swing_engine::provider::{
     ApplianceObservation, ApplianceProvider, BackupInfo, CertificateInfo, ErrorKind, FailoverRole,
-    JumpClientSummary, ProviderError, ProviderResult,
+    JumpClientSummary, ProviderError, ProviderResult, RawAnswer,
 };
 use swing_schema::SecretValue;
 
@@ -383,14 +383,14 @@ impl BeyondTrustAppliance {
             tokio::join!(certificate, jump_clients, permissions);
         let (certificate, jump_clients) = (certificate?, jump_clients?);
         let mut warnings = local.warnings;
-        let api_permissions = match permissions {
-            Ok(info) => Some(info.permissions),
+        let (api_permissions, api_version) = match permissions {
+            Ok(info) => (Some(info.permissions), info.api_version),
             Err(e) => {
                 warnings.push(format!(
                     "get_api_info failed, the API account's permissions are unknown: {}",
                     e.message
                 ));
-                None
+                (None, None)
             }
         };
         Ok(ApplianceObservation {
@@ -408,6 +408,7 @@ impl BeyondTrustAppliance {
             certificate,
             jump_clients,
             api_permissions,
+            api_version,
             warnings,
         })
     }
@@ -543,6 +544,61 @@ struct BackupBody<'a> {
 impl ApplianceProvider for BeyondTrustAppliance {
     async fn observe(&self) -> ProviderResult<ApplianceObservation> {
         self.observe_inner().await
+    }
+
+    async fn capture(&self) -> ProviderResult<Vec<RawAnswer>> {
+        let calls: [(&str, &str, &str, Vec<(&str, String)>); 3] = [
+            (
+                "check_health.xml",
+                "api/command",
+                "check_health",
+                vec![("action", "check_health".to_owned())],
+            ),
+            (
+                "get_api_info.xml",
+                "api/command",
+                "get_api_info",
+                vec![("action", "get_api_info".to_owned())],
+            ),
+            (
+                "jump-client.json",
+                "api/config/v1/jump-client",
+                "GET /api/config/v1/jump-client",
+                vec![
+                    ("per_page", "5".to_owned()),
+                    ("current_page", "1".to_owned()),
+                ],
+            ),
+        ];
+        let mut out = Vec::with_capacity(calls.len());
+        for (name, path, what, query) in calls {
+            let url = self.client.url(path)?;
+            let a = self
+                .client
+                .call(what, true, self.client.cfg.request_timeout, |http| {
+                    Ok(http.get(url.clone()).query(&query))
+                })
+                .await?;
+            let mut headers = Vec::with_capacity(a.headers.len());
+            for (k, v) in a.headers {
+                let v = if matches!(k.as_str(), "set-cookie" | "authorization") {
+                    "[redacted]".to_owned()
+                } else {
+                    String::from_utf8_lossy(&self.client.redact_secrets(v.as_bytes()).await)
+                        .into_owned()
+                };
+                headers.push((k, v));
+            }
+            let q: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            out.push(RawAnswer {
+                name: name.to_owned(),
+                request: format!("GET /{path}?{}", q.join("&")),
+                status: a.status.as_u16(),
+                headers,
+                body: self.client.redact_secrets(&a.body).await,
+            });
+        }
+        Ok(out)
     }
 
     async fn identify_at(&self, address: &str) -> ProviderResult<Option<String>> {
