@@ -289,6 +289,16 @@ async fn a_certificate_expiring_before_the_last_window_is_named_with_its_fix() {
         b["fix"].as_str().unwrap().contains("Certificates"),
         "{shown}"
     );
+    // Windows 340–350 days out: valid throughout, but fewer than the plan's 30 days left when
+    // the first opens — the apply's preflight would refuse, so the doctor does now.
+    with_windows(&s.plan, 340, 350);
+    let (code, r, shown) = doctor(&s, &[]).await;
+    assert_eq!(code, Some(1), "{shown}");
+    let b = only_blocker(&r, &shown);
+    assert!(
+        b["detail"].as_str().unwrap().contains("policy.certificate_min_days"),
+        "{shown}"
+    );
     s.lab.shutdown().await;
 }
 

@@ -504,3 +504,24 @@ fn columns_are_counted_in_characters_after_non_ascii_text() {
     let span = d.labels[0].span;
     assert_eq!(&text[span.start..span.end], "extra");
 }
+
+/// `plan-format.md` (December 2026): a window's `name` is optional; unnamed windows are
+/// `window-N` by their place in the plan, and the names reach what every later step reads.
+#[test]
+fn windows_without_a_name_are_named_by_their_place() {
+    let text = BASE
+        .replace("  - { name: first, start:", "  - { start:")
+        .replace("  - { name: second, start:", "  - { start:");
+    assert_ne!(text, BASE, "the example's windows were found");
+    let c = check_source("unnamed.yaml", &text);
+    assert!(c.diagnostics.is_empty(), "{}", plain(&c));
+    let plan = c.plan.expect("valid");
+    let names: Vec<&str> = plan.windows.iter().map(|w| w.name.as_str()).collect();
+    assert_eq!(names, ["window-1", "window-2"]);
+    // One named and one not: the unnamed one still takes its place's name.
+    let mixed = BASE.replace("  - { name: second, start:", "  - { start:");
+    let c = check_source("mixed.yaml", &mixed);
+    let plan = c.plan.expect("valid");
+    let names: Vec<&str> = plan.windows.iter().map(|w| w.name.as_str()).collect();
+    assert_eq!(names, ["first", "window-2"]);
+}

@@ -23,8 +23,6 @@ use crate::refresh::{Observed, plan_switch};
 /// Free space the backup directory must have: a configuration backup of a large site with
 /// reporting data is a few hundred MiB.
 pub const MIN_BACKUP_FREE_BYTES: u64 = 1 << 30;
-/// A certificate with less than this many days left at the end of the last window is a warning.
-pub const CERT_WARN_DAYS: i64 = 14;
 
 /// How one check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -136,13 +134,23 @@ pub fn judge(
     now_unix: i64,
 ) -> DoctorReport {
     let mut checks = Vec::new();
-    let last_window_end = c.plan.windows.iter().map(|w| w.end.timestamp()).max();
+    let need = match (
+        c.plan.windows.iter().map(|w| w.start.timestamp()).min(),
+        c.plan.windows.iter().map(|w| w.end.timestamp()).max(),
+    ) {
+        (Some(from), Some(until)) => Needed {
+            from: from.max(now_unix),
+            until,
+            windows: true,
+        },
+        _ => Needed {
+            from: now_unix,
+            until: now_unix,
+            windows: false,
+        },
+    };
     for name in c.plan.appliances.keys() {
-        let until = match last_window_end {
-            Some(t) => Until::LastWindowEnd(t),
-            None => Until::Now(now_unix),
-        };
-        appliance(c, o, name, until, &mut checks);
+        appliance(c, o, name, need, &mut checks);
     }
     switch(c, o, probes, &mut checks);
     for u in &d.unobserved {
@@ -201,7 +209,7 @@ pub fn judge(
     }
 }
 
-fn appliance(c: &CompiledPlan, o: &Observed, name: &str, until: Until, out: &mut Vec<Check>) {
+fn appliance(c: &CompiledPlan, o: &Observed, name: &str, need: Needed, out: &mut Vec<Check>) {
     let subject = format!("appliance {name}");
     let address = c
         .plan
@@ -272,7 +280,7 @@ fn appliance(c: &CompiledPlan, o: &Observed, name: &str, until: Until, out: &mut
         ));
     }
     match &obs.certificate {
-        Some(cert) => out.push(certificate(&subject, cert, until)),
+        Some(cert) => out.push(certificate(&subject, cert, &c.plan, need)),
         None => out.push(check(
             &subject,
             "tls",
@@ -377,89 +385,106 @@ fn held(
     }
 }
 
-/// The moment a certificate must still be valid at.
+/// When the certificate is needed: from the first window's start (the apply's preflight
+/// demands `policy.certificate_min_days` left then) to the end of the last window; a plan
+/// without windows may run now.
 #[derive(Debug, Clone, Copy)]
-enum Until {
-    /// The end of the plan's last window.
-    LastWindowEnd(i64),
-    /// A plan without windows may run now.
-    Now(i64),
+struct Needed {
+    from: i64,
+    until: i64,
+    windows: bool,
 }
 
-fn certificate(subject: &str, cert: &crate::provider::CertificateInfo, until: Until) -> Check {
+fn day(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t, 0)
+        .map(|t| t.format("%Y-%m-%d").to_string())
+        .unwrap_or_default()
+}
+
+fn certificate(
+    subject: &str,
+    cert: &crate::provider::CertificateInfo,
+    plan: &swing_schema::Plan,
+    need: Needed,
+) -> Check {
+    let renew = |when: &str| {
+        Some(format!(
+            "renew it under /appliance > Security > Certificates {when}"
+        ))
+    };
     let Ok(not_after) = chrono::DateTime::parse_from_rfc3339(&cert.not_after) else {
         return check(
             subject,
             "tls",
-            Status::Warning,
+            Status::Blocker,
             format!("certificate expiry {:?} is unreadable", cert.not_after),
-            None,
+            renew("(or report the answer: `swing doctor --capture DIR`)"),
         );
     };
-    let (t, when) = match until {
-        Until::LastWindowEnd(t) => (
-            t,
-            format!(
-                "at the end of the last window ({})",
-                chrono::DateTime::from_timestamp(t, 0)
-                    .map(|t| t.format("%Y-%m-%d").to_string())
-                    .unwrap_or_default()
-            ),
-        ),
-        Until::Now(t) => (t, "today (the plan has no windows)".to_owned()),
-    };
-    let left_days = (not_after.timestamp() - t).div_euclid(86_400);
-    let renew = |soon: &str| {
-        Some(format!(
-            "renew it under /appliance > Security > Certificates {soon}"
-        ))
-    };
-    if !cert.trusted {
-        check(
-            subject,
-            "tls",
+    let expires = not_after.format("%Y-%m-%d %H:%M UTC%:z");
+    let min_days = i64::from(plan.policy.certificate_min_days);
+    let left_at_start = (not_after.timestamp() - need.from).div_euclid(86_400);
+    let left_at_end = (not_after.timestamp() - need.until).div_euclid(86_400);
+    let (status, detail, fix) = if !cert.trusted {
+        (
             Status::Blocker,
-            "the served certificate chain is not trusted",
+            "the served certificate chain is not trusted".to_owned(),
             Some(
                 "give the issuing CA as `ca_file`, or serve a certificate the system trusts".into(),
             ),
         )
-    } else if not_after.timestamp() <= t {
-        check(
-            subject,
-            "tls",
+    } else if !cert.sans.iter().any(|n| n.eq_ignore_ascii_case(&plan.site)) {
+        (
             Status::Blocker,
-            match until {
-                Until::LastWindowEnd(_) => format!(
-                    "certificate expires {} — before the end of the last window ({})",
-                    not_after.format("%Y-%m-%d %H:%M UTC%:z"),
-                    when.trim_start_matches("at the end of the last window (")
-                        .trim_end_matches(')')
-                ),
-                Until::Now(_) => format!(
-                    "certificate expired {}",
-                    not_after.format("%Y-%m-%d %H:%M UTC%:z")
-                ),
-            },
-            renew("before the window"),
+            format!(
+                "the served certificate is not valid for {} (it names {})",
+                plan.site,
+                cert.sans.join(", ")
+            ),
+            Some(format!(
+                "serve a certificate for {} under /appliance > Security > Certificates",
+                plan.site
+            )),
         )
-    } else if left_days < CERT_WARN_DAYS {
-        check(
-            subject,
-            "tls",
-            Status::Warning,
-            format!("certificate chain trusted; {left_days} days left {when}"),
-            renew("soon"),
+    } else if need.windows && not_after.timestamp() <= need.until {
+        (
+            Status::Blocker,
+            format!(
+                "certificate expires {expires} — before the end of the last window ({})",
+                day(need.until)
+            ),
+            renew("before the first window"),
+        )
+    } else if left_at_start < min_days {
+        (
+            Status::Blocker,
+            format!(
+                "certificate expires {expires}: {left_at_start} days left {}, the plan asks for {min_days} (policy.certificate_min_days)",
+                if need.windows {
+                    format!("when the first window opens ({})", day(need.from))
+                } else {
+                    "today".to_owned()
+                }
+            ),
+            renew("before the first window"),
         )
     } else {
-        check(
-            subject,
-            "tls",
+        (
             Status::Ok,
-            format!("certificate chain trusted; {left_days} days left {when}"),
+            format!(
+                "certificate chain trusted, valid for {}; {} days left {}",
+                plan.site,
+                left_at_end,
+                if need.windows {
+                    format!("at the end of the last window ({})", day(need.until))
+                } else {
+                    "today (the plan has no windows)".to_owned()
+                }
+            ),
             None,
         )
-    }
+    };
+    check(subject, "tls", status, detail, fix)
 }
 
 fn switch(c: &CompiledPlan, o: &Observed, probes: &Probes, out: &mut Vec<Check>) {
