@@ -296,7 +296,10 @@ async fn a_certificate_expiring_before_the_last_window_is_named_with_its_fix() {
     assert_eq!(code, Some(1), "{shown}");
     let b = only_blocker(&r, &shown);
     assert!(
-        b["detail"].as_str().unwrap().contains("policy.certificate_min_days"),
+        b["detail"]
+            .as_str()
+            .unwrap()
+            .contains("policy.certificate_min_days"),
         "{shown}"
     );
     s.lab.shutdown().await;

@@ -28,12 +28,15 @@ struct World {
     /// The same as `log`, with the UNIX ms of each entry.
     timed: Mutex<Vec<(i64, String)>>,
     fail_install: bool,
+    /// `last_data_sync_status` every appliance reports (`ok` unless a test says otherwise).
+    sync_status: Mutex<String>,
 }
 
 impl World {
     fn new(fail_install: bool) -> Arc<World> {
         let w = World {
             fail_install,
+            sync_status: Mutex::new("ok".into()),
             ..World::default()
         };
         let old = |role| App {
@@ -92,7 +95,7 @@ impl ApplianceProvider for FakeAppliance {
                 vec![]
             },
             last_sync_unix: Some(a.sync),
-            last_sync_status: Some("ok".into()),
+            last_sync_status: Some(self.world.sync_status.lock().unwrap().clone()),
             clock_skew_s: Some(0),
             certificate: Some(CertificateInfo {
                 leaf_sha256: super::exported::tests::SERVED_SHA256.to_owned(),
@@ -390,6 +393,58 @@ async fn failed_install_halts_with_the_guides_advice_and_is_not_retried() {
     assert!(matches!(r.outcome, Outcome::Failed { .. }));
     assert_eq!(world.count("b.install b"), 1);
     assert_eq!(world.count("backup a"), 1);
+}
+
+/// A data sync the appliance reports as failed halts the sync step with the appliance's own
+/// text — however recent `last_data_sync_time` is — and nothing after it runs.
+#[tokio::test]
+async fn a_failed_sync_status_halts_the_sync_step_with_its_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = World::new(false);
+    *world.sync_status.lock().unwrap() = "Failed: peer 10.0.0.12 refused the connection".into();
+    let p = providers(&world);
+    let c = Arc::new(
+        compile(
+            &crate::validate::valid_plan(&plan()),
+            &CompileOptions::default(),
+        )
+        .unwrap(),
+    );
+    let d = diff(&c, &refresh(&plan(), &p).await);
+    let specs = step_specs(&c, &d.needed, &p);
+    let gates: Vec<String> = specs
+        .iter()
+        .filter(|s| s.needs_person)
+        .map(|s| s.id.clone())
+        .collect();
+    let exec = site_executor(&c, &p, dir.path(), &[]);
+    let r = run(&request(dir.path(), &gates, false), &specs, exec)
+        .await
+        .unwrap();
+    let Outcome::Failed {
+        root_cause,
+        skipped,
+    } = &r.outcome
+    else {
+        panic!("{:?}", r.outcome)
+    };
+    assert_eq!(root_cause.step, "failover.sync", "{root_cause:?}");
+    assert!(
+        root_cause
+            .message
+            .contains("peer 10.0.0.12 refused the connection"),
+        "{}",
+        root_cause.message
+    );
+    assert!(
+        skipped.contains(&"failover.break".to_owned()),
+        "{skipped:?}"
+    );
+    assert_eq!(
+        world.count("failover.break a"),
+        0,
+        "nothing after the sync ran"
+    );
 }
 
 fn site_apply(
