@@ -96,19 +96,26 @@ pub fn preflight(b: &mut Builder, plan: &Plan, roles: &Roles) {
     b.parallel(checks);
 }
 
-/// Pass 2: configuration backup, certificate export, Vault key, Jump Client throttle.
+/// Pass 2: configuration backup, certificate export, Vault key, Jump Client throttle — four
+/// independent things (`procedures.md` lists them as one group), so they may run at once: a
+/// person is offered the three operator steps together while swing downloads the backup.
 pub fn backup(b: &mut Builder, plan: &Plan, roles: &Roles) {
     let src = cat::backup_source(plan);
-    b.then(cat::backup_config(plan, &src));
     if roles.scenario == Scenario::Migration {
         // The Vault key is not in the configuration backup; the restore on the new appliance
         // needs it (guide, backup page).
-        b.then(cat::vault_key(plan, &src));
+        b.parallel(vec![
+            cat::backup_config(plan, &src),
+            cat::vault_key(plan, &src),
+        ]);
         return;
     }
-    b.then(cat::backup_certificates(plan, &src));
-    b.then(cat::vault_key(plan, &src));
-    b.then(cat::throttle(plan, &roles.serving));
+    b.parallel(vec![
+        cat::backup_config(plan, &src),
+        cat::backup_certificates(plan, &src),
+        cat::vault_key(plan, &src),
+        cat::throttle(plan, &roles.serving),
+    ]);
 }
 
 /// Pass 3 (migration): certificate export from the old, import and default on the new.
