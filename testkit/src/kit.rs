@@ -652,9 +652,18 @@ impl Lab {
                 }
             }
         }
+        // Every backup any simulator served since it started (a resume after a crash may
+        // download a second one; both are real backups). A factory reset forgets its own.
         let served: Vec<String> = states
             .values()
-            .filter_map(|s| s.backup_sha256.clone())
+            .filter(|s| s.backup_sha256.is_some())
+            .flat_map(|s| {
+                s.actions
+                    .iter()
+                    .filter(|a| a.ok && a.action == "backup.download")
+                    .filter_map(|a| a.detail["sha256"].as_str().map(str::to_owned))
+                    .collect::<Vec<_>>()
+            })
             .collect();
         problems.extend(check_backups(&self.dir.join("backups"), &served));
         problems
@@ -668,8 +677,8 @@ impl Lab {
 }
 
 /// At least one backup file (`*.nsb`) in `dir`, mode 0600, not empty, each byte-identical to
-/// a backup an appliance served (its SHA-256 equals the simulator's record of the last backup
-/// served; skipped when no simulator remembers one, e.g. after a factory reset).
+/// a backup an appliance served (its SHA-256 is one a simulator logged serving; skipped when
+/// no simulator remembers one, e.g. after a factory reset).
 pub fn check_backups(dir: &Path, served: &[String]) -> Vec<String> {
     use sha2::Digest as _;
     use std::os::unix::fs::PermissionsExt as _;

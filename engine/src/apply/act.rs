@@ -132,7 +132,7 @@ impl SiteExecutor {
         let dir = self.backup_dir(plan);
         // Made private when missing; refused when another user could swap the backup.
         super::statefs::ensure_dir(&dir).map_err(|e| StepError::fatal(e.to_string()))?;
-        let stem = format!("{}-{x}-{}", plan.name, self.clock.now_ms() / 1000);
+        let stem = format!("{}-{x}-{}", plan.name, self.clock.now_ms());
         let info = p.backup(&dir, &stem).await?;
         let a = Artifact {
             path: info.path,
