@@ -36,6 +36,8 @@ fn sim_config(name: &str, ca_dir: &Path) -> SimConfig {
     c.client_secret = SECRET.into();
     c.site = SITE.into();
     c.time_scale = 0.001;
+    // The recorded dialect unless `SWING_SIM_DIALECT` asks for the other (scripts/test runs both).
+    c.dialect = swing_testkit::kit::default_dialect();
     c
 }
 
