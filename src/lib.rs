@@ -6,6 +6,7 @@
 //! Must not: hold engine logic (compile, observe, diff, apply live in `swing_engine`) or exit
 //! the process (only `main.rs` does).
 
+pub mod actor;
 pub mod cli;
 pub mod commands;
 pub mod exit;

@@ -47,6 +47,13 @@ pub struct ApplyArgs {
     /// Confirm an operator step or gate (repeatable); may be given up front.
     #[arg(long = "confirm", value_name = "STEP")]
     pub confirm: Vec<String>,
+    /// Who confirms (recorded with each confirmation). Default: `SWING_ACTOR`, else the CI's
+    /// actor (`GITHUB_ACTOR`, `GITLAB_USER_LOGIN`, …), else user@host.
+    #[arg(long = "as", value_name = "NAME")]
+    pub actor: Option<String>,
+    /// Why, or what was done (recorded with each confirmation of this run).
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
     /// Apply a plan file without asking first. Never skips an operator step or gate that
     /// needs a person.
     #[arg(long)]
@@ -96,7 +103,8 @@ pub fn run(args: &ApplyArgs) -> CliResult {
         .map_err(CliError::msg)?;
     let lock_dir = crate::target::lock_dir().map_err(CliError::msg)?;
     if args.abandon {
-        return abandon(&t, lock_dir, args.reason.clone().unwrap_or_default());
+        let actor = crate::actor::resolve(args.actor.as_deref());
+        return abandon(&t, lock_dir, args.reason.clone().unwrap_or_default(), actor);
     }
     let require_signature = required_key(args.require_signature.as_deref())?;
     // Refused from the file alone, before wiring resolves a secret or contacts anything.
@@ -135,6 +143,8 @@ pub fn run(args: &ApplyArgs) -> CliResult {
         prompter: (tty && output == Output::Human)
             .then(|| Arc::new(TtyPrompter) as Arc<dyn Prompter>),
         events: view.events(),
+        actor: crate::actor::resolve(args.actor.as_deref()),
+        note: crate::actor::note(args.note.as_deref()),
         ..WalkOptions::default()
     };
     let (site, source) = (t.plan.site.clone(), t.source.clone());
@@ -162,15 +172,19 @@ pub fn run(args: &ApplyArgs) -> CliResult {
 }
 
 /// `--abandon`: one engine call; exit 4 while another apply holds the site.
-fn abandon(t: &crate::target::Target, lock_dir: PathBuf, reason: String) -> CliResult {
-    let user = std::env::var("USER").unwrap_or_else(|_| "unknown-user".to_owned());
+fn abandon(
+    t: &crate::target::Target,
+    lock_dir: PathBuf,
+    reason: String,
+    actor: String,
+) -> CliResult {
     let req = AbandonRequest {
         state_dir: t.state_dir.clone(),
         lock_dir,
         change: t.plan.name.clone(),
         site: t.plan.site.clone(),
         reason,
-        actor: format!("{user}@{}", swing_engine::apply::lock::host_name()),
+        actor,
     };
     match swing_engine::apply::abandon::abandon(&req) {
         Ok(done) => {

@@ -158,6 +158,17 @@ pub fn report_text(r: &ApplyReport) -> String {
             .map(|d| format!("{:>7.2} s", secs(d)))
             .unwrap_or_default();
         let _ = writeln!(out, "  {:<10} {:<24} {d}", s.status, s.id);
+        if let Some(who) = &s.confirmed_by {
+            let _ = writeln!(
+                out,
+                "             confirmed by {}{}",
+                terminal_line(who),
+                s.note
+                    .as_deref()
+                    .map(|n| format!(": {}", terminal_line(n)))
+                    .unwrap_or_default()
+            );
+        }
     }
     match &r.client_downtime {
         Some(c) => {
@@ -186,7 +197,7 @@ pub fn report_text(r: &ApplyReport) -> String {
     );
     let _ = writeln!(
         out,
-        "without failover protection: {:.2} s",
+        "without failover protection: {:.2} s  wall clock from failover.break verified to failover.establish verified",
         secs(r.unprotected_ms)
     );
     for b in &r.backups {

@@ -13,7 +13,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::journal::{Artifact, Record};
-use super::walker::{Failure, StepSpec, Waiting};
+use super::walker::{Failure, Protection, StepSpec, Waiting};
+use crate::time::rfc3339_ms;
 
 /// The version of the JSON event stream (`--output json`): bumped when an event loses a
 /// field, changes a field's meaning or type; new event types and new optional fields keep it.
@@ -111,6 +112,16 @@ pub struct StepReport {
     pub status: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
+    /// When it first started and when it last succeeded (RFC 3339), over every run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished: Option<String>,
+    /// Who confirmed it (a person-step), and their note.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmed_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// The final report.
@@ -123,8 +134,8 @@ pub struct ApplyReport {
     pub steps_run: usize,
     /// Measured: summed durations of the steps that cause downtime.
     pub downtime_ms: u64,
-    /// Measured: from the first step that leaves the pair unprotected starting to the last
-    /// one completing (up to now while the pair is still unprotected).
+    /// Measured by the wall clock: from `failover.break` verified to `failover.establish`
+    /// verified (up to now while the pair is still unprotected), pauses and runs included.
     pub unprotected_ms: u64,
     pub backups: Vec<Artifact>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -155,6 +166,16 @@ pub struct ClientDowntime {
     pub served_by: Vec<String>,
 }
 
+/// Time without failover protection by the wall clock: from `failover.break` verified to
+/// `failover.establish` verified, or to `now_ms` while the pair is still broken.
+pub fn unprotected_ms(broken: Option<i64>, restored: Option<i64>, now_ms: i64) -> u64 {
+    match (broken, restored) {
+        (Some(b), Some(r)) => u64::try_from(r - b).unwrap_or(0),
+        (Some(b), None) => u64::try_from(now_ms - b).unwrap_or(0),
+        _ => 0,
+    }
+}
+
 /// Builds the report from the whole journal of the change (`steps_run` is left 0 for the
 /// walker to fill in).
 pub fn build_report(
@@ -170,8 +191,7 @@ pub fn build_report(
     let backups = past.artifacts;
     let mut steps = Vec::with_capacity(specs.len());
     let mut downtime_ms = 0u64;
-    let (mut unprot_from, mut unprot_to): (Option<i64>, Option<i64>) = (None, None);
-    let mut unprot_open = false;
+    let (mut broken, mut restored): (Option<i64>, Option<i64>) = (None, None);
     for s in specs {
         // A step the journal shows only acting (no start, outcome or wait) has no status.
         let a = past.steps.get(&s.id).filter(|a| !a.status.is_empty());
@@ -186,28 +206,25 @@ pub fn build_report(
         if s.downtime {
             downtime_ms += duration_ms.unwrap_or(0);
         }
-        if s.unprotected
-            && let Some(a) = a
-        {
-            if let Some(st) = a.first_started {
-                unprot_from = Some(unprot_from.map_or(st, |u| u.min(st)));
-            }
-            match (status, a.finished) {
-                ("succeeded", Some(f)) => unprot_to = Some(unprot_to.map_or(f, |u| u.max(f))),
-                _ => unprot_open = true,
-            }
+        let verified = a
+            .filter(|a| a.status == "succeeded")
+            .and_then(|a| a.finished);
+        match s.protection {
+            Protection::Breaks => broken = verified,
+            Protection::Restores => restored = verified,
+            Protection::Unchanged => {}
         }
         steps.push(StepReport {
             id: s.id.clone(),
             status: status.to_owned(),
             duration_ms,
+            started: a.and_then(|a| a.first_started).map(rfc3339_ms),
+            finished: a.and_then(|a| a.finished).map(rfc3339_ms),
+            confirmed_by: a.and_then(|a| a.confirmed_by.clone()),
+            note: a.and_then(|a| a.note.clone()),
         });
     }
-    let unprotected_ms = match (unprot_from, unprot_to, unprot_open) {
-        (Some(f), _, true) => u64::try_from(now_ms - f).unwrap_or(0),
-        (Some(f), Some(t), false) => u64::try_from(t - f).unwrap_or(0),
-        _ => 0,
-    };
+    let unprotected_ms = unprotected_ms(broken, restored, now_ms);
     ApplyReport {
         outcome: outcome.to_owned(),
         steps,
@@ -249,6 +266,10 @@ mod stream_tests {
                 id: "backup.config".to_owned(),
                 status: "succeeded".to_owned(),
                 duration_ms: Some(12),
+                started: Some("2026-12-05T21:00:00.000Z".to_owned()),
+                finished: Some("2026-12-05T21:00:00.012Z".to_owned()),
+                confirmed_by: Some("alice".to_owned()),
+                note: Some("exported to the vault share".to_owned()),
             }],
             steps_run: 1,
             downtime_ms: 3,

@@ -32,6 +32,10 @@ pub struct StepHistory {
     pub first_done_or_succeeded: Option<i64>,
     /// What it last observed before acting (`step-observed`).
     pub observed: Option<serde_json::Value>,
+    /// Who confirmed it (the latest confirmation), when, and their note.
+    pub confirmed_by: Option<String>,
+    pub confirmed_at: Option<i64>,
+    pub note: Option<String>,
 }
 
 /// A change's journal, folded.
@@ -131,8 +135,12 @@ impl History {
                     s.status = "failed";
                     s.started = None;
                 }
-                Entry::StepConfirmed { step } => {
+                Entry::StepConfirmed { step, actor, note } => {
                     st.confirmed.insert(step.clone());
+                    let s = h.steps.entry(step.clone()).or_default();
+                    s.confirmed_by = actor.clone();
+                    s.confirmed_at = Some(ts);
+                    s.note = note.clone();
                 }
                 Entry::RunFinished { outcome } => st.finished = outcome == "done",
                 Entry::Abandoned { reason, actor } => {

@@ -96,8 +96,15 @@ pub enum Entry {
     },
     /// The step waits for a person or a window.
     StepWaiting { step: String, reason: String },
-    /// A person confirmed the step (`--confirm STEP` or the prompt).
-    StepConfirmed { step: String },
+    /// A person confirmed the step (`--confirm STEP` or the prompt): who (`--as`, else
+    /// `SWING_ACTOR`, the CI's actor, `user@host`) and their `--note`.
+    StepConfirmed {
+        step: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        actor: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
     /// Not run because a step it depends on failed.
     StepSkipped { step: String, because: String },
     /// The run ended: `done`, `paused`, `failed`.
@@ -331,6 +338,8 @@ mod tests {
         .unwrap();
         j.append(Entry::StepConfirmed {
             step: "b.verify-manual".into(),
+            actor: Some("alice".into()),
+            note: Some("two workstations checked".into()),
         })
         .unwrap();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;

@@ -36,8 +36,9 @@ pub use events::{
 pub use journal::{Artifact, Entry, Journal, JournalError, Prior, Record, ResumeState};
 pub use lock::{LockError, LockGuard, LockHolder, LockKey, LockOptions, force_unlock, lock_path};
 pub use walker::{
-    Check, Clock, EventSink, Failure, Outcome, PollPolicy, Prompter, StepError, StepExecutor,
-    StepKind, StepSpec, SystemClock, WaitReason, Waiting, WalkError, WalkOptions, WalkResult, walk,
+    Check, Clock, EventSink, Failure, Outcome, PollPolicy, Prompter, Protection, StepError,
+    StepExecutor, StepKind, StepSpec, SystemClock, WaitReason, Waiting, WalkError, WalkOptions,
+    WalkResult, walk,
 };
 
 /// What to apply and how.

@@ -13,7 +13,7 @@ use std::time::Duration;
 use swing_schema::Switch;
 use swing_schema::output::StepKind as OutKind;
 
-use super::walker::{StepKind, StepSpec};
+use super::walker::{Protection, StepKind, StepSpec};
 use crate::compile::{CompiledPlan, Step, StepOp};
 use crate::refresh::{Providers, plan_switch};
 
@@ -75,7 +75,11 @@ fn spec_of(c: &CompiledPlan, s: &Step, keep: &HashSet<&str>, providers: &Provide
         needs_person: kind == StepKind::Gate || (kind == StepKind::Operator && !bridged),
         instructions: s.instructions.clone(),
         downtime: s.downtime,
-        unprotected: s.unprotected,
+        protection: match s.op {
+            StepOp::Break => Protection::Breaks,
+            StepOp::Establish => Protection::Restores,
+            _ => Protection::Unchanged,
+        },
         verify_timeout,
         expected: Duration::from_secs(s.estimate_s).saturating_add(cache_wait),
         no_retry: is_install,

@@ -58,7 +58,10 @@ pub struct StepSpec {
     /// Exact instructions for the person.
     pub instructions: Vec<String>,
     pub downtime: bool,
-    pub unprotected: bool,
+    /// Whether the step ends or restores the pair's failover protection: the report measures
+    /// the time without it by the wall clock, from the break verified to the establish
+    /// verified (across pauses and runs).
+    pub protection: Protection,
     /// How long the postcondition may take to hold after acting.
     pub verify_timeout: Duration,
     /// How long the step is expected to take (its estimate); caps the polling interval
@@ -89,7 +92,7 @@ impl StepSpec {
             needs_person: kind == StepKind::Gate,
             instructions: Vec::new(),
             downtime: false,
-            unprotected: false,
+            protection: Protection::Unchanged,
             verify_timeout: Duration::from_secs(60),
             expected: Duration::ZERO,
             no_retry: false,
@@ -97,6 +100,17 @@ impl StepSpec {
             failure_advice: Vec::new(),
         }
     }
+}
+
+/// What a step does to the pair's failover protection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Protection {
+    #[default]
+    Unchanged,
+    /// `failover.break`: once verified, the pair runs without failover.
+    Breaks,
+    /// `failover.establish`: once verified, the pair is protected again.
+    Restores,
 }
 
 /// Result of observing a step's postcondition.
@@ -263,6 +277,9 @@ pub struct WalkOptions {
     pub clock: Arc<dyn Clock>,
     pub prompter: Option<Arc<dyn Prompter>>,
     pub events: EventSink,
+    /// Who confirms in this run (recorded with every confirmation), and their note.
+    pub actor: String,
+    pub note: Option<String>,
 }
 
 impl Default for WalkOptions {
@@ -275,6 +292,8 @@ impl Default for WalkOptions {
             clock: Arc::new(SystemClock),
             prompter: None,
             events: Arc::new(|_| {}),
+            actor: String::new(),
+            note: None,
         }
     }
 }

@@ -28,8 +28,9 @@ use super::window::{WindowState, window_state};
 
 use super::step::Recorder;
 pub use super::step::{
-    Check, Clock, EventSink, Failure, Outcome, PollPolicy, Prompter, StepError, StepExecutor,
-    StepKind, StepSpec, SystemClock, WaitReason, Waiting, WalkError, WalkOptions, WalkResult,
+    Check, Clock, EventSink, Failure, Outcome, PollPolicy, Prompter, Protection, StepError,
+    StepExecutor, StepKind, StepSpec, SystemClock, WaitReason, Waiting, WalkError, WalkOptions,
+    WalkResult,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -288,7 +289,11 @@ async fn person_gate(
             },
         }));
     }
-    journal.append(Entry::StepConfirmed { step: s.id.clone() })?;
+    journal.append(Entry::StepConfirmed {
+        step: s.id.clone(),
+        actor: (!opts.actor.is_empty()).then(|| opts.actor.clone()),
+        note: opts.note.clone(),
+    })?;
     confirmed.insert(s.id.clone());
     Ok(None)
 }
