@@ -4,8 +4,10 @@
 //! Owns: the wire conversation with one authoritative server for one zone — queries
 //! (non-recursive, the answer must carry the AA flag), atomic compare-and-swap updates whose
 //! prerequisite is the rrset the caller expects (so a concurrent change is detected as
-//! [`ErrorKind::Conflict`], never overwritten), verification by querying again, and the
-//! translation of DNS/TSIG failures into clear [`ProviderError`]s.
+//! [`ErrorKind::Conflict`], never overwritten), the readiness check
+//! ([`DnsProvider::check_update`]: a signed UPDATE made only of prerequisites, which the server
+//! authenticates and applies as nothing), verification by querying again, and the translation
+//! of DNS/TSIG failures into clear [`ProviderError`]s.
 //!
 //! TSIG: this module signs each UPDATE itself and checks the response itself, so that it sees
 //! the response's TSIG record (a transport that verifies for the caller only reports "the
@@ -212,6 +214,13 @@ fn rdata(ip: IpAddr) -> RData {
 fn rrset_exists_with(name: &Name, ip: IpAddr) -> Record {
     let mut pre = Record::from_rdata(name.clone(), 0, rdata(ip));
     pre.dns_class = DNSClass::IN;
+    pre
+}
+
+/// RFC 2136 §2.4.3 "RRset does not exist": class NONE, type `rtype`, no rdata.
+fn rrset_absent(name: &Name, rtype: RecordType) -> Record {
+    let mut pre = Record::update0(name.clone(), 0, rtype);
+    pre.dns_class = DNSClass::NONE;
     pre
 }
 
@@ -947,6 +956,45 @@ impl DnsProvider for Rfc2136Provider {
         self.send_update(&name, &[change], &format!("swing of {name} {from} → {to}"))
             .await?;
         self.verify(&name, rtype, &want_to, ttl).await
+    }
+
+    /// A signed UPDATE made only of prerequisites — the A and AAAA rrsets of `record` are
+    /// exactly `expect.addresses` (RFC 2136 §2.4.2; a family without an expected address must
+    /// not exist, §2.4.3) — and no update section: the server authenticates it and checks the
+    /// prerequisites, and changes nothing (the zone's serial stays). NOERROR is `Ok`; a failed
+    /// prerequisite is `Conflict`; a refused key or zone is worded as for a real update.
+    ///
+    /// What it proves depends on where the server decides: a message-level rule (TSIG keys,
+    /// Knot's update ACL, BIND's `allow-update`) answers it as it would the real update; BIND's
+    /// `update-policy` is applied per update record, and this message has none, so a key the
+    /// policy grants nothing still passes here while its real update is REFUSED.
+    async fn check_update(&self, record: &str, expect: &DnsObservation) -> ProviderResult<()> {
+        let name = self.record_name(record)?;
+        let mut message = self.update_message();
+        let mut expected = Vec::new();
+        for rtype in [RecordType::A, RecordType::AAAA] {
+            let set: BTreeSet<IpAddr> = expect
+                .addresses
+                .iter()
+                .copied()
+                .filter(|ip| family(ip) == rtype)
+                .collect();
+            if set.is_empty() {
+                message.add_pre_requisite(rrset_absent(&name, rtype));
+            } else {
+                for ip in &set {
+                    message.add_pre_requisite(rrset_exists_with(&name, *ip));
+                }
+            }
+            expected.push(format!("{rtype} {}", show(&set)));
+        }
+        self.send_update_message(
+            &name,
+            message,
+            &expected.join("; "),
+            &format!("update check of {name} (prerequisites only)"),
+        )
+        .await
     }
 }
 

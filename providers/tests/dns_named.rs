@@ -1,7 +1,8 @@
 //! The `rfc2136` provider against a real BIND `named` (see `swing_testkit::named`): swing with TSIG
 //! confirmed by a real `dig`, TTL lowered and restored, each refusal BIND produces with its own
 //! wording (wrong secret: BADSIG; unknown key: BADKEY; key not granted: REFUSED; zone not
-//! served: NOTAUTH), a concurrent change by `nsupdate`, and the DNS conformance suite.
+//! served: NOTAUTH), a concurrent change by `nsupdate`, the prerequisite-only `check_update`
+//! (the zone's serial unchanged), and the DNS conformance suite.
 
 use std::net::IpAddr;
 
@@ -138,6 +139,89 @@ async fn key_not_granted_by_the_update_policy_is_refused() {
         "{err}"
     );
     assert_eq!(a_records(&named), vec![("10.0.0.11".to_owned(), 300)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_update_authenticates_and_changes_nothing() {
+    let named = start();
+    let p = provider(&named);
+    let seen = p.observe(RECORD).await.expect("observe");
+    let serial = named.soa_serial("example.test").expect("serial");
+
+    p.check_update(RECORD, &seen)
+        .await
+        .expect("the right key passes");
+    assert_eq!(
+        named.soa_serial("example.test"),
+        Some(serial),
+        "serial unchanged"
+    );
+    assert_eq!(a_records(&named), vec![("10.0.0.11".to_owned(), 300)]);
+
+    // The record is not as expected: Conflict, still nothing changed.
+    let stale = DnsObservation {
+        addresses: vec![ip("10.0.0.99")],
+        ..seen.clone()
+    };
+    let err = p.check_update(RECORD, &stale).await.expect_err("stale");
+    assert_eq!(err.kind, ErrorKind::Conflict, "{err}");
+    assert!(err.message.contains("NXRRSET"), "{err}");
+    assert!(err.message.contains("10.0.0.11"), "{err}");
+
+    // A name without records, expected empty, passes (its rrsets must not exist).
+    let absent = DnsObservation {
+        record: "absent.example.test".into(),
+        addresses: vec![],
+        ttl: 0,
+    };
+    p.check_update("absent.example.test", &absent)
+        .await
+        .expect("absent as expected");
+
+    let err = provider_for(&named, "example.test", KEY_NAME, WRONG_SECRET)
+        .check_update(RECORD, &seen)
+        .await
+        .expect_err("wrong secret");
+    assert_eq!(err.kind, ErrorKind::Auth, "{err}");
+    assert!(err.message.contains("(BADSIG)"), "{err}");
+    assert!(err.message.contains("check tsig.secret"), "{err}");
+
+    let err = provider_for(&named, "example.test", "no-such-key", KEY_SECRET)
+        .check_update(RECORD, &seen)
+        .await
+        .expect_err("unknown key");
+    assert!(err.message.contains("(BADKEY)"), "{err}");
+
+    assert_eq!(
+        named.soa_serial("example.test"),
+        Some(serial),
+        "serial unchanged"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_update_cannot_see_what_bind_update_policy_grants() {
+    // BIND checks `update-policy` per update RR; an UPDATE of prerequisites only has none, so
+    // a key the policy grants nothing passes the check (authenticated), while its real update
+    // is REFUSED. This is the check's documented limit on BIND.
+    let named = start();
+    let p = provider_for(
+        &named,
+        "example.test",
+        UNGRANTED_KEY_NAME,
+        UNGRANTED_KEY_SECRET,
+    );
+    let seen = p.observe(RECORD).await.expect("observe");
+    let serial = named.soa_serial("example.test");
+    p.check_update(RECORD, &seen)
+        .await
+        .expect("authenticated, and BIND has no update RR to apply its policy to");
+    let err = p
+        .set_ttl(RECORD, &seen, 60)
+        .await
+        .expect_err("the real update is refused");
+    assert_eq!(err.kind, ErrorKind::Refused, "{err}");
+    assert_eq!(named.soa_serial("example.test"), serial, "serial unchanged");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
