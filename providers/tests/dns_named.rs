@@ -192,6 +192,16 @@ async fn check_update_authenticates_and_changes_nothing() {
         .expect_err("unknown key");
     assert!(err.message.contains("(BADKEY)"), "{err}");
 
+    // `allow-update { none; }` is decided for the whole message: the check is refused too.
+    let locked = provider_for(&named, "locked.test", KEY_NAME, KEY_SECRET);
+    let seen_locked = locked.observe("access.locked.test").await.expect("observe");
+    let err = locked
+        .check_update("access.locked.test", &seen_locked)
+        .await
+        .expect_err("zone accepts no updates");
+    assert_eq!(err.kind, ErrorKind::Refused, "{err}");
+    assert!(err.message.contains("(REFUSED)"), "{err}");
+
     assert_eq!(
         named.soa_serial("example.test"),
         Some(serial),
