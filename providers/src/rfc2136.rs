@@ -14,8 +14,8 @@
 //! response did not verify"). A response carrying a TSIG error is a refusal and is reported by
 //! that error — BADKEY (key name/algorithm unknown to the server or not allowed for the zone),
 //! BADSIG (secret differs), BADTIME (clocks differ beyond the fudge) — each with its own hint;
-//! such error responses are unsigned by design (RFC 8945 §5.3.2), so they are only ever used to
-//! explain a failure. Any other response to a signed update must carry a TSIG that verifies
+//! BADKEY and BADSIG answers are unsigned by design (RFC 8945 §5.3.2) and a BADTIME answer's
+//! time is outside our window, so an error answer is only ever used to explain a failure. Any other response to a signed update must carry a TSIG that verifies
 //! with the key before a success is believed. Response codes without a TSIG error are worded
 //! per code: REFUSED (the server's update policy/ACL), NOTZONE (`record` outside `zone`),
 //! NOTAUTH (the server is not authoritative for `zone`).

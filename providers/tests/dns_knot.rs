@@ -2,8 +2,9 @@
 //! conformance suite, a swing confirmed by a real `dig` (the zone's serial moves), each refusal
 //! Knot produces with its own wording (wrong secret: BADSIG; a key its ACL does not allow, an
 //! unknown key, a zone without update ACL: NOTAUTH + BADKEY; a zone it does not serve and an
-//! unsigned update: NOTAUTH without TSIG error), and the prerequisite-only `check_update`
-//! (the zone's serial unchanged).
+//! unsigned update: NOTAUTH without TSIG error; a server whose clock is two hours ahead:
+//! BADTIME with the skew), and the prerequisite-only `check_update` (the zone's serial
+//! unchanged).
 
 use std::net::IpAddr;
 
@@ -231,5 +232,35 @@ async fn check_update_authenticates_and_changes_nothing() {
         Some(serial),
         "serial unchanged"
     );
+    unchanged(&knot);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_clock_off_by_two_hours_is_badtime_and_names_the_clock() {
+    let knot = Knot::start_skewed(&[("access", 300, "A", "10.0.0.11")], 7200);
+    let p = provider(&knot);
+    let err = p
+        .swing(RECORD, ip("10.0.0.11"), ip("10.0.0.12"), 300)
+        .await
+        .expect_err("clocks differ beyond the fudge");
+    assert_eq!(err.kind, ErrorKind::Auth, "{err}");
+    assert!(err.message.contains("(BADTIME)"), "{err}");
+    assert!(err.message.contains("TSIG error BADTIME"), "{err}");
+    assert!(err.message.contains("check NTP"), "{err}");
+    // Knot sends its time in the BADTIME answer: the skew is shown (±a second of the run).
+    assert!(
+        ["+7199s", "+7200s", "+7201s"]
+            .iter()
+            .any(|s| err.message.contains(&format!("the server's clock is {s}"))),
+        "{err}"
+    );
+    assert!(
+        !err.message.contains("BADSIG") && !err.message.contains("BADKEY"),
+        "{err}"
+    );
+
+    let seen = p.observe(RECORD).await.expect("queries are not signed");
+    let err = p.check_update(RECORD, &seen).await.expect_err("check too");
+    assert!(err.message.contains("(BADTIME)"), "{err}");
     unchanged(&knot);
 }

@@ -4,7 +4,8 @@
 //! with no ACL at all. Knot answers an update signed with a key its ACL does not allow (or a
 //! key it does not know) with NOTAUTH + TSIG error BADKEY, a known key with the wrong secret
 //! with NOTAUTH + BADSIG, a record outside the zone with NOTZONE, and an update of a zone it
-//! does not serve with NOTAUTH (no TSIG error).
+//! does not serve with NOTAUTH (no TSIG error). [`Knot::start_skewed`] runs knotd with its
+//! clock moved (libfaketime preloaded into knotd alone), which it answers with NOTAUTH + BADTIME.
 //!
 //! Owns: the knotd process and its files (configuration, zone files, database storage);
 //! process, port and client helpers are [`crate::dns`]'s, shared with BIND. It waits until
@@ -31,13 +32,33 @@ pub struct Knot {
     dir: tempfile::TempDir,
 }
 
+/// The libfaketime the Debian `faketime` package installs (`/usr/lib/<triplet>/faketime/`).
+fn libfaketime() -> Option<PathBuf> {
+    std::fs::read_dir("/usr/lib")
+        .ok()?
+        .flatten()
+        .map(|e| e.path().join("faketime/libfaketime.so.1"))
+        .find(|p| p.is_file())
+}
+
 impl Knot {
     /// Starts knotd with `example.test` holding `records` (`(label, ttl, type, value)`).
     pub fn start(records: &[(&str, u32, &str, &str)]) -> Knot {
+        Self::start_with_clock(records, None)
+    }
+
+    /// Starts knotd whose clock runs `skew_s` seconds off this host's (libfaketime preloaded
+    /// into knotd only, Debian `faketime`): its TSIG checks then see our signatures as
+    /// that far off.
+    pub fn start_skewed(records: &[(&str, u32, &str, &str)], skew_s: i64) -> Knot {
+        Self::start_with_clock(records, Some(skew_s))
+    }
+
+    fn start_with_clock(records: &[(&str, u32, &str, &str)], skew_s: Option<i64>) -> Knot {
         let mut last_log = String::new();
         // A port found free may be taken before knotd binds it: then try another.
         for _attempt in 0..5 {
-            match Self::try_start(records) {
+            match Self::try_start(records, skew_s) {
                 Ok(k) => return k,
                 Err(log) => last_log = log,
             }
@@ -45,7 +66,7 @@ impl Knot {
         panic!("knotd did not start:\n{last_log}");
     }
 
-    fn try_start(records: &[(&str, u32, &str, &str)]) -> Result<Knot, String> {
+    fn try_start(records: &[(&str, u32, &str, &str)], skew_s: Option<i64>) -> Result<Knot, String> {
         let dir = tempfile::Builder::new()
             .prefix("swing-knot-")
             .tempdir()
@@ -100,6 +121,13 @@ zone:
         write("knot.conf", &conf)?;
         let mut command = Command::new("knotd");
         command.arg("-c").arg(d.join("knot.conf"));
+        if let Some(skew) = skew_s {
+            let lib = libfaketime().ok_or("libfaketime not found (install faketime)")?;
+            command
+                .env("LD_PRELOAD", lib)
+                .env("FAKETIME", format!("{skew:+}"))
+                .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+        }
         let process = ServerProcess::start(
             command,
             "knotd (install knot)",
