@@ -1,5 +1,6 @@
 //! What the real DNS servers of the tests share ([`crate::named`] for BIND, [`crate::knot`]
-//! for Knot DNS): the test TSIG keys, a free loopback port, zone files, the server process
+//! for Knot DNS): the test TSIG keys, a free loopback port, zone files, a skewed clock for a
+//! server (libfaketime), the server process
 //! (started in the foreground, stderr to a log file, waited for by querying it, killed on
 //! Drop), and the real `dig` and `nsupdate` clients pointed at a server.
 //!
@@ -51,6 +52,25 @@ pub fn zone_text(zone: &str, records: &[(&str, u32, &str, &str)]) -> String {
         text.push_str(&format!("{label} {ttl} IN {rtype} {value}\n"));
     }
     text
+}
+
+/// Makes `command` see a clock `skew_s` seconds off this host's: the Debian `faketime`
+/// package's libfaketime (`/usr/lib/<triplet>/faketime/`) preloaded into that process alone,
+/// so the process started is the server itself (and is killed as such). Works for knotd;
+/// BIND's `named` links jemalloc, under which libfaketime cannot initialise (named never
+/// comes up), so BIND is not run skewed.
+pub fn skew_clock(command: &mut Command, skew_s: i64) -> Result<(), String> {
+    let lib = std::fs::read_dir("/usr/lib")
+        .map_err(|e| e.to_string())?
+        .flatten()
+        .map(|e| e.path().join("faketime/libfaketime.so.1"))
+        .find(|p| p.is_file())
+        .ok_or("libfaketime not found (install faketime)")?;
+    command
+        .env("LD_PRELOAD", lib)
+        .env("FAKETIME", format!("{skew_s:+}"))
+        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+    Ok(())
 }
 
 /// A DNS server process run in the foreground, its stderr appended to a log file; killed

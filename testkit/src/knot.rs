@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::dns::{
-    DigAnswer, KEY_NAME, KEY_SECRET, ServerProcess, dig_at, free_port, nsupdate_at, soa_serial_at,
-    write_key_file, zone_text,
+    DigAnswer, KEY_NAME, KEY_SECRET, ServerProcess, dig_at, free_port, nsupdate_at, skew_clock,
+    soa_serial_at, write_key_file, zone_text,
 };
 
 /// A key Knot knows (in `key:`) but that no zone's ACL allows.
@@ -30,15 +30,6 @@ pub struct Knot {
     pub addr: SocketAddr,
     process: ServerProcess,
     dir: tempfile::TempDir,
-}
-
-/// The libfaketime the Debian `faketime` package installs (`/usr/lib/<triplet>/faketime/`).
-fn libfaketime() -> Option<PathBuf> {
-    std::fs::read_dir("/usr/lib")
-        .ok()?
-        .flatten()
-        .map(|e| e.path().join("faketime/libfaketime.so.1"))
-        .find(|p| p.is_file())
 }
 
 impl Knot {
@@ -122,11 +113,7 @@ zone:
         let mut command = Command::new("knotd");
         command.arg("-c").arg(d.join("knot.conf"));
         if let Some(skew) = skew_s {
-            let lib = libfaketime().ok_or("libfaketime not found (install faketime)")?;
-            command
-                .env("LD_PRELOAD", lib)
-                .env("FAKETIME", format!("{skew:+}"))
-                .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+            skew_clock(&mut command, skew)?;
         }
         let process = ServerProcess::start(
             command,
