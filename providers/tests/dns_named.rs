@@ -1,15 +1,18 @@
 //! The `rfc2136` provider against a real BIND `named` (see `swing_testkit::named`): swing with TSIG
-//! confirmed by a real `dig`, TTL lowered and restored, a wrong key, a concurrent change by
-//! `nsupdate`, REFUSED and NOTAUTH, and the DNS conformance suite.
+//! confirmed by a real `dig`, TTL lowered and restored, each refusal BIND produces with its own
+//! wording (wrong secret: BADSIG; unknown key: BADKEY; key not granted: REFUSED; zone not
+//! served: NOTAUTH), a concurrent change by `nsupdate`, the prerequisite-only `check_update`
+//! (the zone's serial unchanged), and the DNS conformance suite.
 
 use std::net::IpAddr;
-use std::time::Duration;
 
-use swing_engine::provider::{DnsProvider, ErrorKind};
+use swing_engine::provider::{DnsObservation, DnsProvider, ErrorKind};
 use swing_providers::conformance::dns::{self as conformance, DnsFixture};
-use swing_providers::rfc2136::{Rfc2136Config, Rfc2136Provider, TsigKey};
-use swing_schema::{SecretValue, TsigAlgorithm};
-use swing_testkit::named::{KEY_NAME, KEY_SECRET, Named, WRONG_SECRET};
+use swing_providers::rfc2136::Rfc2136Provider;
+use swing_testkit::dns::rfc2136_provider;
+use swing_testkit::named::{
+    KEY_NAME, KEY_SECRET, Named, UNGRANTED_KEY_NAME, UNGRANTED_KEY_SECRET, WRONG_SECRET,
+};
 
 const RECORD: &str = "access.example.test";
 
@@ -22,17 +25,7 @@ fn start() -> Named {
 }
 
 fn provider_for(named: &Named, zone: &str, key_name: &str, secret: &str) -> Rfc2136Provider {
-    Rfc2136Provider::new(Rfc2136Config {
-        server: named.server(),
-        zone: zone.into(),
-        tsig: Some(TsigKey {
-            name: key_name.into(),
-            algorithm: TsigAlgorithm::HmacSha256,
-            secret: SecretValue::new(secret),
-        }),
-        timeout: Duration::from_secs(5),
-    })
-    .expect("provider config")
+    rfc2136_provider(&named.server(), zone, key_name, secret)
 }
 
 fn provider(named: &Named) -> Rfc2136Provider {
@@ -80,16 +73,17 @@ async fn ttl_is_lowered_and_restored() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wrong_key_gives_a_clear_badsig_error_without_the_secret() {
+async fn wrong_secret_is_badsig_and_names_the_secret() {
     let named = start();
     let p = provider_for(&named, "example.test", KEY_NAME, WRONG_SECRET);
     let err = p
         .swing(RECORD, ip("10.0.0.11"), ip("10.0.0.12"), 300)
         .await
-        .expect_err("wrong key must fail");
+        .expect_err("wrong secret must fail");
     assert_eq!(err.kind, ErrorKind::Auth, "{err}");
-    assert!(err.message.contains("TSIG key rejected (BADSIG)"), "{err}");
-    assert!(err.message.contains("tsig.name/secret"), "{err}");
+    assert!(err.message.contains("(BADSIG)"), "{err}");
+    assert!(err.message.contains("check tsig.secret"), "{err}");
+    assert!(!err.message.contains("BADKEY"), "{err}");
     assert!(
         !err.message.contains(WRONG_SECRET) && !err.message.contains(KEY_SECRET),
         "{err}"
@@ -100,8 +94,11 @@ async fn wrong_key_gives_a_clear_badsig_error_without_the_secret() {
         vec![("10.0.0.11".to_owned(), 300)],
         "record must be unchanged"
     );
+}
 
-    // An unknown key name (BADKEY) reads the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_key_is_badkey_and_names_the_key_and_policy() {
+    let named = start();
     let p = provider_for(&named, "example.test", "no-such-key", KEY_SECRET);
     let before = p.observe(RECORD).await.expect("queries need no key");
     let err = p
@@ -109,7 +106,132 @@ async fn wrong_key_gives_a_clear_badsig_error_without_the_secret() {
         .await
         .expect_err("unknown key must fail");
     assert_eq!(err.kind, ErrorKind::Auth, "{err}");
-    assert!(err.message.contains("TSIG key rejected (BADSIG)"), "{err}");
+    assert!(err.message.contains("(BADKEY)"), "{err}");
+    assert!(err.message.contains("`no-such-key` (hmac-sha256)"), "{err}");
+    assert!(
+        err.message.contains("tsig.name and tsig.algorithm"),
+        "{err}"
+    );
+    assert!(err.message.contains("update-policy"), "{err}");
+    assert!(!err.message.contains("BADSIG"), "{err}");
+    assert_eq!(a_records(&named), vec![("10.0.0.11".to_owned(), 300)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_not_granted_by_the_update_policy_is_refused() {
+    let named = start();
+    let p = provider_for(
+        &named,
+        "example.test",
+        UNGRANTED_KEY_NAME,
+        UNGRANTED_KEY_SECRET,
+    );
+    let err = p
+        .swing(RECORD, ip("10.0.0.11"), ip("10.0.0.12"), 300)
+        .await
+        .expect_err("the policy grants this key nothing");
+    assert_eq!(err.kind, ErrorKind::Refused, "{err}");
+    assert!(err.message.contains("(REFUSED)"), "{err}");
+    assert!(err.message.contains(UNGRANTED_KEY_NAME), "{err}");
+    assert!(
+        err.message
+            .contains("allow-update/update-policy/ACL on the server"),
+        "{err}"
+    );
+    assert_eq!(a_records(&named), vec![("10.0.0.11".to_owned(), 300)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_update_authenticates_and_changes_nothing() {
+    let named = start();
+    let p = provider(&named);
+    let seen = p.observe(RECORD).await.expect("observe");
+    let serial = named.soa_serial("example.test").expect("serial");
+
+    p.check_update(RECORD, &seen)
+        .await
+        .expect("the right key passes");
+    assert_eq!(
+        named.soa_serial("example.test"),
+        Some(serial),
+        "serial unchanged"
+    );
+    assert_eq!(a_records(&named), vec![("10.0.0.11".to_owned(), 300)]);
+
+    // The record is not as expected: Conflict, still nothing changed.
+    let stale = DnsObservation {
+        addresses: vec![ip("10.0.0.99")],
+        ..seen.clone()
+    };
+    let err = p.check_update(RECORD, &stale).await.expect_err("stale");
+    assert_eq!(err.kind, ErrorKind::Conflict, "{err}");
+    assert!(err.message.contains("NXRRSET"), "{err}");
+    assert!(err.message.contains("10.0.0.11"), "{err}");
+
+    // A name without records, expected empty, passes (its rrsets must not exist).
+    let absent = DnsObservation {
+        record: "absent.example.test".into(),
+        addresses: vec![],
+        ttl: 0,
+    };
+    p.check_update("absent.example.test", &absent)
+        .await
+        .expect("absent as expected");
+
+    let err = provider_for(&named, "example.test", KEY_NAME, WRONG_SECRET)
+        .check_update(RECORD, &seen)
+        .await
+        .expect_err("wrong secret");
+    assert_eq!(err.kind, ErrorKind::Auth, "{err}");
+    assert!(err.message.contains("(BADSIG)"), "{err}");
+    assert!(err.message.contains("check tsig.secret"), "{err}");
+
+    let err = provider_for(&named, "example.test", "no-such-key", KEY_SECRET)
+        .check_update(RECORD, &seen)
+        .await
+        .expect_err("unknown key");
+    assert!(err.message.contains("(BADKEY)"), "{err}");
+
+    // `allow-update { none; }` is decided for the whole message: the check is refused too.
+    let locked = provider_for(&named, "locked.test", KEY_NAME, KEY_SECRET);
+    let seen_locked = locked.observe("access.locked.test").await.expect("observe");
+    let err = locked
+        .check_update("access.locked.test", &seen_locked)
+        .await
+        .expect_err("zone accepts no updates");
+    assert_eq!(err.kind, ErrorKind::Refused, "{err}");
+    assert!(err.message.contains("(REFUSED)"), "{err}");
+
+    assert_eq!(
+        named.soa_serial("example.test"),
+        Some(serial),
+        "serial unchanged"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_update_cannot_see_what_bind_update_policy_grants() {
+    // BIND checks `update-policy` per update RR; an UPDATE of prerequisites only has none, so
+    // a key the policy grants nothing passes the check (authenticated), while its real update
+    // is REFUSED. This is the check's documented limit on BIND.
+    let named = start();
+    let p = provider_for(
+        &named,
+        "example.test",
+        UNGRANTED_KEY_NAME,
+        UNGRANTED_KEY_SECRET,
+    );
+    let seen = p.observe(RECORD).await.expect("observe");
+    let serial = named.soa_serial("example.test");
+    p.check_update(RECORD, &seen)
+        .await
+        .expect("authenticated, and BIND has no update RR to apply its policy to");
+    let err = p
+        .set_ttl(RECORD, &seen, 60)
+        .await
+        .expect_err("the real update is refused");
+    assert_eq!(err.kind, ErrorKind::Refused, "{err}");
+    assert_eq!(named.soa_serial("example.test"), serial, "serial unchanged");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -182,7 +304,7 @@ async fn refused_and_notauth_are_reported_clearly() {
 
     // A zone the server does not serve: NOTAUTH for the update.
     let p = provider_for(&named, "other.test", KEY_NAME, KEY_SECRET);
-    let obs = swing_engine::provider::DnsObservation {
+    let obs = DnsObservation {
         record: "access.other.test".into(),
         addresses: vec![ip("10.0.0.11")],
         ttl: 300,
@@ -192,7 +314,12 @@ async fn refused_and_notauth_are_reported_clearly() {
         .await
         .expect_err("not authoritative");
     assert_eq!(err.kind, ErrorKind::Auth, "{err}");
-    assert!(err.message.contains("NOTAUTH"), "{err}");
+    assert!(err.message.contains("NOTAUTH (no TSIG error)"), "{err}");
+    assert!(
+        err.message
+            .contains("not authoritative for zone other.test."),
+        "{err}"
+    );
 
     // And its query is refused (recursion off, zone not served).
     let err = p

@@ -1,7 +1,7 @@
 //! What swing's demo, tests and benchmarks share: labs of simulated appliances on loopback
 //! for every scenario of the guide ([`kit`]) and one whole change driven in such a lab
-//! ([`demo`]); runs of the real binary against a lab ([`e2e`]); a real BIND `named`
-//! ([`named`]); network namespaces with real nftables ([`netns`], [`nat_net`],
+//! ([`demo`]); runs of the real binary against a lab ([`e2e`]); real DNS servers — BIND
+//! `named` ([`named`]) and Knot DNS `knotd` ([`knot`]), sharing [`dns`]; network namespaces with real nftables ([`netns`], [`nat_net`],
 //! [`nat_gateway`]); checkers from other ecosystems ([`tools`]); and, with the `plangen` feature, random valid plans (`plangen`).
 //!
 //! Must not: be a normal dependency of the engine, the providers or the schema (only their
@@ -9,8 +9,10 @@
 //! talk to anything but loopback and the network namespaces it creates.
 
 pub mod demo;
+pub mod dns;
 pub mod e2e;
 pub mod kit;
+pub mod knot;
 pub mod named;
 pub mod nat_gateway;
 pub mod nat_net;

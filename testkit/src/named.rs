@@ -6,49 +6,32 @@
 //! configuration and reloading named with SIGHUP) and the server down (named stopped, later
 //! started again on the same port with the same zone and update journal).
 //!
-//! Owns: the named process and its files. It waits until named answers (polls `dig` with a
-//! deadline, no fixed sleep) and kills named on Drop, so a failing test never leaves it
+//! BIND answers a key it does not know with NOTAUTH + TSIG error BADKEY, a known key with the
+//! wrong secret with NOTAUTH + BADSIG, a known key its update-policy does not grant with
+//! REFUSED, and an update of a zone it does not serve with NOTAUTH (no TSIG error).
+//!
+//! Owns: the named process and its files (the process, port, zone files, `dig`/`nsupdate`
+//! helpers are [`crate::dns`]'s, shared with Knot). It waits until named answers (polls `dig`
+//! with a deadline, no fixed sleep) and kills named on Drop, so a failing test never leaves it
 //! behind. Must not: talk to anything but 127.0.0.1.
 
-use std::io::Write as _;
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// The TSIG key named trusts (test-only key material).
-pub const KEY_NAME: &str = "swing-key";
-pub const KEY_SECRET: &str = "3q2+7wYWl4OGx0ZkKDkKcE1ObG1nbGRWSmlpa3RldGVzdGs=";
-/// Another valid base64 secret of the same length that named does NOT know.
-pub const WRONG_SECRET: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISI=";
+pub use crate::dns::{DigAnswer, KEY_NAME, KEY_SECRET, WRONG_SECRET, dig_at, nsupdate_at};
+use crate::dns::{ServerProcess, free_port, write_key_file, zone_text};
+
+/// A key named knows but whose update-policy grants nothing (its updates are REFUSED).
+pub const UNGRANTED_KEY_NAME: &str = "ungranted-key";
+pub const UNGRANTED_KEY_SECRET: &str = "c3dpbmctdW5ncmFudGVkLWtleS1zZWNyZXQtMDEyMzQ1Njc=";
 
 /// A running named (or one stopped by [`Named::stop`], ready for [`Named::restart`]).
 pub struct Named {
     pub addr: SocketAddr,
-    child: Option<Child>,
+    process: Option<ServerProcess>,
     dir: tempfile::TempDir,
-}
-
-/// A (name, ttl, type, value) line from `dig`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DigAnswer {
-    pub name: String,
-    pub ttl: u32,
-    pub rtype: String,
-    pub value: String,
-}
-
-fn free_port() -> u16 {
-    for _ in 0..50 {
-        let Ok(tcp) = TcpListener::bind("127.0.0.1:0") else {
-            continue;
-        };
-        let Ok(addr) = tcp.local_addr() else { continue };
-        if UdpSocket::bind(("127.0.0.1", addr.port())).is_ok() {
-            return addr.port();
-        }
-    }
-    panic!("no loopback port free for both UDP and TCP");
 }
 
 impl Named {
@@ -69,25 +52,19 @@ impl Named {
             .prefix("swing-named-")
             .tempdir()
             .map_err(|e| e.to_string())?;
-        let mut zone = String::from(
-            "$TTL 300\n@ IN SOA ns.example.test. hostmaster.example.test. 1 3600 600 86400 60\n@ IN NS ns.example.test.\nns IN A 127.0.0.1\n",
-        );
-        for (label, ttl, rtype, value) in records {
-            zone.push_str(&format!("{label} {ttl} IN {rtype} {value}\n"));
-        }
-        let locked = "$TTL 300\n@ IN SOA ns.locked.test. hostmaster.locked.test. 1 3600 600 86400 60\n@ IN NS ns.locked.test.\nns IN A 127.0.0.1\naccess 300 IN A 10.0.0.11\n";
         let write = |name: &str, text: &str| {
             std::fs::write(dir.path().join(name), text).map_err(|e| e.to_string())
         };
-        write("example.test.zone", &zone)?;
-        write("locked.test.zone", locked)?;
+        write("example.test.zone", &zone_text("example.test", records))?;
         write(
-            "update.key",
-            &format!("key \"{KEY_NAME}\" {{ algorithm hmac-sha256; secret \"{KEY_SECRET}\"; }};\n"),
+            "locked.test.zone",
+            &zone_text("locked.test", &[("access", 300, "A", "10.0.0.11")]),
         )?;
+        write_key_file(&dir.path().join("update.key"), KEY_NAME, KEY_SECRET)
+            .map_err(|e| e.to_string())?;
         let mut named = Named {
             addr: SocketAddr::from(([127, 0, 0, 1], free_port())),
-            child: None,
+            process: None,
             dir,
         };
         named.write_conf(true)?;
@@ -119,6 +96,7 @@ impl Named {
 }};
 controls {{ }};
 key "{KEY_NAME}" {{ algorithm hmac-sha256; secret "{KEY_SECRET}"; }};
+key "{UNGRANTED_KEY_NAME}" {{ algorithm hmac-sha256; secret "{UNGRANTED_KEY_SECRET}"; }};
 zone "example.test" {{
     type primary;
     file "{d}/example.test.zone";
@@ -136,44 +114,25 @@ zone "locked.test" {{
 
     /// Starts named and waits until it answers.
     fn run(&mut self) -> Result<(), String> {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.path().join("named.log"))
-            .map_err(|e| e.to_string())?;
-        let child = Command::new("named")
+        let mut command = Command::new("named");
+        command
             .args(["-g", "-u", "root", "-c"])
-            .arg(self.dir.path().join("named.conf"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .map_err(|e| format!("cannot run named (install bind9): {e}"))?;
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(c) = self.child.as_mut()
-                && let Ok(Some(status)) = c.try_wait()
-            {
-                self.child = None;
-                return Err(format!("named exited with {status}:\n{}", self.log()));
-            }
-            if !self.dig("example.test", "SOA").is_empty() {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                self.stop();
-                return Err(format!("named did not answer within 30s:\n{}", self.log()));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+            .arg(self.dir.path().join("named.conf"));
+        let process = ServerProcess::start(
+            command,
+            "named (install bind9)",
+            &self.dir.path().join("named.log"),
+            self.addr,
+            "example.test",
+        )?;
+        self.process = Some(process);
+        Ok(())
     }
 
     /// Stops named (the server is down) — its zone and update journal stay on disk.
     pub fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+        if let Some(mut p) = self.process.take() {
+            p.stop();
         }
     }
 
@@ -197,7 +156,11 @@ zone "locked.test" {{
         if let Err(e) = self.write_conf(allow) {
             panic!("cannot write named.conf: {e}");
         }
-        let pid = self.child.as_ref().map(Child::id).expect("named runs");
+        let pid = self
+            .process
+            .as_ref()
+            .and_then(ServerProcess::pid)
+            .expect("named runs");
         let pid = libc::pid_t::try_from(pid).expect("pid fits");
         // SAFETY: kill(2) with our own child's pid and a valid signal touches no memory.
         let rc = unsafe { libc::kill(pid, libc::SIGHUP) };
@@ -240,6 +203,11 @@ zone "locked.test" {{
         dig_at(self.addr, name, rtype)
     }
 
+    /// The SOA serial of `zone`, as `dig` reads it.
+    pub fn soa_serial(&self, zone: &str) -> Option<u32> {
+        crate::dns::soa_serial_at(self.addr, zone)
+    }
+
     /// Runs `nsupdate -k KEYFILE` with `commands` (after `server`/`zone` lines); true on success.
     pub fn nsupdate(&self, commands: &str) -> bool {
         nsupdate_at(self.addr, &self.key_file(), "example.test", commands)
@@ -250,62 +218,4 @@ impl Drop for Named {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-/// A real `dig` against `addr`.
-pub fn dig_at(addr: SocketAddr, name: &str, rtype: &str) -> Vec<DigAnswer> {
-    let out = Command::new("dig")
-        .arg(format!("@{}", addr.ip()))
-        .args([
-            "-p",
-            &addr.port().to_string(),
-            "+norecurse",
-            "+noall",
-            "+answer",
-            "+tries=1",
-            "+time=1",
-        ])
-        .args([name, rtype])
-        .output()
-        .expect("run dig (install bind9-dnsutils)");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            if f.len() < 5 || l.starts_with(';') {
-                return None;
-            }
-            Some(DigAnswer {
-                name: f[0].trim_end_matches('.').to_owned(),
-                ttl: f[1].parse().ok()?,
-                rtype: f[3].to_owned(),
-                value: f[4..].join(" "),
-            })
-        })
-        .collect()
-}
-
-/// A real `nsupdate` against `addr` for `zone` with the key in `key_file`.
-pub fn nsupdate_at(addr: SocketAddr, key_file: &Path, zone: &str, commands: &str) -> bool {
-    let mut child = Command::new("nsupdate")
-        .arg("-v")
-        .arg("-k")
-        .arg(key_file)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run nsupdate (install bind9-dnsutils)");
-    let script = format!(
-        "server {} {}\nzone {zone}\n{commands}\nsend\n",
-        addr.ip(),
-        addr.port()
-    );
-    if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(script.as_bytes());
-    }
-    child
-        .wait_with_output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
 }

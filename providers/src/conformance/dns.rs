@@ -1,6 +1,7 @@
 //! Conformance checks for [`DnsProvider`]: the behaviour the engine relies on, written once
 //! against the trait and run by every DNS provider's integration tests against a real backend
-//! (rfc2136 against BIND `named` and against the embedded server; exec against its script).
+//! (rfc2136 against BIND `named`, Knot DNS `knotd` and the embedded server; exec against its
+//! script).
 //!
 //! The contract checked here:
 //! - `observe` reports the record's addresses and TTL; a missing record is no addresses, TTL 0.
