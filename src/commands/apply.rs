@@ -61,6 +61,11 @@ pub struct ApplyArgs {
     /// Progress output.
     #[arg(long, value_enum, default_value_t = ApplyOutput::Text)]
     pub output: ApplyOutput,
+    /// Without a terminal: how often a step that waits (an install, a person's action) prints
+    /// what it waits for, what is observed now and when it gives up (first after 10 s).
+    #[arg(long, value_name = "DURATION", default_value = "30s",
+          value_parser = parse_interval)]
+    pub progress_interval: std::time::Duration,
     /// Journal directory. Default: `.swing/` next to the plan (site locks are host-wide).
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
@@ -95,6 +100,14 @@ fn required_key(arg: Option<&str>) -> Result<Option<swing_engine::signing::Publi
     swing_engine::signing::PublicKey::from_pem(&text, &origin)
         .map(Some)
         .map_err(CliError::new)
+}
+
+fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
+    let d = swing_schema::DurationSpec::parse(s).map_err(|e| e.to_string())?;
+    if d.secs() == 0 {
+        return Err("must be at least 1s".into());
+    }
+    Ok(std::time::Duration::from_secs(d.secs()))
 }
 
 /// Runs `swing apply`.
@@ -133,7 +146,7 @@ pub fn run(args: &ApplyArgs) -> CliResult {
         ApplyOutput::Text => Output::Human,
         ApplyOutput::Json => Output::Json,
     };
-    let view = ApplyView::new(output, tty);
+    let view = ApplyView::with_progress_interval(output, tty, args.progress_interval);
     let walk = WalkOptions {
         parallelism: usize::try_from(t.plan.policy.parallelism)
             .unwrap_or(1)

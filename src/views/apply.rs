@@ -27,7 +27,17 @@ pub struct ApplyView {
 impl ApplyView {
     /// The view for `output`; spinners only for human output on a terminal.
     pub fn new(output: Output, tty: bool) -> ApplyView {
-        let progress = Arc::new(Progress::new(output, tty));
+        ApplyView::with_progress_interval(output, tty, super::progress::PROGRESS_INTERVAL)
+    }
+
+    /// As [`ApplyView::new`], a waiting step printing a line every `interval` (text output
+    /// without a terminal).
+    pub fn with_progress_interval(
+        output: Output,
+        tty: bool,
+        interval: std::time::Duration,
+    ) -> ApplyView {
+        let progress = Arc::new(Progress::with_interval(output, tty, interval));
         progress.start();
         ApplyView { output, progress }
     }
