@@ -62,6 +62,28 @@ fn waiting(r: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// `swing status --format json PLAN`.
+async fn status(dir: &Path, plan: &str) -> Value {
+    let (code, out) = run(dir, &["status", "--format", "json", plan]).await;
+    assert_eq!(code, Some(0), "{out}");
+    let json = out.split("\n--- stderr").next().unwrap_or_default();
+    serde_json::from_str(json).unwrap_or_else(|e| panic!("status JSON: {e}\n{out}"))
+}
+
+fn waits(s: &Value) -> Vec<(String, String)> {
+    s["waiting"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| {
+            (
+                w["step"].as_str().unwrap().to_owned(),
+                w["kind"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
 /// What the person does on the appliance, through the simulator's automation.
 async fn person_does(person: &SimOperator, appliance: &str, step: &str, action: OperatorAction) {
     let task = OperatorTask {
@@ -116,6 +138,24 @@ async fn people_confirm_together_are_recorded_and_an_early_confirmation_is_waite
         ),
         "one command confirms all three\n{out}"
     );
+    let s = status(&lab.dir, plan).await;
+    assert_eq!(s["outcome"], "paused", "{s}");
+    assert_eq!(s["phase"], "backup", "{s}");
+    assert_eq!(
+        waits(&s),
+        group.map(|g| (g.to_owned(), "confirmation".to_owned())),
+        "{s}"
+    );
+    assert!(
+        s["waiting"][0]["instructions"]
+            .as_array()
+            .is_some_and(|i| !i.is_empty()),
+        "a person-step comes with its instructions: {s}"
+    );
+    assert!(s["lock"].is_null(), "a paused apply holds no lock: {s}");
+    let total = s["steps_total"].as_u64().unwrap();
+    let done_before = s["steps_done"].as_u64().unwrap();
+    assert!(done_before >= 6 && done_before < total, "{s}");
 
     // 2. The person does all three, then confirms them in one go, with a note.
     let backups = lab.dir.join("backups");
@@ -150,6 +190,11 @@ async fn people_confirm_together_are_recorded_and_an_early_confirmation_is_waite
     let (code, out) = run(&lab.dir, &args).await;
     assert_eq!(code, Some(3), "{out}");
     assert_eq!(waiting(&report(&out)), [format!("{name}.install")], "{out}");
+    let s = status(&lab.dir, plan).await;
+    assert_eq!(s["outcome"], "paused", "{s}");
+    assert_eq!(s["steps_done"].as_u64(), Some(done_before + 3), "{s}");
+    assert_eq!(s["confirmations"].as_array().map(Vec::len), Some(3), "{s}");
+    assert_eq!(s["confirmations"][0]["actor"], "alice", "{s}");
 
     // 3. Bob confirms the install before doing it: swing waits and says so in the log, then
     //    verifies once he has installed.
@@ -180,6 +225,16 @@ async fn people_confirm_together_are_recorded_and_an_early_confirmation_is_waite
             && progress.contains("gives up at"),
         "what is awaited, what is seen, until when: {progress}"
     );
+    // Asked while the apply runs: it holds the lock and waits for the install's condition.
+    let s = status(&lab.dir, plan).await;
+    assert_eq!(s["outcome"], "running", "{s}");
+    assert_eq!(s["lock"]["live"], true, "{s}");
+    assert_eq!(
+        waits(&s),
+        [(install.clone(), "condition".to_owned())],
+        "{s}"
+    );
+    assert!(s["waiting"][0]["deadline"].is_string(), "{s}");
     person_does(
         &person,
         &name,
@@ -198,8 +253,8 @@ async fn people_confirm_together_are_recorded_and_an_early_confirmation_is_waite
         log.push_str(&line);
         log.push('\n');
     }
-    let status = child.wait().await.unwrap();
-    assert_eq!(status.code(), Some(3), "paused at the follow-up\n{log}");
+    let exited = child.wait().await.unwrap();
+    assert_eq!(exited.code(), Some(3), "paused at the follow-up\n{log}");
     assert!(log.contains(&format!("✓ {install}")), "{log}");
 
     // 4. Carol does the client follow-up; the change is done and its report names everyone.
@@ -243,6 +298,10 @@ async fn people_confirm_together_are_recorded_and_an_early_confirmation_is_waite
         done["started"].as_str().is_some() && done["finished"].as_str().is_some(),
         "{done}"
     );
+    let s = status(&lab.dir, plan).await;
+    assert_eq!(s["outcome"], "done", "{s}");
+    assert_eq!(s["steps_done"], s["steps_total"], "{s}");
+    assert!(waits(&s).is_empty(), "{s}");
     assert!(
         lab.check_final_state().is_empty(),
         "{:?}",

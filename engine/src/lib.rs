@@ -23,6 +23,7 @@ pub mod provider;
 pub mod refresh;
 pub mod render;
 pub mod signing;
+pub mod status;
 pub mod time;
 pub mod validate;
 pub mod view;

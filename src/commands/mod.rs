@@ -15,5 +15,6 @@ pub mod plan;
 pub mod probe;
 pub mod schema;
 pub mod show;
+pub mod status;
 pub mod unlock;
 pub mod validate;

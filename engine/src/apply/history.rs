@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use super::journal::{Artifact, Entry, Prior, Record, ResumeState};
+use super::journal::{Artifact, Entry, Prior, Record, ResumeState, WaitKind};
 
 /// One step's past, across every run of the change.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -32,6 +32,8 @@ pub struct StepHistory {
     pub first_done_or_succeeded: Option<i64>,
     /// What it last observed before acting (`step-observed`).
     pub observed: Option<serde_json::Value>,
+    /// What it waits for since the last run paused there (cleared when it starts).
+    pub waiting: Option<(Option<WaitKind>, String)>,
     /// Who confirmed it (the latest confirmation), when, and their note.
     pub confirmed_by: Option<String>,
     pub confirmed_at: Option<i64>,
@@ -50,6 +52,11 @@ pub struct History {
     pub first_run_steps: Option<Vec<String>>,
     /// Where the latest run's plan came from.
     pub last_source: Option<Option<String>>,
+    /// How the latest run ended (`done`, `paused`, `failed`); `None` while it has not (it
+    /// runs, or it died).
+    pub last_outcome: Option<String>,
+    /// When the latest run started.
+    pub last_run_started: Option<i64>,
     /// `(actor, reason)` when a person abandoned the change (`swing apply --abandon`); the
     /// change then counts as finished.
     pub abandoned: Option<(String, String)>,
@@ -83,6 +90,8 @@ impl History {
                 } => {
                     st.plan_digest = Some(plan_digest.clone());
                     st.finished = false;
+                    h.last_outcome = None;
+                    h.last_run_started = Some(ts);
                     h.abandoned = None;
                     h.first_run_steps.get_or_insert_with(|| steps.clone());
                     h.last_source = Some(source.clone());
@@ -96,6 +105,7 @@ impl History {
                     s.first_started.get_or_insert(ts);
                     s.status = "in-flight";
                     s.acted = Some(ts);
+                    s.waiting = None;
                 }
                 Entry::ActionSent { step } => {
                     st.steps
@@ -142,15 +152,19 @@ impl History {
                     s.confirmed_at = Some(ts);
                     s.note = note.clone();
                 }
-                Entry::RunFinished { outcome } => st.finished = outcome == "done",
+                Entry::RunFinished { outcome } => {
+                    st.finished = outcome == "done";
+                    h.last_outcome = Some(outcome.clone());
+                }
                 Entry::Abandoned { reason, actor } => {
                     st.finished = true;
                     h.abandoned = Some((actor.clone(), reason.clone()));
                 }
-                Entry::StepWaiting { step, .. } => {
+                Entry::StepWaiting { step, reason, kind } => {
                     let s = h.steps.entry(step.clone()).or_default();
                     if s.status != "succeeded" {
                         s.status = "waiting";
+                        s.waiting = Some((*kind, reason.clone()));
                     }
                 }
                 Entry::StepSkipped { step, .. } => {

@@ -95,7 +95,13 @@ pub enum Entry {
         observed: serde_json::Value,
     },
     /// The step waits for a person or a window.
-    StepWaiting { step: String, reason: String },
+    StepWaiting {
+        step: String,
+        reason: String,
+        /// What it waits for (absent in journals written before it was recorded).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        kind: Option<WaitKind>,
+    },
     /// A person confirmed the step (`--confirm STEP` or the prompt): who (`--as`, else
     /// `SWING_ACTOR`, the CI's actor, `user@host`) and their `--note`.
     StepConfirmed {
@@ -116,6 +122,16 @@ pub enum Entry {
         /// Who abandoned it, `user@host`.
         actor: String,
     },
+}
+
+/// What a waiting step waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WaitKind {
+    /// A person's confirmation.
+    Confirmation,
+    /// Its maintenance window to open.
+    Window,
 }
 
 /// A file an action wrote (a backup), with its SHA-256.

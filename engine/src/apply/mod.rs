@@ -33,8 +33,9 @@ pub use events::{
     ApplyEvent, ApplyReport, ClientDowntime, EVENT_STREAM_VERSION, StepReport, StreamVersion,
     stream_line, version_line,
 };
-pub use journal::{Artifact, Entry, Journal, JournalError, Prior, Record, ResumeState};
+pub use journal::{Artifact, Entry, Journal, JournalError, Prior, Record, ResumeState, WaitKind};
 pub use lock::{LockError, LockGuard, LockHolder, LockKey, LockOptions, force_unlock, lock_path};
+pub use spec::step_timeout;
 pub use walker::{
     Check, Clock, EventSink, Failure, Outcome, PollPolicy, Prompter, Protection, StepError,
     StepExecutor, StepKind, StepSpec, SystemClock, WaitReason, Waiting, WalkError, WalkOptions,

@@ -95,7 +95,7 @@ fn spec_of(c: &CompiledPlan, s: &Step, keep: &HashSet<&str>, providers: &Provide
 /// [`MIN_STEP_TIMEOUT_S`] when the plan sets the step's estimate in `policy.estimates` (a
 /// rehearsal at a fast time scale states its real durations there, so a hanging install halts
 /// in seconds, not in hours).
-pub(super) fn step_timeout(c: &CompiledPlan, s: &Step) -> Duration {
+pub fn step_timeout(c: &CompiledPlan, s: &Step) -> Duration {
     if s.op == StepOp::ClientsWait {
         return c.plan.policy.jump_clients.wait_timeout.as_std();
     }

@@ -23,7 +23,7 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 
 use super::events::{ApplyEvent, build_report};
-use super::journal::{Entry, Journal, Prior, ResumeState};
+use super::journal::{Entry, Journal, Prior, ResumeState, WaitKind};
 use super::window::{WindowState, window_state};
 
 use super::step::Recorder;
@@ -308,6 +308,10 @@ fn pause(
     journal.append(Entry::StepWaiting {
         step: wt.step.clone(),
         reason: wt.describe(),
+        kind: Some(match wt.reason {
+            WaitReason::Confirmation { .. } => WaitKind::Confirmation,
+            WaitReason::Window { .. } => WaitKind::Window,
+        }),
     })?;
     emit(ApplyEvent::StepWaiting {
         step: wt.step.clone(),

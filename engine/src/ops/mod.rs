@@ -11,6 +11,8 @@
 //! - [`doctor()`]: whether the site is ready for the change — everything observed and
 //!   probed read-only, judged into a report of checks with their fixes.
 //!
+//! - [`status()`]: where a change stands, from its journal and the site's lock alone.
+//!
 //! Room is left for the other use cases built on the same seams — `rehearse` (an apply against a simulated copy of the
 //! site), `status` (what the journal says an apply did so far) and `report` (a finished
 //! apply's account) — each as its own module here calling into the layers below.
@@ -24,11 +26,13 @@ mod apply;
 mod assess;
 mod doctor;
 mod plan;
+mod status;
 
 pub use apply::{SiteApply, SiteOutcome, apply};
 pub use assess::{Assessment, StaleReason, assess, stale_reasons, trust, view_to_run};
 pub use doctor::{DoctorSite, doctor};
 pub use plan::{PlannedSite, plan};
+pub use status::status;
 
 /// Why a site plan or apply did not run.
 #[derive(Debug, thiserror::Error)]

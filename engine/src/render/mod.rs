@@ -1,12 +1,13 @@
 //! Renderers of the plan view: text (terminal, Terraform-like), Markdown (pull-request comment),
 //! JSON (the versioned output model), DOT and Mermaid (dependency graph, Gantt schedule),
-//! GitHub workflow annotations; the doctor's readiness report (`doctor`); and the CI formats of validation diagnostics (`ci`: GitHub
+//! GitHub workflow annotations; the doctor's readiness report (`doctor`) and where a change
+//! stands (`status`); and the CI formats of validation diagnostics (`ci`: GitHub
 //! annotations, SARIF, JUnit XML). Plan strings reach every one of them through `escape`, the
 //! one module that makes user text safe per medium.
 //!
 //! Owns every byte of user-facing plan text. All plan renderers read only
 //! `swing_schema::output::PlanView`, so they cannot disagree (the doctor's reads its
-//! `DoctorReport`), and all are deterministic (no
+//! `DoctorReport`, status its `StatusView`), and all are deterministic (no
 //! clock, no hash-map order). Must not: compile, estimate, touch the terminal (the caller says
 //! whether colour is wanted) or do IO.
 
@@ -17,6 +18,7 @@ pub mod escape;
 pub mod json;
 pub mod markdown;
 pub mod mermaid;
+pub mod status;
 pub mod text;
 
 use swing_schema::output::{PlanView, human_duration};
