@@ -69,6 +69,11 @@ pub enum Command {
         after_help = "Examples:\n  swing status site-a.plan.json\n  swing status --format json site-a.yaml   # outcome, phase, steps_done, waiting, unprotected_s, lock\n  swing status --format markdown site-a.plan.json >> ticket.md"
     )]
     Status(commands::status::StatusArgs),
+    /// The change record for the ticket: steps, who confirmed them, backups, downtime.
+    #[command(
+        after_help = "Examples:\n  swing report site-a.plan.json >> ticket.md\n  swing report --format json site-a.plan.json   # steps[], downtime_measured_s, unprotected_s, backups[]"
+    )]
+    Report(commands::report::ReportArgs),
     /// Check a site is ready for its change, days before the window; changes nothing.
     #[command(
         after_help = "Examples:\n  swing doctor site-a.yaml\n  swing doctor --format markdown plans/ > readiness.md\n  swing doctor --capture ./capture --redact-hostnames site-a.yaml   # raw API answers, for a compatibility report\n\nExit codes: 0 ready, 1 a check blocks the change (each named with its fix) or an error."
@@ -127,6 +132,7 @@ fn dispatch(command: &Command) -> CliResult {
         Command::Demo(args) => commands::demo::run(args),
         Command::Doctor(args) => commands::doctor::run(args),
         Command::Status(args) => commands::status::run(args),
+        Command::Report(args) => commands::report::run(args),
         Command::Probe(args) => commands::probe::run(args),
         Command::Completions(args) => commands::completions::run(args),
         Command::Man(args) => commands::man::run(args),

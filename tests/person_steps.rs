@@ -302,6 +302,39 @@ async fn people_confirm_together_are_recorded_and_an_early_confirmation_is_waite
     assert_eq!(s["outcome"], "done", "{s}");
     assert_eq!(s["steps_done"], s["steps_total"], "{s}");
     assert!(waits(&s).is_empty(), "{s}");
+    // The change record names every actor and note, each run, and the backup with its hash.
+    let (code, out) = run(&lab.dir, &["report", "--format", "json", plan]).await;
+    assert_eq!(code, Some(0), "{out}");
+    let rec: Value = serde_json::from_str(out.split("\n--- stderr").next().unwrap()).unwrap();
+    assert_eq!(rec["verdict"], "done", "{rec}");
+    assert_eq!(rec["runs"].as_array().map(Vec::len), Some(4), "{rec}");
+    let by = |id: &str| {
+        rec["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .map(|s| (s["confirmed_by"].clone(), s["note"].clone()))
+            .unwrap()
+    };
+    assert_eq!(by("backup.vault-key").0, "alice");
+    assert_eq!(by("backup.vault-key").1, "exported; vault key in the safe");
+    assert_eq!(by(&install).0, "bob");
+    assert_eq!(by("clients.followup").0, "carol");
+    let backups = rec["backups"].as_array().unwrap();
+    assert_eq!(backups.len(), 1, "{rec}");
+    let b = &backups[0];
+    assert_eq!(
+        b["sha256"].as_str(),
+        Some(swing_testkit::e2e::sha256_file(Path::new(b["path"].as_str().unwrap())).as_str())
+    );
+    let (code, md) = run(&lab.dir, &["report", plan]).await;
+    assert_eq!(code, Some(0), "{md}");
+    assert!(
+        md.contains("**done**") && md.contains("alice") && md.contains("carol"),
+        "{md}"
+    );
+    assert!(md.len() < 65_000);
     assert!(
         lab.check_final_state().is_empty(),
         "{:?}",

@@ -22,6 +22,7 @@ pub mod planfile;
 pub mod provider;
 pub mod refresh;
 pub mod render;
+pub mod report;
 pub mod signing;
 pub mod status;
 pub mod time;

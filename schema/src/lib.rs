@@ -2,8 +2,8 @@
 //!
 //! Owns: the typed plan model users write in YAML (`plan`), the small value types it is built
 //! from (`duration`, `secret`), the answers other tools read (`output`: the plan view;
-//! `status`: where a change stands), and the JSON schemas generated from it: the shape schema
-//! (`plan_schema`) the engine validates with, and the editor schema (`editor`) derived from
+//! `status`: where a change stands; `report`: the change record), and the JSON schemas
+//! generated from it: the shape schema (`plan_schema`) the engine validates with, and the editor schema (`editor`) derived from
 //! it, committed as `schema/plan.schema.json`, printed by `swing schema` and guarded by a drift
 //! test.
 //!
@@ -15,6 +15,7 @@ pub mod duration;
 pub mod editor;
 pub mod output;
 pub mod plan;
+pub mod report;
 pub mod secret;
 pub mod status;
 

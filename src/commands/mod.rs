@@ -13,6 +13,7 @@ pub mod graph;
 pub mod man;
 pub mod plan;
 pub mod probe;
+pub mod report;
 pub mod schema;
 pub mod show;
 pub mod status;

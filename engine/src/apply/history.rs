@@ -32,6 +32,10 @@ pub struct StepHistory {
     pub first_done_or_succeeded: Option<i64>,
     /// What it last observed before acting (`step-observed`).
     pub observed: Option<serde_json::Value>,
+    /// What it observed when it was last verified (`step-succeeded`).
+    pub verified: Option<serde_json::Value>,
+    /// The message of each failure, oldest first.
+    pub failures: Vec<String>,
     /// What it waits for since the last run paused there (cleared when it starts).
     pub waiting: Option<(Option<WaitKind>, String)>,
     /// Who confirmed it (the latest confirmation), when, and their note.
@@ -52,6 +56,8 @@ pub struct History {
     pub first_run_steps: Option<Vec<String>>,
     /// Where the latest run's plan came from.
     pub last_source: Option<Option<String>>,
+    /// Every run of the change, oldest first.
+    pub runs: Vec<RunInfo>,
     /// How the latest run ended (`done`, `paused`, `failed`); `None` while it has not (it
     /// runs, or it died).
     pub last_outcome: Option<String>,
@@ -60,6 +66,18 @@ pub struct History {
     /// `(actor, reason)` when a person abandoned the change (`swing apply --abandon`); the
     /// change then counts as finished.
     pub abandoned: Option<(String, String)>,
+}
+
+/// One run of the change, as its records tell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunInfo {
+    pub started: i64,
+    pub resume: bool,
+    pub host: String,
+    pub pid: u32,
+    pub digest: String,
+    /// How it ended (`done`, `paused`, `failed`); `None` when it ended without a record.
+    pub outcome: Option<String>,
 }
 
 fn was_sent(p: Option<&Prior>) -> bool {
@@ -86,8 +104,18 @@ impl History {
                     plan_digest,
                     steps,
                     source,
-                    ..
+                    resume,
+                    pid,
+                    host,
                 } => {
+                    h.runs.push(RunInfo {
+                        started: ts,
+                        resume: *resume,
+                        host: host.clone(),
+                        pid: *pid,
+                        digest: plan_digest.clone(),
+                        outcome: None,
+                    });
                     st.plan_digest = Some(plan_digest.clone());
                     st.finished = false;
                     h.last_outcome = None;
@@ -120,9 +148,10 @@ impl History {
                     s.first_done.get_or_insert(ts);
                     s.first_done_or_succeeded.get_or_insert(ts);
                 }
-                Entry::StepSucceeded { step, .. } => {
+                Entry::StepSucceeded { step, observed } => {
                     st.steps.insert(step.clone(), Prior::Succeeded);
                     let s = h.steps.entry(step.clone()).or_default();
+                    s.verified = Some(observed.clone());
                     s.status = "succeeded";
                     s.finished = Some(ts);
                     s.first_done_or_succeeded.get_or_insert(ts);
@@ -144,6 +173,7 @@ impl History {
                     let s = h.steps.entry(step.clone()).or_default();
                     s.status = "failed";
                     s.started = None;
+                    s.failures.push(message.clone());
                 }
                 Entry::StepConfirmed { step, actor, note } => {
                     st.confirmed.insert(step.clone());
@@ -155,6 +185,9 @@ impl History {
                 Entry::RunFinished { outcome } => {
                     st.finished = outcome == "done";
                     h.last_outcome = Some(outcome.clone());
+                    if let Some(r) = h.runs.last_mut() {
+                        r.outcome = Some(outcome.clone());
+                    }
                 }
                 Entry::Abandoned { reason, actor } => {
                     st.finished = true;

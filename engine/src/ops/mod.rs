@@ -11,7 +11,8 @@
 //! - [`doctor()`]: whether the site is ready for the change — everything observed and
 //!   probed read-only, judged into a report of checks with their fixes.
 //!
-//! - [`status()`]: where a change stands, from its journal and the site's lock alone.
+//! - [`status()`]: where a change stands, from its journal and the site's lock alone;
+//!   [`report()`]: the change record for the ticket, from the journal and the saved plan.
 //!
 //! Room is left for the other use cases built on the same seams — `rehearse` (an apply against a simulated copy of the
 //! site), `status` (what the journal says an apply did so far) and `report` (a finished
@@ -26,12 +27,14 @@ mod apply;
 mod assess;
 mod doctor;
 mod plan;
+mod report;
 mod status;
 
 pub use apply::{SiteApply, SiteOutcome, apply};
 pub use assess::{Assessment, StaleReason, assess, stale_reasons, trust, view_to_run};
 pub use doctor::{DoctorSite, doctor};
 pub use plan::{PlannedSite, plan};
+pub use report::report;
 pub use status::status;
 
 /// Why a site plan or apply did not run.

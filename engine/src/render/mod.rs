@@ -18,6 +18,7 @@ pub mod escape;
 pub mod json;
 pub mod markdown;
 pub mod mermaid;
+pub mod report;
 pub mod status;
 pub mod text;
 

@@ -1,0 +1,33 @@
+//! `swing report`: the change record — the plan compiled offline, the change's journal read,
+//! and the saved plan (for its digest and signer) when one is given — built by
+//! [`crate::report::report`].
+//!
+//! Owns: which files are read. Must not: write anything, take the lock, contact the site,
+//! or print.
+
+use std::path::Path;
+
+use swing_schema::report::ChangeReport;
+
+use super::SiteError;
+use crate::apply::Journal;
+use crate::planfile::SavedPlan;
+
+/// The record of `plan`'s change, with its journal in `state_dir`.
+pub fn report(
+    plan: &crate::validate::ValidPlan,
+    source: &str,
+    saved: Option<&SavedPlan>,
+    state_dir: &Path,
+    now_ms: i64,
+) -> Result<ChangeReport, SiteError> {
+    let compiled = crate::compile::compile(
+        plan,
+        &crate::compile::CompileOptions {
+            offline: true,
+            file: Some(source.to_owned()),
+        },
+    )?;
+    let records = Journal::read(&Journal::path_for(state_dir, &plan.name))?;
+    Ok(crate::report::report(&compiled, &records, saved, now_ms))
+}
