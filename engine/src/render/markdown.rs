@@ -273,7 +273,13 @@ fn timeline(v: &PlanView) -> String {
 }
 
 fn gantt(v: &PlanView) -> String {
-    format!("### Schedule\n\n```mermaid\n{}```\n\n", mermaid::gantt(v))
+    let mut o = String::from("### Schedule\n\n");
+    for chart in mermaid::gantt_per_window(v) {
+        o.push_str("```mermaid\n");
+        o.push_str(&chart);
+        o.push_str("```\n\n");
+    }
+    o
 }
 
 fn checklist(v: &PlanView) -> String {

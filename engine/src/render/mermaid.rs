@@ -77,6 +77,49 @@ pub fn flowchart(v: &PlanView) -> String {
 
 /// The estimated schedule as a Gantt chart: windows first, then one section per phase.
 pub fn gantt(v: &PlanView) -> String {
+    let all: Vec<&swing_schema::output::WindowView> = v.windows.iter().collect();
+    gantt_of(v, &all, None, |_| true)
+}
+
+/// The schedule as one Gantt chart per maintenance window, each holding that window's steps
+/// (a step outside every window goes with the last window that started before it): windows a
+/// week apart would otherwise squash every step into two slivers of one chart. One chart when
+/// the plan has fewer than two windows. Every chart is a complete diagram of its own.
+pub fn gantt_per_window(v: &PlanView) -> Vec<String> {
+    if v.windows.len() < 2 {
+        return vec![gantt(v)];
+    }
+    let home = |s: &swing_schema::output::StepView| -> usize {
+        v.windows
+            .iter()
+            .position(|w| w.steps.contains(&s.id))
+            .or_else(|| v.windows.iter().rposition(|w| w.start_s <= s.start_s))
+            .unwrap_or(0)
+    };
+    v.windows
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            gantt_of(v, &[w], Some(&w.name), |id| {
+                v.steps.iter().find(|s| s.id == id).is_some_and(|s| home(s) == i)
+            })
+        })
+        .collect()
+}
+
+/// An RFC 3339 time of swing's own view in `format` (empty when unreadable).
+fn clock(rfc3339: &str, format: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .map(|t| t.format(format).to_string())
+        .unwrap_or_default()
+}
+
+fn gantt_of(
+    v: &PlanView,
+    windows: &[&swing_schema::output::WindowView],
+    window_title: Option<&str>,
+    shown: impl Fn(&str) -> bool,
+) -> String {
     let base = origin(v);
     let at = |off: u64| -> String {
         match base {
@@ -100,20 +143,30 @@ pub fn gantt(v: &PlanView) -> String {
         Some(t) => format!("from {}", t.format("%Y-%m-%d %H:%M %:z")),
         None => "relative: 00:00 = start of apply".to_owned(),
     };
-    let _ = writeln!(
-        o,
-        "  title {}: estimated schedule ({when})",
-        task_name(&v.plan.name)
-    );
+    let _ = match (window_title, windows) {
+        (Some(name), [w]) => writeln!(
+            o,
+            "  title {}: estimated schedule, window {} ({} to {})",
+            task_name(&v.plan.name),
+            task_name(name),
+            clock(&w.start, "%a %d %b %H:%M %:z"),
+            clock(&w.end, "%a %d %b %H:%M")
+        ),
+        _ => writeln!(
+            o,
+            "  title {}: estimated schedule ({when})",
+            task_name(&v.plan.name)
+        ),
+    };
     o.push_str("  dateFormat YYYY-MM-DD HH:mm:ss\n");
     o.push_str(if base.is_some() {
         "  axisFormat %d %b %H:%M\n"
     } else {
         "  axisFormat %H:%M\n"
     });
-    if !v.windows.is_empty() {
+    if !windows.is_empty() {
         o.push_str("  section Windows\n");
-        for (i, w) in v.windows.iter().enumerate() {
+        for (i, w) in windows.iter().enumerate() {
             let _ = writeln!(
                 o,
                 "    window {} :{}w{i}, {}, {}s",
@@ -125,8 +178,11 @@ pub fn gantt(v: &PlanView) -> String {
         }
     }
     for ph in &v.phases {
+        if !ph.steps.iter().any(|id| shown(id)) {
+            continue;
+        }
         let _ = writeln!(o, "  section {}", task_name(&ph.title));
-        for id in &ph.steps {
+        for id in ph.steps.iter().filter(|id| shown(id)) {
             let Some((i, s)) = v.steps.iter().enumerate().find(|(_, s)| &s.id == id) else {
                 continue;
             };
