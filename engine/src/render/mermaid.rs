@@ -101,7 +101,10 @@ pub fn gantt_per_window(v: &PlanView) -> Vec<String> {
         .enumerate()
         .map(|(i, w)| {
             gantt_of(v, &[w], Some(&w.name), |id| {
-                v.steps.iter().find(|s| s.id == id).is_some_and(|s| home(s) == i)
+                v.steps
+                    .iter()
+                    .find(|s| s.id == id)
+                    .is_some_and(|s| home(s) == i)
             })
         })
         .collect()

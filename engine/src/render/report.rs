@@ -215,7 +215,11 @@ mod tests {
         let r = record(40, 5_000);
         let md = markdown(&r, MAX_CHARS);
         assert!(md.len() <= MAX_CHARS, "{}", md.len());
-        assert_eq!(md.matches("| `s").count(), 40, "every step stays in the table");
+        assert_eq!(
+            md.matches("| `s").count(),
+            40,
+            "every step stays in the table"
+        );
         assert!(md.contains("observation(s) cut"), "the cut is said");
         // Actors and notes are data: they cannot add table cells or HTML.
         assert!(!md.contains("<b>"));
