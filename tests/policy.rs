@@ -263,19 +263,19 @@ fn a_downtime_step_bound_to_no_window_is_denied_by_downtime_windows_alone() {
 
 #[test]
 fn downtime_scheduled_past_its_window_is_denied_by_downtime_windows_alone() {
-    // The single-appliance example with its four-hour window cut to one hour: swing still
+    // The single-appliance example with its four-hour window cut to 45 minutes: swing still
     // prints the view (and exits 1 on its own downtime-outside-window finding); the install
     // runs past the window's end and the restart starts after it.
     let dir = tempfile::tempdir().unwrap();
     let plan = modified_example(dir.path(), "single-automatic.yaml", |text| {
         text.replace(
             "end: 2026-12-06T02:00:00+01:00",
-            "end: 2026-12-05T23:00:00+01:00",
+            "end: 2026-12-05T22:45:00+01:00",
         )
     });
     let (code, v) = view(&plan);
     assert_eq!(code, Some(1));
-    assert_eq!(v["windows"][0]["duration_s"], 3600);
+    assert_eq!(v["windows"][0]["duration_s"], 2700);
     assert!(
         v["findings"]
             .as_array()
@@ -285,13 +285,13 @@ fn downtime_scheduled_past_its_window_is_denied_by_downtime_windows_alone() {
         "{:#}",
         v["findings"]
     );
-    let mut msgs = denied_by_alone("a one-hour window", "downtime_windows", &v, None);
+    let mut msgs = denied_by_alone("a 45-minute window", "downtime_windows", &v, None);
     msgs.sort();
     assert_eq!(
         msgs,
         [
-            "plan access-25-1-single: step main.install takes the site down from 1530 s to 4230 s, outside its maintenance window saturday-night",
-            "plan access-25-1-single: step main.online takes the site down from 4230 s to 4830 s, outside its maintenance window saturday-night",
+            "plan access-25-1-single: step main.install takes the site down from 630 s to 3330 s, outside its maintenance window saturday-night",
+            "plan access-25-1-single: step main.online takes the site down from 3330 s to 3930 s, outside its maintenance window saturday-night",
         ]
     );
 }
