@@ -159,6 +159,8 @@ impl History {
                 Entry::StepObserved { step, observed } => {
                     h.steps.entry(step.clone()).or_default().observed = Some(observed.clone());
                 }
+                // Delivery of a notification says nothing about the steps.
+                Entry::NotificationFailed { .. } => {}
             }
         }
         h

@@ -109,6 +109,15 @@ pub enum Entry {
     StepSkipped { step: String, because: String },
     /// The run ended: `done`, `paused`, `failed`.
     RunFinished { outcome: String },
+    /// A notification (`notify` in the plan) could not be delivered; the apply went on as
+    /// it would have. `target` names it as messages do (`webhook #1`), never by a secret URL.
+    NotificationFailed {
+        target: String,
+        /// `paused`, `waiting-for-window`, `failed` or `done`.
+        notification: String,
+        attempts: u32,
+        message: String,
+    },
     /// A person ended an apply that could not go on (`swing apply --abandon`): the change
     /// counts as finished, and the next apply starts fresh.
     Abandoned {
