@@ -244,6 +244,36 @@ impl Notifier for ExecNotifier {
 mod tests {
     use super::*;
 
+    fn config(url: &str, url_is_secret: bool) -> WebhookConfig {
+        WebhookConfig {
+            index: 2,
+            url: SecretValue::new(url),
+            url_is_secret,
+            secret: None,
+            events: NotifyEvent::all(),
+            format: NotifyFormat::Json,
+            ca_file: None,
+        }
+    }
+
+    #[test]
+    fn a_url_from_a_reference_is_checked_and_never_shown() {
+        let url = "http://hooks.example.com/services/T0KEN-secret";
+        let e = Webhook::new(config(url, true))
+            .err()
+            .expect("plain http refused");
+        assert!(e.message.starts_with("webhook #2:"), "{}", e.message);
+        assert!(!e.message.contains("hooks.example.com"), "{}", e.message);
+        let e = Webhook::new(config(url, false))
+            .err()
+            .expect("plain http refused");
+        assert!(e.message.contains("hooks.example.com"), "{}", e.message);
+        let hook = Webhook::new(config("https://hooks.example.com/T0KEN-secret", true)).unwrap();
+        assert_eq!(hook.describe(), "webhook #2");
+        let hook = Webhook::new(config("http://127.0.0.1:9/x", false)).unwrap();
+        assert_eq!(hook.describe(), "webhook #2 (http://127.0.0.1:9/x)");
+    }
+
     #[test]
     fn signature_is_hmac_sha256_hex() {
         // RFC 4231, test case 2.

@@ -134,3 +134,152 @@ async fn deliver(t: &dyn Notifier, n: &Notification) -> Result<(), String> {
     }
     Err(last)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::apply::step::{Failure, Waiting, WalkOptions};
+    use crate::apply::{LockOptions, Record};
+    use crate::notify::NotifyError;
+
+    fn waiting(step: &str, person: bool) -> Waiting {
+        Waiting {
+            step: step.into(),
+            reason: if person {
+                WaitReason::Confirmation {
+                    instructions: vec!["check".into()],
+                }
+            } else {
+                WaitReason::Window {
+                    window: "second".into(),
+                    starts: "2026-12-06T22:00:00+01:00".into(),
+                }
+            },
+        }
+    }
+
+    #[test]
+    fn the_outcome_decides_the_event_and_what_it_carries() {
+        let person = Outcome::Paused {
+            waiting: vec![
+                waiting("b.install", false),
+                waiting("a.verify-manual", true),
+            ],
+        };
+        let n = notification(&person, "chg", "site.example", None, 0);
+        assert_eq!(n.event, NotifyEvent::Paused, "a person is awaited");
+        assert_eq!(n.step.as_deref(), Some("b.install"));
+        assert_eq!(n.awaiting.len(), 2);
+        assert_eq!(
+            n.resume_command.as_deref(),
+            Some("swing apply --resume --confirm a.verify-manual")
+        );
+        let window = Outcome::Paused {
+            waiting: vec![waiting("b.install", false)],
+        };
+        let n = notification(&window, "chg", "site.example", None, 0);
+        assert_eq!(n.event, NotifyEvent::WaitingForWindow);
+        assert_eq!(n.resume_command.as_deref(), Some("swing apply --resume"));
+        let failed = Outcome::Failed {
+            root_cause: Failure {
+                step: "a.install".into(),
+                message: "install failed".into(),
+                advice: vec![],
+            },
+            skipped: vec![],
+        };
+        let n = notification(&failed, "chg", "site.example", None, 0);
+        assert_eq!(n.event, NotifyEvent::Failed);
+        assert_eq!(n.message.as_deref(), Some("install failed"));
+        assert!(n.resume_command.is_none());
+        let n = notification(&Outcome::Done, "chg", "site.example", None, 0);
+        assert_eq!((n.event, n.outcome.as_str()), (NotifyEvent::Done, "done"));
+    }
+
+    /// A target that fails its first `fail_first` attempts.
+    struct Flaky {
+        fail_first: u32,
+        calls: AtomicU32,
+        wants: NotifyEvent,
+    }
+
+    #[async_trait]
+    impl Notifier for Flaky {
+        fn describe(&self) -> String {
+            format!("flaky #{}", self.fail_first)
+        }
+        fn wants(&self, event: NotifyEvent) -> bool {
+            event == self.wants
+        }
+        async fn send(&self, _n: &Notification) -> Result<(), NotifyError> {
+            let call = self.calls.fetch_add(1, Ordering::SeqCst);
+            if call < self.fail_first {
+                Err(NotifyError::new(format!("refused (attempt {})", call + 1)))
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_target_is_retried_and_only_a_lasting_failure_is_journaled_and_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.jsonl");
+        let journal = Journal::open(&path).unwrap();
+        let recovers = Arc::new(Flaky {
+            fail_first: 2,
+            calls: AtomicU32::new(0),
+            wants: NotifyEvent::Done,
+        });
+        let never = Arc::new(Flaky {
+            fail_first: u32::MAX,
+            calls: AtomicU32::new(0),
+            wants: NotifyEvent::Done,
+        });
+        let elsewhere = Arc::new(Flaky {
+            fail_first: 0,
+            calls: AtomicU32::new(0),
+            wants: NotifyEvent::Failed,
+        });
+        let seen: Arc<Mutex<Vec<ApplyEvent>>> = Arc::default();
+        let keep = seen.clone();
+        let req = ApplyRequest {
+            state_dir: dir.path().into(),
+            lock_dir: dir.path().into(),
+            change: "chg".into(),
+            site: "site.example".into(),
+            plan_digest: "d".into(),
+            source: None,
+            resume: false,
+            lock: LockOptions::default(),
+            walk: WalkOptions {
+                notifiers: vec![recovers.clone(), never.clone(), elsewhere.clone()],
+                events: Arc::new(move |e: &ApplyEvent| keep.lock().unwrap().push(e.clone())),
+                ..WalkOptions::default()
+            },
+        };
+        notify(&req, &Outcome::Done, &journal).await;
+        assert_eq!(recovers.calls.load(Ordering::SeqCst), 3);
+        assert_eq!(never.calls.load(Ordering::SeqCst), ATTEMPTS);
+        assert_eq!(elsewhere.calls.load(Ordering::SeqCst), 0, "not its event");
+        let records: Vec<Record> = Journal::read(&path).unwrap();
+        assert_eq!(
+            records.into_iter().map(|r| r.entry).collect::<Vec<_>>(),
+            vec![Entry::NotificationFailed {
+                target: format!("flaky #{}", u32::MAX),
+                notification: "done".into(),
+                attempts: ATTEMPTS,
+                message: "refused (attempt 3)".into(),
+            }]
+        );
+        assert!(matches!(
+            seen.lock().unwrap().as_slice(),
+            [ApplyEvent::NotificationFailed { notification, .. }] if notification == "done"
+        ));
+    }
+}
