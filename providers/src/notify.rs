@@ -283,4 +283,41 @@ mod tests {
             "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
     }
+
+    fn paused() -> Notification {
+        Notification {
+            event: NotifyEvent::Paused,
+            change: "chg".into(),
+            site: "site.example".into(),
+            step: None,
+            awaiting: vec![],
+            resume_command: None,
+            message: None,
+            outcome: "paused".into(),
+            at: "2026-12-02T10:00:00.000Z".into(),
+        }
+    }
+
+    /// An https webhook is verified: against a server whose CA is not trusted the attempt
+    /// fails in the handshake, saying so; with that CA as `ca_file` the request is sent
+    /// (the simulator answers it with an HTTP status: no TLS error).
+    #[tokio::test]
+    async fn https_is_verified_against_the_system_roots_or_only_the_ca_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let sim = swing_sim::Simulator::start(swing_sim::SimConfig::new("a", dir.path()))
+            .await
+            .unwrap();
+        let url = format!("{}/hooks/x", sim.url());
+        let untrusted = Webhook::new(config(&url, false)).unwrap();
+        let e = untrusted.send(&paused()).await.unwrap_err();
+        assert!(e.message.contains("not trusted"), "{}", e.message);
+        let mut cfg = config(&url, true);
+        cfg.ca_file = Some(sim.ca_pem_path());
+        let trusted = Webhook::new(cfg).unwrap();
+        match trusted.send(&paused()).await {
+            Ok(()) => {}
+            Err(e) => assert!(e.message.starts_with("answered HTTP"), "{}", e.message),
+        }
+        sim.shutdown().await;
+    }
 }
