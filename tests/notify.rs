@@ -1,7 +1,7 @@
 //! Notifications (`notify` in the plan) against a lab and the real `swing` binary: a webhook
 //! receiver on loopback gets `paused` (signed: the test checks the HMAC-SHA256) with the exact
 //! resume command, then `done` after resuming with it; an exec target gets the same event as
-//! JSON on stdin. A receiver that answers 500 and one that is not listening change nothing of
+//! JSON on stdin, without the plan's secret variables. A receiver that answers 500 and one that is not listening change nothing of
 //! the apply's exit code; each failure is on stderr and in the journal — and neither the
 //! signing key nor the URL a reference holds appears in any output or file.
 
@@ -137,7 +137,7 @@ async fn a_pause_and_the_end_are_notified_signed_with_the_resume_command() {
         .unwrap();
     std::fs::write(
         lab.dir.join("notify.sh"),
-        "#!/bin/sh\ncat >> notified.jsonl\necho >> notified.jsonl\n",
+        "#!/bin/sh\ncat >> notified.jsonl\necho >> notified.jsonl\nenv > notify-env.txt\n",
     )
     .unwrap();
     std::fs::set_permissions(
@@ -192,6 +192,19 @@ async fn a_pause_and_the_end_are_notified_signed_with_the_resume_command() {
     let exec_got = std::fs::read_to_string(lab.dir.join("notified.jsonl")).unwrap();
     let exec_event: serde_json::Value = serde_json::from_str(exec_got.trim()).unwrap();
     assert_eq!(&exec_event, paused);
+    // ...without the variables the plan's secret references name.
+    let env = std::fs::read_to_string(lab.dir.join("notify-env.txt")).unwrap();
+    for leak in [
+        "SWING_TEST_HOOK_SECRET",
+        SECRET,
+        "SWING_TEST_HOOK_URL",
+        URL_TOKEN,
+    ] {
+        assert!(
+            !env.contains(leak),
+            "the exec target's environment holds {leak}"
+        );
+    }
 
     // Resume with exactly that command: the change ends, `done` is sent.
     let words: Vec<&str> = resume.split(' ').collect();
