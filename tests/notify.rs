@@ -1,7 +1,8 @@
 //! Notifications (`notify` in the plan) against a lab and the real `swing` binary: a webhook
 //! receiver on loopback gets `paused` (signed: the test checks the HMAC-SHA256) with the exact
 //! resume command, then `done` after resuming with it; an exec target gets the same event as
-//! JSON on stdin, without the plan's secret variables. A receiver that answers 500 and one that is not listening change nothing of
+//! JSON on stdin, without the plan's secret variables. A failed install is `failed`, with the
+//! step and why. A receiver that answers 500 and one that is not listening change nothing of
 //! the apply's exit code; each failure is on stderr and in the journal — and neither the
 //! signing key nor the URL a reference holds appears in any output or file.
 
@@ -321,5 +322,43 @@ async fn failed_notifications_change_no_outcome_and_are_reported_and_journaled()
             .any(|l| l.contains("\"type\":\"notification-failed\"")),
         "the event stream reports it\n{out}"
     );
+    lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failed_step_is_notified_with_the_step_and_why() {
+    let (base, got) = receiver(StatusCode::OK).await;
+    let dir = tempfile::tempdir().unwrap();
+    let lab = Lab::start(Scenario::SingleAutomatic, dir.path(), LabOptions::default())
+        .await
+        .unwrap();
+    lab.sim("main")
+        .unwrap()
+        .set_fault(swing_sim::Fault::InstallFails(true));
+    let plan = write_plan(
+        &lab,
+        &format!("  - {{ type: webhook, url: '{base}/hook', events: [failed] }}\n"),
+    );
+    let o = swing(
+        &lab.dir,
+        &["apply", "--auto-approve", plan.to_str().unwrap()],
+        &[],
+    )
+    .await;
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "the install fails\n{out}\n{err}");
+    let got = events(&got);
+    assert_eq!(got.len(), 1, "{got:?}");
+    let n = &got[0];
+    assert_eq!(n["event"], "failed", "{n}");
+    assert_eq!(n["outcome"], "failed");
+    let step = n["step"].as_str().expect("the failed step");
+    assert!(step.ends_with(".install"), "{n}");
+    assert!(
+        err.contains(&format!("error: {step} failed")),
+        "the same step as the failure message\n{err}"
+    );
+    assert!(!n["message"].as_str().unwrap_or_default().is_empty(), "{n}");
+    assert!(n.get("resume_command").is_none(), "{n}");
     lab.shutdown().await;
 }
