@@ -366,7 +366,7 @@ async fn the_canary_never_leaves_an_apply_against_the_simulator() {
         .local_addr()
         .unwrap();
     let hook_url = format!("http://{closed}/hooks/{}", canary_for("hook-url"));
-    let hook_env = vec![
+    let hook_env = [
         ("SWING_CANARY_HOOK_URL".to_string(), hook_url),
         (
             "SWING_CANARY_HOOK_SECRET".to_string(),
