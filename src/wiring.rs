@@ -434,6 +434,25 @@ mod tests {
     }
 
     #[test]
+    fn exec_commands_lose_the_notify_secret_variables_too() {
+        let base = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/plans/examples/failover-async-dns.yaml"
+        ))
+        .unwrap();
+        let text = format!(
+            "{base}\nnotify:\n  - {{ type: webhook, url: '${{env:HOOK_URL_X}}', secret: '${{env:HOOK_KEY_X}}' }}\n"
+        );
+        let plan = swing_engine::validate::check_source("n.yaml", &text)
+            .plan
+            .expect("valid");
+        let names = secret_env_names(&plan);
+        for expected in ["HOOK_URL_X", "HOOK_KEY_X"] {
+            assert!(names.iter().any(|n| n == expected), "{expected}: {names:?}");
+        }
+    }
+
+    #[test]
     fn resolves_env_and_file_references_without_leaking() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("k"), "s3cr3t-file\n").unwrap();
