@@ -1,7 +1,7 @@
 //! The apply journal: an append-only JSON Lines file per change, one record per event
 //! (run started, step started, action sent, what a step observed before acting, step
-//! succeeded/failed/waiting/skipped, confirmations, run finished), each fsync'd before the
-//! engine goes on.
+//! succeeded/failed/waiting/skipped, confirmations, run finished, a notification that could
+//! not be delivered), each fsync'd before the engine goes on.
 //!
 //! Owns: the record format, the file (mode 0600 under the state directory), reading it back
 //! tolerantly (a torn last line after `kill -9` is ignored, never fatal). Folding the records
