@@ -1,6 +1,7 @@
 //! Wiring: the one place that builds concrete providers from a plan, and the one place that
 //! resolves secret references (`${env:NAME}`, `${file:PATH}`) — into
-//! [`swing_schema::SecretValue`] only, only when a provider is built (refresh, apply).
+//! [`swing_schema::SecretValue`] only, only when a provider or notifier is built (refresh,
+//! apply).
 //!
 //! Owns: which provider type serves which resource, and secret resolution. Must not: print a
 //! resolved secret or put one in an error (errors name the reference, never the value), act
@@ -11,7 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use swing_engine::refresh::Providers;
-use swing_schema::{OperatorMode, Plan, Provider, SecretRef, SecretValue, Switch, ValueOrRef};
+use swing_schema::{
+    Notify, OperatorMode, Plan, Provider, SecretRef, SecretValue, Switch, ValueOrRef,
+};
 
 /// Why providers could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +54,8 @@ pub enum WiringError {
     },
     #[error("provider `{name}`: {message}")]
     Provider { name: String, message: String },
+    #[error("{message}")]
+    Notify { message: String },
 }
 
 /// Resolves one secret reference. Relative `file:` paths are relative to `base_dir`;
@@ -258,6 +263,62 @@ pub fn build(plan: &Plan, base_dir: &Path) -> Result<Providers, WiringError> {
     Ok(out)
 }
 
+/// The notifiers of the plan's `notify`, in its order: a webhook's URL reference and signing
+/// key are resolved here (a resolved URL is checked like a literal one), a command loses the
+/// plan's secret variables like every other command.
+pub fn notifiers(
+    plan: &Plan,
+    base_dir: &Path,
+) -> Result<Vec<Arc<dyn swing_engine::notify::Notifier>>, WiringError> {
+    use swing_providers::notify::{ExecNotifier, Webhook, WebhookConfig};
+    let mut out: Vec<Arc<dyn swing_engine::notify::Notifier>> = Vec::new();
+    for (i, n) in plan.notify.iter().enumerate() {
+        let used_for = format!("notify #{}", i + 1);
+        match n {
+            Notify::Webhook {
+                url,
+                secret,
+                events,
+                format,
+                ca_file,
+            } => {
+                let (url, url_is_secret) = match url {
+                    ValueOrRef::Literal(u) => (SecretValue::new(u.as_str()), false),
+                    ValueOrRef::Ref(r) => (resolve(r, base_dir, &format!("{used_for} url"))?, true),
+                };
+                let secret = match secret {
+                    Some(r) => Some(resolve(r, base_dir, &format!("{used_for} secret"))?),
+                    None => None,
+                };
+                let hook = Webhook::new(WebhookConfig {
+                    index: i + 1,
+                    url,
+                    url_is_secret,
+                    secret,
+                    events: events.clone(),
+                    format: *format,
+                    ca_file: ca_file.as_ref().map(|f| base_dir.join(f)),
+                })
+                .map_err(|e| WiringError::Notify { message: e.message })?;
+                out.push(Arc::new(hook));
+            }
+            Notify::Exec {
+                command,
+                args,
+                events,
+            } => out.push(Arc::new(ExecNotifier::new(
+                i + 1,
+                command,
+                args,
+                events.clone(),
+                base_dir,
+                secret_env_names(plan),
+            ))),
+        }
+    }
+    Ok(out)
+}
+
 /// An exec provider that never sees the plan's secrets: every environment variable a
 /// `${env:NAME}` reference of the plan names is removed from the command's environment.
 fn exec_plugin(
@@ -286,6 +347,14 @@ fn secret_env_names(plan: &Plan) -> Vec<String> {
                 }
             }
             Provider::Nftables(_) | Provider::Exec(_) => {}
+        }
+    }
+    for n in &plan.notify {
+        if let Notify::Webhook { url, secret, .. } = n {
+            if let ValueOrRef::Ref(r) = url {
+                refs.push(r);
+            }
+            refs.extend(secret.iter());
         }
     }
     let mut names: Vec<String> = refs
@@ -360,6 +429,25 @@ mod tests {
             "SWING_BACKUP_PASSWORD",
             "SWING_TSIG_SECRET",
         ] {
+            assert!(names.iter().any(|n| n == expected), "{expected}: {names:?}");
+        }
+    }
+
+    #[test]
+    fn exec_commands_lose_the_notify_secret_variables_too() {
+        let base = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/plans/examples/failover-async-dns.yaml"
+        ))
+        .unwrap();
+        let text = format!(
+            "{base}\nnotify:\n  - {{ type: webhook, url: '${{env:HOOK_URL_X}}', secret: '${{env:HOOK_KEY_X}}' }}\n"
+        );
+        let plan = swing_engine::validate::check_source("n.yaml", &text)
+            .plan
+            .expect("valid");
+        let names = secret_env_names(&plan);
+        for expected in ["HOOK_URL_X", "HOOK_KEY_X"] {
             assert!(names.iter().any(|n| n == expected), "{expected}: {names:?}");
         }
     }

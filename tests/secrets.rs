@@ -358,7 +358,30 @@ async fn the_canary_never_leaves_an_apply_against_the_simulator() {
     // No backups/ directory: backup.config makes it.
     let secret_file = d.join("secrets/backup-password");
     std::fs::write(&secret_file, canary_for("backup-password")).unwrap();
-    std::fs::write(d.join("plan.yaml"), sim_plan(sim.addr())).unwrap();
+    // A webhook whose URL (a chat hook's, with its token) and signing key are references,
+    // aimed at a port nobody listens on: the failed notification is reported, and neither
+    // canary with it.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let hook_url = format!("http://{closed}/hooks/{}", canary_for("hook-url"));
+    let hook_env = [
+        ("SWING_CANARY_HOOK_URL".to_string(), hook_url),
+        (
+            "SWING_CANARY_HOOK_SECRET".to_string(),
+            canary_for("hook-secret"),
+        ),
+    ];
+    std::fs::write(
+        d.join("plan.yaml"),
+        format!(
+            "{}notify:\n  - type: webhook\n    url: ${{env:SWING_CANARY_HOOK_URL}}\n    \
+             secret: ${{env:SWING_CANARY_HOOK_SECRET}}\n",
+            sim_plan(sim.addr())
+        ),
+    )
+    .unwrap();
 
     let mut check = LeakCheck::default();
     check.allowed.insert(secret_file.clone());
@@ -369,10 +392,11 @@ async fn the_canary_never_leaves_an_apply_against_the_simulator() {
             swing(&d, &env, &a)
         })
     };
-    let good_env = vec![(
+    let mut good_env = vec![(
         "SWING_CANARY_CLIENT_SECRET".to_string(),
         client_secret.clone(),
     )];
+    good_env.extend(hook_env.iter().cloned());
     let args = |state: &str| -> Vec<String> {
         [
             "apply",
@@ -390,10 +414,12 @@ async fn the_canary_never_leaves_an_apply_against_the_simulator() {
 
     // 1. A wrong secret that is itself a canary: refused as an auth problem, never echoed.
     let wrong_env = || {
-        vec![(
+        let mut env = vec![(
             "SWING_CANARY_CLIENT_SECRET".to_string(),
             canary_for("wrong-secret"),
-        )]
+        )];
+        env.extend(hook_env.iter().cloned());
+        env
     };
     let o = tokio::time::timeout(
         Duration::from_secs(120),
@@ -469,6 +495,12 @@ async fn the_canary_never_leaves_an_apply_against_the_simulator() {
         String::from_utf8_lossy(&o.stderr)
     );
     assert!(stdout.contains("backup.config"), "{stdout}");
+    assert!(
+        stdout.contains("\"type\":\"notification-failed\"")
+            && String::from_utf8_lossy(&o.stderr).contains("to webhook #1 failed"),
+        "the failed notification is reported\n{stdout}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     check.output("apply", &o);
     assert!(
         sim.state().backups_served >= 1,

@@ -525,3 +525,64 @@ fn windows_without_a_name_are_named_by_their_place() {
     let names: Vec<&str> = plan.windows.iter().map(|w| w.name.as_str()).collect();
     assert_eq!(names, ["first", "window-2"]);
 }
+
+/// `notify` (December 2026): a webhook in plain http beyond this host, an unparsable URL, an
+/// empty `events` and an event named twice are refused, each pointed at the node that is
+/// wrong; https anywhere, http to loopback, a URL reference and an `exec` target are accepted.
+#[test]
+fn notify_targets_are_checked_where_they_are_written() {
+    let with = |notify: &str| format!("{BASE}\nnotify:\n{notify}");
+    let ok = with(
+        "  - { type: webhook, url: 'https://hooks.example.com/swing', secret: '${env:SWING_HOOK_SECRET}', format: text }\n  \
+         - { type: webhook, url: 'http://127.0.0.1:8080/hook', events: [done] }\n  \
+         - { type: webhook, url: '${env:SWING_HOOK_URL}' }\n  \
+         - { type: exec, command: ./notify.sh }\n",
+    );
+    let c = check_source("ok.yaml", &ok);
+    assert!(c.diagnostics.is_empty(), "{}", plain(&c));
+    let plan = c.plan.expect("valid");
+    assert_eq!(plan.notify.len(), 4);
+    assert_eq!(plan.notify[3].events().len(), 4, "the default is all four");
+
+    let text = with("  - type: webhook\n    url: http://hooks.example.com/swing\n");
+    let c = check_source("http.yaml", &text);
+    assert_eq!(codes(&c), ["invalid-notify-url"], "{}", plain(&c));
+    let d = &c.diagnostics[0];
+    let span = d.labels[0].span;
+    assert_eq!(
+        &text[span.start..span.end],
+        "http://hooks.example.com/swing"
+    );
+    assert!(
+        d.message.contains("not a loopback address"),
+        "{}",
+        d.message
+    );
+    assert!(d.help.as_deref().unwrap_or_default().contains("https"));
+
+    let c = check_source(
+        "bad.yaml",
+        &with("  - { type: webhook, url: 'hooks.example.com' }\n"),
+    );
+    assert_eq!(codes(&c), ["invalid-notify-url"], "{}", plain(&c));
+
+    let text = with("  - { type: exec, command: ./n.sh, events: [done, failed, done] }\n");
+    let c = check_source("dup.yaml", &text);
+    assert_eq!(codes(&c), ["invalid-notify-events"], "{}", plain(&c));
+    let span = c.diagnostics[0].labels[0].span;
+    assert_eq!(span.start, text.rfind("done").unwrap());
+
+    let c = check_source(
+        "none.yaml",
+        &with("  - { type: exec, command: ./n.sh, events: [] }\n"),
+    );
+    assert_eq!(codes(&c), ["invalid-notify-events"], "{}", plain(&c));
+
+    // The signing key is a secret: a literal one is refused like any other.
+    let c = check_source(
+        "lit.yaml",
+        &with("  - { type: webhook, url: 'https://h.example.com/', secret: hunter2 }\n"),
+    );
+    assert!(c.plan.is_none(), "{}", plain(&c));
+    assert!(!plain(&c).contains("hunter2"), "{}", plain(&c));
+}

@@ -386,6 +386,8 @@ pub mod codes {
     pub const OPERATOR_COMMAND: &str = "operator-command";
     pub const TARGET_NOT_NEWER: &str = "target-not-newer";
     pub const BAD_ENDPOINT: &str = "invalid-endpoint";
+    pub const BAD_NOTIFY_URL: &str = "invalid-notify-url";
+    pub const NOTIFY_EVENTS: &str = "invalid-notify-events";
 
     /// Every code with the one sentence that says what it means: the rules of the SARIF
     /// output (their help text), in the order above.
@@ -505,6 +507,14 @@ pub mod codes {
             "The target version is not newer than the current version.",
         ),
         (BAD_ENDPOINT, "An endpoint is not written as host:port."),
+        (
+            BAD_NOTIFY_URL,
+            "A webhook URL is not a URL, or sends in plain http beyond this host.",
+        ),
+        (
+            NOTIFY_EVENTS,
+            "A notification's `events` is empty or names an event twice.",
+        ),
     ];
 
     /// The sentence of `code` in [`ALL`], if it is one.

@@ -17,6 +17,7 @@ pub mod doctor;
 pub mod input_file;
 pub mod invariants;
 pub mod load;
+pub mod notify;
 pub mod ops;
 pub mod planfile;
 pub mod provider;

@@ -1,7 +1,8 @@
 //! swing-providers: the concrete providers behind the engine's traits
 //! (`swing_engine::provider`): `beyondtrust` (appliance vendor APIs and operator bridges),
 //! `rfc2136` (DNS dynamic update) with an embedded authoritative server, `nftables` (NAT),
-//! and `exec` (a site's own command speaking JSON over stdio), with `process` running such
+//! `exec` (a site's own command speaking JSON over stdio), `notify` (webhook and command
+//! notifiers), with `process` running such
 //! commands (timeout, process-group kill, capped output). Secret and CA files are read through
 //! `swing_engine::input_file` (regular files only, capped), like plan files.
 //!
@@ -13,6 +14,7 @@ pub mod conformance;
 pub mod dns_server;
 pub mod exec;
 pub mod nftables;
+pub mod notify;
 pub mod operator;
 pub mod probe;
 pub mod process;

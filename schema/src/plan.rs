@@ -36,6 +36,8 @@ pub const MAX_PARALLELISM: u32 = 64;
 pub const MAX_CERTIFICATE_MIN_DAYS: u32 = 3_650;
 /// Largest `policy.jump_clients.max_concurrent_upgrades`.
 pub const MAX_CONCURRENT_CLIENT_UPGRADES: u32 = 100_000;
+/// Most notification targets of a plan.
+pub const MAX_NOTIFY: u64 = 16;
 /// Largest DNS TTL used around a switch (one day, in seconds).
 pub const MAX_SWITCH_TTL: u32 = 86_400;
 
@@ -91,6 +93,11 @@ pub struct Plan {
     pub verify: Option<Verify>,
     /// How each resource is reached.
     pub providers: BTreeMap<String, Provider>,
+    /// Who hears about the apply pausing, failing and ending. A notification never blocks or
+    /// fails an apply: it is retried briefly and its failure is reported.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("maxItems" = MAX_NOTIFY))]
+    pub notify: Vec<Notify>,
 }
 
 /// The format version: the integer `1`.
@@ -582,4 +589,103 @@ pub struct ExecProvider {
     /// Extra arguments.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub args: Vec<String>,
+}
+
+/// One notification target (`notify`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Notify {
+    /// An HTTP POST of the event: `https` (verified), or plain `http` to a loopback address.
+    Webhook {
+        /// The URL, or a secret reference to it (chat hook URLs embed a token).
+        url: ValueOrRef,
+        /// HMAC-SHA256 key (secret reference): the body's signature goes in
+        /// `X-Swing-Signature: sha256=<hex>`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        secret: Option<SecretRef>,
+        /// Which events are sent. Default: all four.
+        #[serde(default = "NotifyEvent::all")]
+        events: Vec<NotifyEvent>,
+        /// `json` (the event itself) or `text` (a `{"text": …}` body chat tools accept).
+        #[serde(default)]
+        format: NotifyFormat,
+        /// CA bundle to trust instead of the system roots (relative to the plan file).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ca_file: Option<String>,
+    },
+    /// A command (relative to the plan file) given the event as JSON on stdin.
+    Exec {
+        /// The command.
+        command: String,
+        /// Extra arguments.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        args: Vec<String>,
+        /// Which events are sent. Default: all four.
+        #[serde(default = "NotifyEvent::all")]
+        events: Vec<NotifyEvent>,
+    },
+}
+
+impl Notify {
+    /// `webhook` or `exec`.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Notify::Webhook { .. } => "webhook",
+            Notify::Exec { .. } => "exec",
+        }
+    }
+    /// The events this target hears about.
+    pub fn events(&self) -> &[NotifyEvent] {
+        match self {
+            Notify::Webhook { events, .. } | Notify::Exec { events, .. } => events,
+        }
+    }
+}
+
+/// What a notification is about.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum NotifyEvent {
+    /// The apply paused for a person (`--confirm STEP`).
+    Paused,
+    /// The apply paused until a maintenance window starts.
+    WaitingForWindow,
+    /// A step failed.
+    Failed,
+    /// The change is done.
+    Done,
+}
+
+impl NotifyEvent {
+    /// All four, the default of `events`.
+    pub fn all() -> Vec<NotifyEvent> {
+        vec![
+            NotifyEvent::Paused,
+            NotifyEvent::WaitingForWindow,
+            NotifyEvent::Failed,
+            NotifyEvent::Done,
+        ]
+    }
+    /// The name as written in a plan.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotifyEvent::Paused => "paused",
+            NotifyEvent::WaitingForWindow => "waiting-for-window",
+            NotifyEvent::Failed => "failed",
+            NotifyEvent::Done => "done",
+        }
+    }
+}
+
+/// The body of a webhook notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum NotifyFormat {
+    /// The event itself as JSON.
+    #[default]
+    Json,
+    /// `{"text": "<one readable line>"}`, as chat tools accept.
+    Text,
 }

@@ -142,6 +142,7 @@ pub fn run(args: &ApplyArgs) -> CliResult {
         }
     }
     let providers = crate::wiring::build(&t.plan, &t.base_dir)?;
+    let notifiers = crate::wiring::notifiers(&t.plan, &t.base_dir)?;
     let output = match args.output {
         ApplyOutput::Text => Output::Human,
         ApplyOutput::Json => Output::Json,
@@ -158,6 +159,7 @@ pub fn run(args: &ApplyArgs) -> CliResult {
         events: view.events(),
         actor: crate::actor::resolve(args.actor.as_deref()),
         note: crate::actor::note(args.note.as_deref()),
+        notifiers,
         ..WalkOptions::default()
     };
     let (site, source) = (t.plan.site.clone(), t.source.clone());

@@ -7,10 +7,11 @@
 //! [`swing_engine::render::escape::terminal`] before it is printed. Must not: decide what a
 //! step does or re-check anything the engine checked.
 
-use std::path::Path;
 use std::sync::Arc;
 
-use swing_engine::apply::{ApplyEvent, ApplyReport, LockError, Outcome, WaitReason, Waiting};
+use swing_engine::apply::{
+    ApplyEvent, ApplyReport, LockError, Outcome, WaitReason, Waiting, resume_command,
+};
 
 use swing_engine::render::escape::{terminal, terminal_line};
 
@@ -117,7 +118,6 @@ impl ApplyView {
 
 /// Prints what the run waits for and the exact command that continues it.
 pub fn print_paused(waiting: &[Waiting], source: &str) {
-    let mut confirm = Vec::new();
     println!();
     for w in waiting {
         println!("Paused: {}", terminal(&w.describe()));
@@ -125,18 +125,9 @@ pub fn print_paused(waiting: &[Waiting], source: &str) {
             for (i, line) in instructions.iter().enumerate() {
                 println!("  {}. {}", i + 1, terminal_line(line));
             }
-            confirm.push(format!("--confirm {}", w.step));
         }
     }
-    let mut cmd = String::from("swing apply --resume");
-    for c in &confirm {
-        cmd.push(' ');
-        cmd.push_str(c);
-    }
-    if Path::new(source).exists() {
-        cmd.push(' ');
-        cmd.push_str(source);
-    }
+    let cmd = resume_command(waiting, Some(source));
     println!("\nWhen done, continue with:\n  {}", terminal_line(&cmd));
 }
 

@@ -112,6 +112,20 @@ impl Progress {
 
     /// Shows one event.
     pub fn event(&self, e: &ApplyEvent) {
+        if let ApplyEvent::NotificationFailed {
+            target,
+            notification,
+            attempts,
+            message,
+        } = e
+        {
+            // On stderr whatever the output: a person should see it, and the apply goes on.
+            eprintln!(
+                "warning: notification `{notification}` to {} failed after {attempts} attempt(s): {}",
+                terminal_line(target),
+                terminal_line(message)
+            );
+        }
         if self.json {
             if let Ok(s) = swing_engine::apply::stream_line(e, swing_engine::time::now_ms()) {
                 println!("{s}");

@@ -251,5 +251,6 @@ pub fn plan(k: &Knobs) -> Plan {
         },
         verify,
         providers,
+        notify: Vec::new(),
     }
 }

@@ -102,6 +102,14 @@ pub enum ApplyEvent {
     Finished {
         report: Box<ApplyReport>,
     },
+    /// A notification (`notify` in the plan) could not be delivered after its attempts; the
+    /// apply's outcome is unchanged. `target` is `webhook #1`, `exec #2 (./notify.sh)`.
+    NotificationFailed {
+        target: String,
+        notification: String,
+        attempts: u32,
+        message: String,
+    },
 }
 
 /// How one step ended, over all runs of the change.
@@ -347,6 +355,12 @@ mod stream_tests {
             ApplyEvent::Finished {
                 report: Box::new(full_report()),
             },
+            ApplyEvent::NotificationFailed {
+                target: "webhook #1".to_owned(),
+                notification: "paused".to_owned(),
+                attempts: 3,
+                message: "answered HTTP 500 Internal Server Error".to_owned(),
+            },
         ];
         for e in &all {
             match e {
@@ -358,7 +372,8 @@ mod stream_tests {
                 | ApplyEvent::StepFailed { .. }
                 | ApplyEvent::StepWaiting { .. }
                 | ApplyEvent::StepSkipped { .. }
-                | ApplyEvent::Finished { .. } => {}
+                | ApplyEvent::Finished { .. }
+                | ApplyEvent::NotificationFailed { .. } => {}
             }
         }
         all

@@ -206,6 +206,8 @@ impl History {
                 Entry::StepObserved { step, observed } => {
                     h.steps.entry(step.clone()).or_default().observed = Some(observed.clone());
                 }
+                // Delivery of a notification says nothing about the steps.
+                Entry::NotificationFailed { .. } => {}
             }
         }
         h

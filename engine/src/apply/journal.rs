@@ -1,7 +1,7 @@
 //! The apply journal: an append-only JSON Lines file per change, one record per event
 //! (run started, step started, action sent, what a step observed before acting, step
-//! succeeded/failed/waiting/skipped, confirmations, run finished), each fsync'd before the
-//! engine goes on.
+//! succeeded/failed/waiting/skipped, confirmations, run finished, a notification that could
+//! not be delivered), each fsync'd before the engine goes on.
 //!
 //! Owns: the record format, the file (mode 0600 under the state directory), reading it back
 //! tolerantly (a torn last line after `kill -9` is ignored, never fatal). Folding the records
@@ -115,6 +115,15 @@ pub enum Entry {
     StepSkipped { step: String, because: String },
     /// The run ended: `done`, `paused`, `failed`.
     RunFinished { outcome: String },
+    /// A notification (`notify` in the plan) could not be delivered; the apply went on as
+    /// it would have. `target` names it as messages do (`webhook #1`), never by a secret URL.
+    NotificationFailed {
+        target: String,
+        /// `paused`, `waiting-for-window`, `failed` or `done`.
+        notification: String,
+        attempts: u32,
+        message: String,
+    },
     /// A person ended an apply that could not go on (`swing apply --abandon`): the change
     /// counts as finished, and the next apply starts fresh.
     Abandoned {

@@ -13,6 +13,7 @@
 
 pub mod abandon;
 mod act;
+pub mod deliver;
 pub mod events;
 pub mod exported;
 pub mod history;
@@ -39,7 +40,7 @@ pub use spec::step_timeout;
 pub use walker::{
     Check, Clock, EventSink, Failure, Outcome, PollPolicy, Prompter, Protection, StepError,
     StepExecutor, StepKind, StepSpec, SystemClock, WaitReason, Waiting, WalkError, WalkOptions,
-    WalkResult, walk,
+    WalkResult, resume_command, walk,
 };
 
 /// What to apply and how.
@@ -163,7 +164,9 @@ pub async fn run_locked(
         source: req.source.clone(),
         steps: steps.iter().map(|s| s.id.clone()).collect(),
     })?;
-    let result = walk(steps, exec, journal, &prior, &req.walk).await?;
+    let result = walk(steps, exec, journal.clone(), &prior, &req.walk).await?;
+    // Still under the lock: a failed delivery is journaled in this apply's journal.
+    deliver::notify(req, &result.outcome, &journal).await;
     drop(guard);
     Ok(result)
 }

@@ -17,6 +17,7 @@ use swing_schema::Window;
 
 use super::events::{ApplyEvent, ApplyReport};
 use super::journal::{Artifact, Entry, Journal, JournalError};
+use crate::notify::Notifier;
 use crate::provider::ProviderError;
 
 /// Step kinds of `procedures.md`.
@@ -280,6 +281,8 @@ pub struct WalkOptions {
     /// Who confirms in this run (recorded with every confirmation), and their note.
     pub actor: String,
     pub note: Option<String>,
+    /// Who hears about the apply pausing, failing and ending (`notify` in the plan).
+    pub notifiers: Vec<Arc<dyn Notifier>>,
 }
 
 impl Default for WalkOptions {
@@ -294,6 +297,7 @@ impl Default for WalkOptions {
             events: Arc::new(|_| {}),
             actor: String::new(),
             note: None,
+            notifiers: Vec::new(),
         }
     }
 }
@@ -338,6 +342,25 @@ impl Waiting {
             }
         }
     }
+}
+
+/// The exact command that continues an apply paused at `waiting`: `swing apply --resume`,
+/// a `--confirm STEP` for each step waiting for a person, then `source` when it is a file
+/// that exists (else `--resume` finds the unfinished apply by itself). The paused message and
+/// the notifications both show this one.
+pub fn resume_command(waiting: &[Waiting], source: Option<&str>) -> String {
+    let mut cmd = String::from("swing apply --resume");
+    for w in waiting {
+        if let WaitReason::Confirmation { .. } = w.reason {
+            cmd.push_str(" --confirm ");
+            cmd.push_str(&w.step);
+        }
+    }
+    if let Some(source) = source.filter(|s| std::path::Path::new(s).exists()) {
+        cmd.push(' ');
+        cmd.push_str(source);
+    }
+    cmd
 }
 
 /// How the walk ended.

@@ -30,7 +30,7 @@ use super::step::Recorder;
 pub use super::step::{
     Check, Clock, EventSink, Failure, Outcome, PollPolicy, Prompter, Protection, StepError,
     StepExecutor, StepKind, StepSpec, SystemClock, WaitReason, Waiting, WalkError, WalkOptions,
-    WalkResult,
+    WalkResult, resume_command,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

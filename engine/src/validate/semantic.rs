@@ -11,7 +11,9 @@ use std::collections::HashMap;
 
 use chrono::Datelike;
 use swing_schema::duration::MAX_DURATION_SECS;
-use swing_schema::{DurationSpec, Plan, Provider, Source, Strategy, Switch, Version};
+use swing_schema::{
+    DurationSpec, Notify, Plan, Provider, Source, Strategy, Switch, ValueOrRef, Version,
+};
 
 use crate::diagnostics::{DiagnosticBuilder, PlanDiagnostic, Severity, Span, WithHelp, codes};
 use crate::load::{SpanIndex, escape_pointer_segment};
@@ -39,6 +41,7 @@ pub(super) fn check(b: &DiagnosticBuilder, spans: &SpanIndex, plan: &Plan) -> Ve
     c.target();
     c.providers();
     c.bounds();
+    c.notify();
     c.out
 }
 
@@ -407,6 +410,67 @@ impl Ctx<'_> {
                     self.out.push(d);
                 }
                 Some(_) => {}
+            }
+        }
+    }
+
+    /// `notify`: each webhook URL parses and is `https`, or `http` to a loopback address only
+    /// (a reference is checked when apply resolves it); `events` is not empty and names each
+    /// event once.
+    fn notify(&mut self) {
+        for (i, n) in self.plan.notify.iter().enumerate() {
+            let idx = i.to_string();
+            if let Notify::Webhook {
+                url: ValueOrRef::Literal(url),
+                ..
+            } = n
+                && let Err(problem) = crate::notify::check_url(url)
+            {
+                self.out.push(
+                    self.b
+                        .at(
+                            Severity::Error,
+                            codes::BAD_NOTIFY_URL,
+                            self.val(&["notify", &idx, "url"]),
+                            problem.label(),
+                            format!("notify #{}: {problem}", i + 1),
+                        )
+                        .help(problem.help()),
+                );
+            }
+            let events = n.events();
+            if events.is_empty() {
+                self.out.push(
+                    self.b
+                        .at(
+                            Severity::Error,
+                            codes::NOTIFY_EVENTS,
+                            self.val(&["notify", &idx, "events"]),
+                            "no events",
+                            format!("notify #{} hears about no event", i + 1),
+                        )
+                        .help("name at least one of paused, waiting-for-window, failed, done, or leave `events` out for all four"),
+                );
+            }
+            for (j, e) in events.iter().enumerate() {
+                if let Some(first) = events[..j].iter().position(|x| x == e) {
+                    let d = self.b.at(
+                        Severity::Error,
+                        codes::NOTIFY_EVENTS,
+                        self.val(&["notify", &idx, "events", &j.to_string()]),
+                        "named again",
+                        format!("notify #{} names the event `{}` twice", i + 1, e.as_str()),
+                    );
+                    let d = self
+                        .b
+                        .also(
+                            d,
+                            self.val(&["notify", &idx, "events", &first.to_string()]),
+                            "first",
+                        )
+                        .help("name each event once");
+                    self.out.push(d);
+                }
             }
         }
     }
