@@ -289,7 +289,7 @@ impl Ctx<'_> {
                             .help("write e.g. \"203.0.113.10:443\" (quoted)"),
                     );
                 }
-                &["nftables", "exec"]
+                &["nftables", "iptables", "exec"]
             }
         };
         let Some(name) = s.provider() else {
@@ -662,7 +662,7 @@ impl Ctx<'_> {
                         );
                     }
                 }
-                Provider::Nftables(_) | Provider::Exec(_) => {}
+                Provider::Nftables(_) | Provider::Iptables(_) | Provider::Exec(_) => {}
             }
         }
     }
