@@ -5,7 +5,8 @@
 //! address, DNS with a TTL cache, the NAT VIP). Every case asserts the whole change (exit 0,
 //! every step succeeded, versions, roles, shared IP, backups with the served checksum, who
 //! served the site in order, no secret in any output), its scenario's extra final state, and
-//! its downtime target from issue 7.
+//! its downtime target from issue 7. Beyond the table, async-nat also runs against a gateway
+//! whose rule iptables wrote: through `type: iptables`, and refused through `type: nftables`.
 //!
 //! One binary instead of one per scenario: one link instead of eight. The cases run one at a
 //! time ([`SERIAL`]) so that measured downtimes are not distorted by each other on 2 cores.

@@ -1,6 +1,6 @@
-//! Network namespaces and nftables for the NAT tests: namespaces the test process creates
-//! itself, commands run inside them, loading and reading back a gateway's `ip swing` table
-//! and its conntrack entries (used by every NAT harness: this module's provider-test network,
+//! Network namespaces, nftables and iptables for the NAT tests: namespaces the test process
+//! creates itself, commands run inside them, loading and reading back a gateway's `ip swing`
+//! table (nft) or its `nat` table (iptables-restore / iptables-save) and its conntrack entries (used by every NAT harness: this module's provider-test network,
 //! [`crate::nat_net`] and [`crate::nat_gateway`]), and the provider tests' small network with
 //! real TCP traffic through it.
 //!
@@ -49,7 +49,7 @@ pub fn require_root_and_tools(tools: &[&str]) {
             .unwrap_or(false);
         assert!(
             found,
-            "this test needs `{t}` (scripts/test installs nftables, iproute2, conntrack, curl as root)"
+            "this test needs `{t}` (scripts/test installs nftables, iptables, iproute2, conntrack, curl as root)"
         );
     }
 }
