@@ -216,3 +216,23 @@ async fn clear_errors_for_missing_chain_netns_and_ambiguous_rules() {
     assert!(e.message.contains("2 DNAT rules"), "{e}");
     assert_eq!(lab.iptables_rules(), before);
 }
+
+/// The reverse mix-up: a native nft rule in iptables' chain makes iptables unable to read the
+/// table; the provider says so (and which provider type reads it) instead of "no rule".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_iptables_cannot_read_is_an_error_naming_nftables() {
+    require_root_and_tools(TOOLS);
+    let lab = Lab::with_iptables(false);
+    lab.nft_script(
+        "add rule ip nat PREROUTING ip daddr 10.213.0.12 tcp dport 443 dnat to 10.213.3.2:8080\n",
+    );
+    let nat = provider(&lab, "PREROUTING", "mixed");
+    let e = nat.observe(addr(VIP)).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Invalid, "{e}");
+    assert!(
+        e.message.contains("table `nat`") && e.message.contains("`type: nftables`"),
+        "{e}"
+    );
+    let e = nat.swing(addr(VIP), addr(A), addr(B)).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Invalid, "{e}");
+}
