@@ -236,3 +236,62 @@ async fn a_table_iptables_cannot_read_is_an_error_naming_nftables() {
     let e = nat.swing(addr(VIP), addr(A), addr(B)).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::Invalid, "{e}");
 }
+
+/// IPv6: an IPv6 `public` is read with `ip6tables-save` and swung with `ip6tables-restore`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_suite_passes_for_ipv6_through_ip6tables() {
+    require_root_and_tools(&["ip", "ip6tables", "ip6tables-save", "ip6tables-restore"]);
+    let mut ns = swing_testkit::netns::Namespaces::new();
+    let gw = ns.add("ip6t");
+    for rule in [
+        ["fd00:213::10/128", "443", "[fd00:213:2::2]:8080"],
+        ["fd00:213::10/128", "22", "[fd00:213:3::2]:22"],
+    ] {
+        let (ok, _, err) = swing_testkit::netns::in_ns(
+            &gw,
+            &[
+                "ip6tables",
+                "-t",
+                "nat",
+                "-A",
+                "PREROUTING",
+                "-d",
+                rule[0],
+                "-p",
+                "tcp",
+                "--dport",
+                rule[1],
+                "-j",
+                "DNAT",
+                "--to-destination",
+                rule[2],
+            ],
+        );
+        assert!(ok, "ip6tables: {err}");
+    }
+    let cfg = IptablesProvider {
+        table: "nat".into(),
+        chain: "PREROUTING".into(),
+        netns: Some(gw.clone()),
+    };
+    let nat = IptablesNat::new(&cfg, "ip6t-conf")
+        .expect("provider")
+        .with_conntrack_flush(false);
+    let fixture = NatFixture {
+        public: addr("[fd00:213::10]:443"),
+        a: addr("[fd00:213:2::2]:8080"),
+        b: addr("[fd00:213:3::2]:8080"),
+        unknown_public: addr("[fd00:213::11]:443"),
+        expect_comment: Some("swing:ip6t-conf".into()),
+    };
+    if let Err(e) = run_all(&nat, &fixture).await {
+        panic!("{e}");
+    }
+    // The neighbour (port 22) is untouched.
+    let (ok, saved, err) = swing_testkit::netns::in_ns(&gw, &["ip6tables-save", "-t", "nat"]);
+    assert!(ok, "{err}");
+    assert!(
+        saved.contains("--dport 22 -j DNAT --to-destination [fd00:213:3::2]:22"),
+        "{saved}"
+    );
+}
