@@ -105,7 +105,7 @@ impl Gateway {
     }
 
     /// ` in network namespace `NAME`` or nothing, for messages.
-    pub fn where_(&self) -> String {
+    pub fn in_netns(&self) -> String {
         self.netns
             .as_deref()
             .map(|n| format!(" in network namespace `{n}`"))
@@ -157,7 +157,7 @@ impl Gateway {
                     format!(
                         "`{program}` did not finish within {:?}{} (killed)",
                         self.timeout,
-                        self.where_()
+                        self.in_netns()
                     ),
                 ));
             }
@@ -169,7 +169,7 @@ impl Gateway {
                 format!(
                     "`{program}` printed more than {} MiB{}; swing does not read that much",
                     STDOUT_MAX / (1024 * 1024),
-                    self.where_()
+                    self.in_netns()
                 ),
             ));
         }
@@ -187,7 +187,7 @@ impl Gateway {
                     ErrorKind::NotFound,
                     format!(
                         "`{program}` not found{} (install {}): {stderr}",
-                        self.where_(),
+                        self.in_netns(),
                         package_of(program)
                     ),
                 ));

@@ -279,7 +279,7 @@ impl IptablesNat {
             "iptables chain `{}` of table `{}`{}",
             self.chain,
             self.table,
-            self.gw.where_()
+            self.gw.in_netns()
         )
     }
 
@@ -334,7 +334,7 @@ impl IptablesNat {
                     "{save} cannot list table `{}`{}: it holds rules written with nft, which \
                      iptables cannot read — use `type: nftables` for this provider",
                     self.table,
-                    self.gw.where_()
+                    self.gw.in_netns()
                 ),
             ));
         }

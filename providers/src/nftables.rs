@@ -152,7 +152,7 @@ impl NftablesNat {
             self.family,
             self.table,
             self.chain,
-            self.gw.where_()
+            self.gw.in_netns()
         )
     }
 
