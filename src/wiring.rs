@@ -247,12 +247,16 @@ pub fn build(plan: &Plan, base_dir: &Path) -> Result<Providers, WiringError> {
                     swing_providers::nftables::NftablesNat::new(cfg, &plan.name)
                         .map_err(|e| perr(pname, e))?,
                 ),
+                Provider::Iptables(cfg) => Arc::new(
+                    swing_providers::iptables::IptablesNat::new(cfg, &plan.name)
+                        .map_err(|e| perr(pname, e))?,
+                ),
                 Provider::Exec(e) => Arc::new(exec_plugin(e, base_dir, plan)),
                 other => {
                     return Err(WiringError::WrongType {
                         name: pname.clone(),
                         found: other.type_name(),
-                        expected: "nftables or exec",
+                        expected: "nftables, iptables or exec",
                         used_for: "the nat switch".into(),
                     });
                 }
@@ -346,7 +350,7 @@ fn secret_env_names(plan: &Plan) -> Vec<String> {
                     refs.push(&t.secret);
                 }
             }
-            Provider::Nftables(_) | Provider::Exec(_) => {}
+            Provider::Nftables(_) | Provider::Iptables(_) | Provider::Exec(_) => {}
         }
     }
     for n in &plan.notify {

@@ -5,7 +5,8 @@
 //! address, DNS with a TTL cache, the NAT VIP). Every case asserts the whole change (exit 0,
 //! every step succeeded, versions, roles, shared IP, backups with the served checksum, who
 //! served the site in order, no secret in any output), its scenario's extra final state, and
-//! its downtime target from issue 7.
+//! its downtime target from issue 7. Beyond the table, async-nat also runs against a gateway
+//! whose rule iptables wrote: through `type: iptables`, and refused through `type: nftables`.
 //!
 //! One binary instead of one per scenario: one link instead of eight. The cases run one at a
 //! time ([`SERIAL`]) so that measured downtimes are not distorted by each other on 2 cores.
@@ -20,8 +21,8 @@ use swing_providers::probe::{Prober, Route};
 use swing_schema::SecretValue;
 use swing_testkit::e2e::{self, E2eRun};
 use swing_testkit::kit::{
-    self, DNS_OLD_TTL, DNS_SWITCH_TTL, DnsSetup, Lab, LabOptions, NatSetup, SITE, Scenario,
-    TARGET_VERSION,
+    self, DNS_OLD_TTL, DNS_SWITCH_TTL, DnsSetup, Lab, LabOptions, NatSetup, NatTool, SITE,
+    Scenario, TARGET_VERSION,
 };
 use swing_testkit::{named, nat_net, netns};
 
@@ -199,6 +200,62 @@ async fn async_nat() {
     run(case(Scenario::AsyncNat)).await;
 }
 
+/// The async-nat case against a gateway whose rule iptables wrote, through `type: iptables`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn async_nat_through_iptables() {
+    let _one_at_a_time = SERIAL.lock().await;
+    run_nat_with(case(Scenario::AsyncNat), NatTool::Iptables).await;
+}
+
+/// The same gateway with `type: nftables` on iptables' `nat PREROUTING`: apply refuses before
+/// any step runs, naming table and chain; the rule and the appliances are untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn async_nat_with_nftables_on_an_iptables_gateway_is_refused_before_any_change() {
+    let _one_at_a_time = SERIAL.lock().await;
+    let c = case(Scenario::AsyncNat);
+    let (net, lab, _dir) = nat_lab(c, NatTool::Nftables).await;
+    let port = lab.port;
+    net.load_iptables(port);
+    let before = net.iptables_rules();
+    let setup = nat_setup(&net, NatTool::Iptables);
+    let setup = NatSetup {
+        table: "nat".into(),
+        chain: "PREROUTING".into(),
+        ..setup
+    };
+    let plan = lab.write_plan(None, Some(&setup)).unwrap();
+    assert!(
+        std::fs::read_to_string(&plan)
+            .unwrap()
+            .contains("type: nftables"),
+        "the plan names nftables"
+    );
+    let probe = nat_probe(&net, &lab).await;
+    let cmd = e2e::swing_apply_command(swing(), &lab, &plan, Some(&net.cl));
+    let run = e2e::run_apply(&lab, probe, cmd, Duration::from_secs(c.limit_s)).await;
+    assert_eq!(run.exit_code, Some(1), "{}", run.explain());
+    let said = format!("{}{}", run.stdout, run.stderr);
+    for part in [
+        "chain `ip nat PREROUTING`",
+        "written by iptables",
+        "`type: iptables`",
+    ] {
+        assert!(said.contains(part), "`{part}` missing\n{}", run.explain());
+    }
+    assert!(run.report.is_none(), "no step may run\n{}", run.explain());
+    assert_eq!(net.iptables_rules(), before, "the gateway was changed");
+    for (name, st) in lab.final_states() {
+        assert_ne!(st.version, TARGET_VERSION, "{name} was upgraded");
+        // The simulator's own start is its only record: no backup, role change or install.
+        assert!(
+            st.actions.iter().all(|a| a.action == "start"),
+            "{name} was acted on: {:?}",
+            st.actions
+        );
+    }
+    finish_nat(net, lab).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn migration() {
     run(case(Scenario::Migration)).await;
@@ -306,18 +363,25 @@ fn check_migration(lab: &Lab, run: &E2eRun, old_leaf: &str) {
 }
 
 async fn run_nat(c: Case) {
-    use nat_net::{A, B, VIP, VIP_PORT};
-    netns::require_root_and_tools(&["ip", "nft", "conntrack"]);
-    let net = nat_net::NatNet::new();
-    let names = net.ns.names.clone();
-    let dir = tempfile::tempdir().unwrap();
+    run_nat_with(c, NatTool::Nftables).await;
+}
 
-    // The simulators start on the runtime living in `ap`, on a and b's addresses.
+/// The nat case's namespaces and the simulators started in `ap` (on a and b's addresses).
+async fn nat_lab(c: Case, tool: NatTool) -> (nat_net::NatNet, Lab, tempfile::TempDir) {
+    use nat_net::{A, B};
+    let mut tools = vec!["ip", "nft", "conntrack"];
+    if tool == NatTool::Iptables {
+        tools.extend(["iptables-save", "iptables-restore"]);
+    }
+    netns::require_root_and_tools(&tools);
+    let net = nat_net::NatNet::new();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
     let options = LabOptions {
         addresses: Some((A.parse().unwrap(), B.parse().unwrap(), None)),
+        nat_tool: tool,
         ..lab_options(c.scenario)
     };
-    let path = dir.path().to_path_buf();
     let scenario = c.scenario;
     let lab = net
         .ap_rt
@@ -326,21 +390,28 @@ async fn run_nat(c: Case) {
         .await
         .expect("lab task")
         .expect("simulators start in the appliance namespace");
-    let port = lab.port;
-    net.load_ruleset(port);
-    let a_target = format!("{A}:{port}");
-    let b_target = format!("{B}:{port}");
-    assert_eq!(net.vip_rules(VIP_PORT), vec![(a_target, None)]);
+    (net, lab, dir)
+}
 
-    let setup = NatSetup {
-        public: SocketAddr::new(VIP.parse().unwrap(), VIP_PORT),
-        table: "swing".into(),
-        chain: "prerouting".into(),
-        netns: Some(net.gw.clone()),
+/// Where the plan finds the gateway's rule for each tool.
+fn nat_setup(net: &nat_net::NatNet, tool: NatTool) -> NatSetup {
+    use nat_net::{VIP, VIP_PORT};
+    let (table, chain) = match tool {
+        NatTool::Nftables => ("swing", "prerouting"),
+        NatTool::Iptables => ("nat", "PREROUTING"),
     };
-    let plan = lab.write_plan(None, Some(&setup)).unwrap();
+    NatSetup {
+        public: SocketAddr::new(VIP.parse().unwrap(), VIP_PORT),
+        table: table.into(),
+        chain: chain.into(),
+        netns: Some(net.gw.clone()),
+    }
+}
 
-    // The client: the prober in `cl`, reaching the site through the VIP only.
+/// The client: the prober in `cl`, reaching the site through the VIP only; started once its
+/// first probes got through.
+async fn nat_probe(net: &nat_net::NatNet, lab: &Lab) -> swing_providers::probe::ProbeHandle {
+    use nat_net::{VIP, VIP_PORT};
     let mut cfg = lab.probe_config(Route::Address(VIP.parse::<IpAddr>().unwrap()));
     cfg.port = VIP_PORT;
     cfg.timeout = Duration::from_secs(1);
@@ -353,6 +424,42 @@ async fn run_nat(c: Case) {
         "no probe finished: {}",
         probe.report().summary()
     );
+    probe
+}
+
+/// Stops the simulators, deletes the namespaces and checks none was left behind.
+async fn finish_nat(net: nat_net::NatNet, lab: Lab) {
+    let names = net.ns.names.clone();
+    net.ap_rt
+        .handle()
+        .spawn(lab.shutdown())
+        .await
+        .expect("simulators stop");
+    drop(net);
+    let left = nat_net::namespaces_listed();
+    for n in &names {
+        assert!(!left.contains(n.as_str()), "namespace {n} left behind");
+    }
+}
+
+async fn run_nat_with(c: Case, tool: NatTool) {
+    use nat_net::{A, B, VIP_PORT};
+    let (net, lab, _dir) = nat_lab(c, tool).await;
+    let port = lab.port;
+    let vip_rules = |dport: u16| match tool {
+        NatTool::Nftables => net.vip_rules(dport),
+        NatTool::Iptables => net.vip_iptables_rules(dport),
+    };
+    match tool {
+        NatTool::Nftables => net.load_ruleset(port),
+        NatTool::Iptables => net.load_iptables(port),
+    }
+    let a_target = format!("{A}:{port}");
+    let b_target = format!("{B}:{port}");
+    assert_eq!(vip_rules(VIP_PORT), vec![(a_target, None)]);
+
+    let plan = lab.write_plan(None, Some(&nat_setup(&net, tool))).unwrap();
+    let probe = nat_probe(&net, &lab).await;
     // Before the change the client's connections through the VIP went to a.
     assert!(
         net.conntrack_vip_to(A, port) > 0,
@@ -366,12 +473,16 @@ async fn run_nat(c: Case) {
     // Exactly one rule for the VIP, pointing at b, marked by swing; the neighbour untouched.
     let plan_name = format!("lab-{}", c.scenario.name());
     assert_eq!(
-        net.vip_rules(VIP_PORT),
+        vip_rules(VIP_PORT),
         vec![(b_target, Some(format!("swing:{plan_name}")))],
         "{}",
         run.explain()
     );
-    assert_eq!(net.vip_rules(22), vec![(format!("{B}:22"), None)]);
+    assert_eq!(vip_rules(22), vec![(format!("{B}:22"), None)]);
+    if tool == NatTool::Iptables {
+        // iptables can still list its chain: nothing native was written into it.
+        assert_eq!(net.iptables_rules().len(), 2);
+    }
     // The old target's connections were flushed: nothing through the VIP is tracked to a
     // (the client's earlier connections would linger in TIME_WAIT otherwise).
     assert_eq!(
@@ -384,17 +495,7 @@ async fn run_nat(c: Case) {
         net.conntrack_vip_to(B, port) > 0,
         "the client's connections went to b"
     );
-
-    net.ap_rt
-        .handle()
-        .spawn(lab.shutdown())
-        .await
-        .expect("simulators stop");
-    drop(net);
-    let left = nat_net::namespaces_listed();
-    for n in &names {
-        assert!(!left.contains(n.as_str()), "namespace {n} left behind");
-    }
+    finish_nat(net, lab).await;
 }
 
 /// The common assertions and the case's downtime target.

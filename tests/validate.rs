@@ -202,6 +202,34 @@ fn warnings_keep_the_plan() {
 }
 
 #[test]
+fn a_nat_switch_takes_an_iptables_provider_with_the_fields_it_knows() {
+    let nat = include_str!("../plans/examples/failover-async-nat.yaml");
+    let nft = "    type: nftables\n    table: swing\n    chain: prerouting\n";
+    assert!(nat.contains(nft), "the example's provider changed");
+    let ipt = nat.replace(nft, "    type: iptables\n    chain: PREROUTING\n");
+    let c = check_source("iptables.yaml", &ipt);
+    assert!(!c.has_errors(), "{}", plain(&c));
+    let plan = c.plan.expect("valid");
+    match &plan.providers["edge"] {
+        swing_schema::Provider::Iptables(p) => {
+            assert_eq!((p.table.as_str(), p.chain.as_str()), ("nat", "PREROUTING"));
+            assert_eq!(p.netns.as_deref(), Some("edge"));
+        }
+        other => panic!("edge is {other:?}"),
+    }
+    // `family` belongs to nftables: an unknown field of an iptables provider is an error.
+    let c = check_source(
+        "iptables-family.yaml",
+        &nat.replace(
+            nft,
+            "    type: iptables\n    chain: PREROUTING\n    family: ip\n",
+        ),
+    );
+    assert!(c.has_errors(), "{}", plain(&c));
+    assert!(plain(&c).contains("family"), "{}", plain(&c));
+}
+
+#[test]
 fn unquoted_versions_are_text() {
     let text = BASE.replace("version: \"25.1.3\"", "version: 25.1");
     let c = check_source("unquoted.yaml", &text);

@@ -351,7 +351,7 @@ pub struct NatObservation {
     pub comment: Option<String>,
 }
 
-/// A NAT provider (nftables or exec).
+/// A NAT provider (nftables, iptables or exec).
 #[async_trait]
 pub trait NatProvider: Send + Sync {
     async fn observe(&self, public: SocketAddr) -> ProviderResult<NatObservation>;

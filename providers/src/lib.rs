@@ -1,9 +1,10 @@
 //! swing-providers: the concrete providers behind the engine's traits
 //! (`swing_engine::provider`): `beyondtrust` (appliance vendor APIs and operator bridges),
-//! `rfc2136` (DNS dynamic update) with an embedded authoritative server, `nftables` (NAT),
-//! `exec` (a site's own command speaking JSON over stdio), `notify` (webhook and command
-//! notifiers), with `process` running such
-//! commands (timeout, process-group kill, capped output). Secret and CA files are read through
+//! `rfc2136` (DNS dynamic update) with an embedded authoritative server, `nftables` and
+//! `iptables` (NAT; `gateway` runs their tools and flushes conntrack for both), `exec` (a
+//! site's own command speaking JSON over stdio) and `notify` (webhook and command notifiers),
+//! with `process` running every such command (timeout, process-group kill, capped output).
+//! Secret and CA files are read through
 //! `swing_engine::input_file` (regular files only, capped), like plan files.
 //!
 //! Must not: depend on the simulator (`swing-sim` is a dev-dependency for tests only), decide
@@ -13,6 +14,8 @@ pub mod beyondtrust;
 pub mod conformance;
 pub mod dns_server;
 pub mod exec;
+pub mod gateway;
+pub mod iptables;
 pub mod nftables;
 pub mod notify;
 pub mod operator;

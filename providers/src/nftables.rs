@@ -1,12 +1,20 @@
 //! The `nftables` NAT provider: finds the site's DNAT rule for a public `address:port` in one
 //! nftables chain and swings it to another appliance in ONE nft transaction.
 //!
-//! Owns: driving the `nft` binary with JSON (`nft -j list chain …` to read, `nft -j -f -` to
-//! write a batch), optionally inside a network namespace (`ip netns exec NAME nft …`), finding
+//! Owns: driving the `nft` binary with JSON (`nft -j list chain …` to read, `nft -e -j -f -` to
+//! write a batch and get the committed rule echoed back, `nft -c -j -f -` to check one without
+//! committing), through [`crate::gateway`] (optionally inside a network namespace), finding
 //! the rule by what it matches (`<family> daddr <public ip>` and `tcp|th dport <public port>`,
 //! plus a `dnat` statement), the swing as `add` (after the old rule, same expressions, new
-//! `dnat` target, comment `swing:<plan>`) + `delete` (the old rule by handle) in one batch,
-//! read-back verification, and a best-effort flush of the old target's conntrack entries.
+//! `dnat` target, comment `swing:<plan>`) + `delete` (the old rule by handle) in one batch, and
+//! the conntrack flush of the old target. A swing runs `nft` twice (read, write); verifying
+//! the new target is the engine's observe after the act, the one read-back.
+//!
+//! Rules written by iptables: iptables-nft stores its DNAT as an `xt` target that nft lists
+//! without the address. Such a rule for `public` is recognised — observe, swing and
+//! check_swing refuse it (`Invalid`, naming table, chain and handle) instead of reporting "no
+//! rule" — because a native nft rule in iptables' chain makes iptables unable to list it; the
+//! `iptables` provider swings it.
 //!
 //! Why hand-written JSON and not the `nftables` crate's types: the site's rule usually predates
 //! swing and may hold statements a typed model drops or rewrites (counters, logs, flags); swing
@@ -14,12 +22,11 @@
 //! `Replace` command is also serialised wrongly by nftables 0.6, which is why the swing is
 //! delete + add.
 //!
-//! Must not: touch any rule other than the one matching `public`, retry a write, leave the
-//! chain without a rule for `public` at any observable point (the batch is one transaction),
-//! or print to the terminal.
+//! Must not: touch any rule other than the one matching `public`, rewrite a rule iptables
+//! wrote, retry a write, leave the chain without a rule for `public` at any observable point
+//! (the batch is one transaction), or print to the terminal.
 
 use std::net::{IpAddr, SocketAddr};
-use std::process::Stdio;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -29,22 +36,9 @@ use swing_engine::provider::{
     ErrorKind, NatObservation, NatProvider, ProviderError, ProviderResult,
 };
 use swing_schema::plan::NftablesProvider;
-use tokio::io::AsyncWriteExt;
-use tokio::process::Command;
 
-/// Longest stderr excerpt put into an error message.
-const STDERR_MAX: usize = 2000;
-
-/// What the best-effort conntrack flush after a swing did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ConntrackFlush {
-    /// Flushing is switched off ([`NftablesNat::with_conntrack_flush`]).
-    Disabled,
-    /// `conntrack -D` ran; this many entries of the old target were deleted.
-    Deleted(u64),
-    /// `conntrack` could not run or failed; the swing itself succeeded.
-    Failed(String),
-}
+pub use crate::gateway::ConntrackFlush;
+use crate::gateway::{Gateway, ToolOutput, err, valid_name};
 
 /// A rule in the chain that matches the public address and port.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,31 +55,27 @@ pub struct MatchedRule {
     pub expr: Vec<Value>,
 }
 
+/// What one listed rule is, seen from `public`.
+#[derive(Debug, Clone, PartialEq)]
+enum Found {
+    /// A native nft rule that DNATs `public`: swing can rewrite it.
+    Rule(MatchedRule),
+    /// A rule for `public` written by iptables-nft (an `xt` DNAT target, whose address nft
+    /// does not show): only iptables may rewrite it.
+    Iptables { handle: u64 },
+}
+
 /// The nftables NAT provider for one `family table chain` (optionally in a network namespace).
 #[derive(Debug)]
 pub struct NftablesNat {
     family: String,
     table: String,
     chain: String,
-    netns: Option<String>,
+    gw: Gateway,
     comment: String,
     nft: String,
     conntrack: Option<String>,
-    timeout: Duration,
     last_flush: Mutex<Option<ConntrackFlush>>,
-}
-
-fn err(kind: ErrorKind, message: impl Into<String>) -> ProviderError {
-    ProviderError::new(kind, message)
-}
-
-/// A table, chain, namespace or plan name that is safe as a separate argument: no leading
-/// `-` (an option to nft/ip), no `.`/`..` (a path under /run/netns), no whitespace or quotes.
-fn valid_name(s: &str) -> bool {
-    s.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
-        && s.len() <= 256
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
 impl NftablesNat {
@@ -109,14 +99,7 @@ impl NftablesNat {
                 ));
             }
         }
-        if let Some(ns) = &config.netns
-            && !valid_name(ns)
-        {
-            return Err(err(
-                ErrorKind::Invalid,
-                format!("network namespace name `{ns}` is not a valid name"),
-            ));
-        }
+        let gw = Gateway::new(config.netns.clone())?;
         if !valid_name(plan_name) {
             return Err(err(
                 ErrorKind::Invalid,
@@ -127,11 +110,10 @@ impl NftablesNat {
             family: config.family.clone(),
             table: config.table.clone(),
             chain: config.chain.clone(),
-            netns: config.netns.clone(),
+            gw,
             comment: format!("swing:{plan_name}"),
             nft: "nft".to_owned(),
             conntrack: Some("conntrack".to_owned()),
-            timeout: Duration::from_secs(10),
             last_flush: Mutex::new(None),
         })
     }
@@ -144,7 +126,13 @@ impl NftablesNat {
 
     /// Per-command timeout for `nft` and `conntrack` (default 10 s).
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.gw.timeout = timeout;
+        self
+    }
+
+    /// The `nft` program to run (default `nft`, found on `PATH`), e.g. a wrapper that logs.
+    pub fn with_nft(mut self, program: impl Into<String>) -> Self {
+        self.nft = program.into();
         self
     }
 
@@ -159,98 +147,23 @@ impl NftablesNat {
     }
 
     fn location(&self) -> String {
-        let ns = self
-            .netns
-            .as_deref()
-            .map(|n| format!(" in network namespace `{n}`"))
-            .unwrap_or_default();
-        format!("chain `{} {} {}`{ns}", self.family, self.table, self.chain)
-    }
-
-    /// Runs `program args…` (inside the namespace if configured) with `stdin`; returns stdout.
-    async fn run(
-        &self,
-        program: &str,
-        args: &[&str],
-        stdin: Option<&[u8]>,
-    ) -> Result<RunOutput, ProviderError> {
-        let mut cmd = match &self.netns {
-            Some(ns) => {
-                let mut c = Command::new("ip");
-                c.args(["netns", "exec", ns, program]);
-                c
-            }
-            None => Command::new(program),
-        };
-        cmd.args(args)
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let mut child = cmd.spawn().map_err(|e| {
-            let launcher = if self.netns.is_some() { "ip" } else { program };
-            if e.kind() == std::io::ErrorKind::NotFound {
-                err(
-                    ErrorKind::NotFound,
-                    format!("`{launcher}` not found on this machine (install nftables/iproute2)"),
-                )
-            } else {
-                err(ErrorKind::Failed, format!("cannot start `{launcher}`: {e}"))
-            }
-        })?;
-        let input = stdin.map(<[u8]>::to_vec);
-        let mut pipe = child.stdin.take();
-        let work = async move {
-            if let (Some(mut p), Some(bytes)) = (pipe.take(), input) {
-                p.write_all(&bytes).await?;
-                p.shutdown().await?;
-            }
-            child.wait_with_output().await
-        };
-        let out = tokio::time::timeout(self.timeout, work)
-            .await
-            .map_err(|_| {
-                err(
-                    ErrorKind::Transient,
-                    format!(
-                        "`{program}` did not finish within {:?} ({})",
-                        self.timeout,
-                        self.location()
-                    ),
-                )
-            })?
-            .map_err(|e| {
-                err(
-                    ErrorKind::Failed,
-                    format!("running `{program}` failed: {e}"),
-                )
-            })?;
-        Ok(RunOutput {
-            success: out.status.success(),
-            code: out.status.code(),
-            stdout: out.stdout,
-            stderr: truncate(&String::from_utf8_lossy(&out.stderr)),
-        })
+        format!(
+            "chain `{} {} {}`{}",
+            self.family,
+            self.table,
+            self.chain,
+            self.gw.in_netns()
+        )
     }
 
     /// Maps a failed `nft` run to a typed error.
-    fn nft_error(&self, what: &str, out: &RunOutput) -> ProviderError {
+    fn nft_error(&self, what: &str, out: &ToolOutput) -> ProviderError {
         let stderr = &out.stderr;
         let code = out
             .code
             .map(|c| c.to_string())
             .unwrap_or_else(|| "signal".to_owned());
-        if stderr.contains("Cannot open network namespace") {
-            let ns = self.netns.as_deref().unwrap_or_default();
-            err(
-                ErrorKind::NotFound,
-                format!("network namespace `{ns}` does not exist: {stderr}"),
-            )
-        } else if stderr.contains("Operation not permitted") {
+        if stderr.contains("Operation not permitted") {
             err(
                 ErrorKind::Refused,
                 format!("{what}: nft needs CAP_NET_ADMIN (run as root): {stderr}"),
@@ -271,6 +184,7 @@ impl NftablesNat {
     /// Lists the chain and returns every rule object in it.
     async fn list_rules(&self) -> ProviderResult<Vec<Map<String, Value>>> {
         let out = self
+            .gw
             .run(
                 &self.nft,
                 &[
@@ -316,14 +230,37 @@ impl NftablesNat {
             .collect())
     }
 
-    /// The rules of the chain that DNAT `public` (normally exactly one).
+    /// Why an iptables-written rule is not swung through nft, naming where it is.
+    fn iptables_managed(&self, public: SocketAddr, handle: u64) -> ProviderError {
+        err(
+            ErrorKind::Invalid,
+            format!(
+                "the DNAT rule for {public} in {} (handle {handle}) was written by iptables \
+                 (iptables-nft xt target); rewriting it through nft would make iptables unable to \
+                 list the chain — use `type: iptables` with table `{}` and chain `{}` for this \
+                 provider; nothing changed",
+                self.location(),
+                self.table,
+                self.chain
+            ),
+        )
+    }
+
+    /// The rules of the chain that DNAT `public` (normally exactly one). A rule for `public`
+    /// written by iptables is an error naming it: swing must not rewrite it through nft.
     pub async fn find_rules(&self, public: SocketAddr) -> ProviderResult<Vec<MatchedRule>> {
         let rules = self.list_rules().await?;
         let mut found = Vec::new();
         for (index, rule) in rules.iter().enumerate() {
-            if let Some(mut m) = match_rule(rule, public)? {
-                m.index = index;
-                found.push(m);
+            match match_rule(rule, public)? {
+                None => {}
+                Some(Found::Iptables { handle }) => {
+                    return Err(self.iptables_managed(public, handle));
+                }
+                Some(Found::Rule(mut m)) => {
+                    m.index = index;
+                    found.push(m);
+                }
             }
         }
         Ok(found)
@@ -348,6 +285,16 @@ impl NftablesNat {
         }
     }
 
+    /// The one rule for `public`, or `NotFound` naming the chain.
+    async fn the_rule(&self, public: SocketAddr) -> ProviderResult<MatchedRule> {
+        self.find_one(public).await?.ok_or_else(|| {
+            err(
+                ErrorKind::NotFound,
+                format!("no DNAT rule matches {public} in {}", self.location()),
+            )
+        })
+    }
+
     /// The batch that swings `rule` to `to`: add the rewritten rule right after the old one,
     /// then delete the old one — one nft transaction.
     ///
@@ -367,72 +314,33 @@ impl NftablesNat {
         ] })
     }
 
-    async fn flush_conntrack(&self, public: SocketAddr, old: SocketAddr) -> ConntrackFlush {
-        let Some(program) = self.conntrack.clone() else {
-            return ConntrackFlush::Disabled;
-        };
-        let family = if public.is_ipv4() { "ipv4" } else { "ipv6" };
-        let (pub_ip, pub_port, old_ip, old_port) = (
-            public.ip().to_string(),
-            public.port().to_string(),
-            old.ip().to_string(),
-            old.port().to_string(),
-        );
-        let args = [
-            "-D",
-            "-f",
-            family,
-            "-p",
-            "tcp",
-            "--orig-dst",
-            &pub_ip,
-            "--orig-port-dst",
-            &pub_port,
-            "--reply-src",
-            &old_ip,
-            "--reply-port-src",
-            &old_port,
-        ];
-        match self.run(&program, &args, None).await {
-            Err(e) => ConntrackFlush::Failed(e.message),
-            Ok(out) => match parse_deleted(&out.stderr) {
-                Some(n) => ConntrackFlush::Deleted(n),
-                None => ConntrackFlush::Failed(format!(
-                    "conntrack exited with {:?}: {}",
-                    out.code, out.stderr
-                )),
-            },
+    fn encode(batch: &Value) -> ProviderResult<Vec<u8>> {
+        serde_json::to_vec(batch).map_err(|e| {
+            err(
+                ErrorKind::Failed,
+                format!("cannot encode the nft batch: {e}"),
+            )
+        })
+    }
+
+    async fn flush_conntrack(&self, public: SocketAddr, old: SocketAddr) {
+        let flush = self
+            .gw
+            .flush_conntrack(self.conntrack.as_deref(), public, old)
+            .await;
+        if let Ok(mut g) = self.last_flush.lock() {
+            *g = Some(flush);
         }
     }
 }
 
-struct RunOutput {
-    success: bool,
-    code: Option<i32>,
-    stdout: Vec<u8>,
-    stderr: String,
-}
-
-fn truncate(s: &str) -> String {
-    let s = s.trim();
-    if s.len() <= STDERR_MAX {
-        return s.to_owned();
-    }
-    let mut end = STDERR_MAX;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}… (truncated)", &s[..end])
-}
-
-/// `conntrack v1.4.7 (conntrack-tools): 3 flow entries have been deleted.`
-fn parse_deleted(stderr: &str) -> Option<u64> {
-    let idx = stderr.find(" flow entries have been deleted")?;
-    stderr[..idx]
-        .rsplit(|c: char| !c.is_ascii_digit())
-        .next()?
-        .parse()
-        .ok()
+/// The handle nft echoed for the rule the batch added (`nft --echo`: the committed objects).
+fn echoed_handle(stdout: &[u8]) -> Option<u64> {
+    let doc: Value = serde_json::from_slice(stdout).ok()?;
+    doc.get("nftables")?
+        .as_array()?
+        .iter()
+        .find_map(|i| i.get("add")?.get("rule")?.get("handle")?.as_u64())
 }
 
 /// Whether `left` is `payload <proto> <field>` with `proto` in `protos`.
@@ -450,12 +358,18 @@ fn is_eq(m: &Value) -> bool {
     matches!(m.get("op").and_then(Value::as_str), None | Some("=="))
 }
 
+/// Whether `e` is iptables-nft's DNAT target (`{"xt": {"type": "target", "name": "DNAT"}}`).
+fn is_xt_dnat(e: &Value) -> bool {
+    e.get("xt").is_some_and(|x| {
+        x.get("type").and_then(Value::as_str) == Some("target")
+            && x.get("name").and_then(Value::as_str) == Some("DNAT")
+    })
+}
+
 /// Checks one listed rule: `Some` if it DNATs `public`. A rule that matches `public` but whose
-/// target swing cannot read (a map, a range) is an error, not silently skipped.
-fn match_rule(
-    rule: &Map<String, Value>,
-    public: SocketAddr,
-) -> ProviderResult<Option<MatchedRule>> {
+/// target swing cannot read (a map, a range) is an error, not silently skipped; one written by
+/// iptables is [`Found::Iptables`].
+fn match_rule(rule: &Map<String, Value>, public: SocketAddr) -> ProviderResult<Option<Found>> {
     let Some(expr) = rule.get("expr").and_then(Value::as_array) else {
         return Ok(None);
     };
@@ -463,6 +377,7 @@ fn match_rule(
     let mut addr_ok = false;
     let mut port_ok = false;
     let mut dnat: Option<&Value> = None;
+    let mut xt_dnat = false;
     for e in expr {
         if let Some(m) = e.get("match") {
             let (Some(left), Some(right)) = (m.get("left"), m.get("right")) else {
@@ -479,10 +394,11 @@ fn match_rule(
             }
         } else if let Some(d) = e.get("dnat") {
             dnat = Some(d);
+        } else if is_xt_dnat(e) {
+            xt_dnat = true;
         }
     }
-    let Some(dnat) = dnat else { return Ok(None) };
-    if !(addr_ok && port_ok) {
+    if !(addr_ok && port_ok) || (dnat.is_none() && !xt_dnat) {
         return Ok(None);
     }
     let handle = rule.get("handle").and_then(Value::as_u64).ok_or_else(|| {
@@ -491,6 +407,9 @@ fn match_rule(
             format!("nft listed the DNAT rule for {public} without a handle"),
         )
     })?;
+    let Some(dnat) = dnat else {
+        return Ok(Some(Found::Iptables { handle }));
+    };
     let addr = dnat
         .get("addr")
         .and_then(Value::as_str)
@@ -508,7 +427,7 @@ fn match_rule(
             ),
         ));
     };
-    Ok(Some(MatchedRule {
+    Ok(Some(Found::Rule(MatchedRule {
         handle,
         index: 0,
         target: SocketAddr::new(addr, port),
@@ -517,7 +436,7 @@ fn match_rule(
             .and_then(Value::as_str)
             .map(str::to_owned),
         expr: expr.clone(),
-    }))
+    })))
 }
 
 /// The same expression with a `dnat` statement pointed at `to`; other expressions unchanged.
@@ -548,25 +467,21 @@ impl NatProvider for NftablesNat {
         })
     }
 
+    /// One read (the rule and its handle), one write (`nft --echo`: the transaction's own
+    /// report of the committed rule), then the conntrack flush: two `nft` runs. Whether the
+    /// rule now points at `to` is verified by the engine's observe after the act — the one
+    /// read-back, not repeated here.
     async fn swing(
         &self,
         public: SocketAddr,
         from: SocketAddr,
         to: SocketAddr,
     ) -> ProviderResult<()> {
-        let Some(rule) = self.find_one(public).await? else {
-            return Err(err(
-                ErrorKind::NotFound,
-                format!("no DNAT rule matches {public} in {}", self.location()),
-            ));
-        };
+        let rule = self.the_rule(public).await?;
         if rule.target == to {
             // Already swung (a resumed apply): nothing to write; the flush is idempotent.
             if from != to {
-                let flush = self.flush_conntrack(public, from).await;
-                if let Ok(mut g) = self.last_flush.lock() {
-                    *g = Some(flush);
-                }
+                self.flush_conntrack(public, from).await;
             }
             return Ok(());
         }
@@ -579,14 +494,11 @@ impl NatProvider for NftablesNat {
                 ),
             ));
         }
-        let batch = self.swing_batch(&rule, to);
-        let body = serde_json::to_vec(&batch).map_err(|e| {
-            err(
-                ErrorKind::Failed,
-                format!("cannot encode the nft batch: {e}"),
-            )
-        })?;
-        let out = self.run(&self.nft, &["-j", "-f", "-"], Some(&body)).await?;
+        let body = Self::encode(&self.swing_batch(&rule, to))?;
+        let out = self
+            .gw
+            .run(&self.nft, &["-e", "-j", "-f", "-"], Some(&body))
+            .await?;
         if !out.success {
             let e = self.nft_error("swinging the DNAT rule", &out);
             if e.kind == ErrorKind::NotFound && out.stderr.contains("Could not process rule") {
@@ -603,26 +515,31 @@ impl NatProvider for NftablesNat {
             }
             return Err(e);
         }
-        // Verify by reading back, never trusting nft's exit status alone.
-        let after = self.find_one(public).await?;
-        match &after {
-            Some(r) if r.target == to && r.comment.as_deref() == Some(self.comment.as_str()) => {}
-            other => {
-                let seen = other
-                    .as_ref()
-                    .map(|r| r.target.to_string())
-                    .unwrap_or_else(|| "no rule".to_owned());
-                return Err(err(
-                    ErrorKind::Failed,
-                    format!(
-                        "nft accepted the swing of {public} but reading back shows {seen}, not {to}"
-                    ),
-                ));
-            }
+        if echoed_handle(&out.stdout).is_none() {
+            return Err(err(
+                ErrorKind::Failed,
+                format!(
+                    "nft accepted the swing of {public} in {} but did not report the new rule; \
+                     look at the chain before going on",
+                    self.location()
+                ),
+            ));
         }
-        let flush = self.flush_conntrack(public, from).await;
-        if let Ok(mut g) = self.last_flush.lock() {
-            *g = Some(flush);
+        self.flush_conntrack(public, from).await;
+        Ok(())
+    }
+
+    /// The rule is found, is not iptables-managed, and the swing's own transaction passes
+    /// `nft --check` (the kernel validates the batch, handle included, and commits nothing).
+    async fn check_swing(&self, public: SocketAddr, to: SocketAddr) -> ProviderResult<()> {
+        let rule = self.the_rule(public).await?;
+        let body = Self::encode(&self.swing_batch(&rule, to))?;
+        let out = self
+            .gw
+            .run(&self.nft, &["-c", "-j", "-f", "-"], Some(&body))
+            .await?;
+        if !out.success {
+            return Err(self.nft_error("checking the swing of the DNAT rule", &out));
         }
         Ok(())
     }
@@ -649,6 +566,15 @@ mod tests {
             .clone()
     }
 
+    /// The one native rule `r` is for `public`.
+    fn matched(r: &Map<String, Value>, public: &str) -> Option<MatchedRule> {
+        match match_rule(r, public.parse().unwrap()).unwrap() {
+            Some(Found::Rule(m)) => Some(m),
+            Some(Found::Iptables { .. }) => panic!("seen as iptables-managed"),
+            None => None,
+        }
+    }
+
     fn site_rule() -> Map<String, Value> {
         rule(json!([
             {"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "daddr"}}, "right": "203.0.113.10"}},
@@ -660,21 +586,12 @@ mod tests {
 
     #[test]
     fn finds_site_rule_by_address_and_port() {
-        let public: SocketAddr = "203.0.113.10:443".parse().unwrap();
-        let m = match_rule(&site_rule(), public).unwrap().unwrap();
+        let m = matched(&site_rule(), "203.0.113.10:443").unwrap();
         assert_eq!(m.handle, 7);
         assert_eq!(m.target, "10.0.0.11:8443".parse().unwrap());
         assert_eq!(m.comment, None);
-        assert!(
-            match_rule(&site_rule(), "203.0.113.10:80".parse().unwrap())
-                .unwrap()
-                .is_none()
-        );
-        assert!(
-            match_rule(&site_rule(), "203.0.113.11:443".parse().unwrap())
-                .unwrap()
-                .is_none()
-        );
+        assert!(matched(&site_rule(), "203.0.113.10:80").is_none());
+        assert!(matched(&site_rule(), "203.0.113.11:443").is_none());
     }
 
     #[test]
@@ -684,9 +601,7 @@ mod tests {
             {"match": {"op": "==", "left": {"payload": {"protocol": "th", "field": "dport"}}, "right": 443}},
             {"dnat": {"addr": "10.0.0.11"}}
         ]));
-        let m = match_rule(&r, "203.0.113.10:443".parse().unwrap())
-            .unwrap()
-            .unwrap();
+        let m = matched(&r, "203.0.113.10:443").unwrap();
         assert_eq!(m.target, "10.0.0.11:443".parse().unwrap());
     }
 
@@ -704,9 +619,7 @@ mod tests {
     #[test]
     fn batch_is_add_after_old_then_delete_old_with_counter_kept() {
         let p = provider();
-        let m = match_rule(&site_rule(), "203.0.113.10:443".parse().unwrap())
-            .unwrap()
-            .unwrap();
+        let m = matched(&site_rule(), "203.0.113.10:443").unwrap();
         let b = p.swing_batch(&m, "10.0.0.12:443".parse().unwrap());
         let cmds = b["nftables"].as_array().unwrap();
         assert_eq!(cmds.len(), 2);
@@ -727,16 +640,43 @@ mod tests {
     }
 
     #[test]
-    fn conntrack_count_is_parsed() {
+    fn iptables_written_rule_is_recognised_not_missed() {
+        // As iptables-nft writes `-d 203.0.113.10/32 -p tcp --dport 443 -j DNAT …`.
+        let r = rule(json!([
+            {"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "daddr"}}, "right": "203.0.113.10"}},
+            {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 443}},
+            {"xt": {"type": "match", "name": "comment"}},
+            {"counter": {"packets": 0, "bytes": 0}},
+            {"xt": {"type": "target", "name": "DNAT"}}
+        ]));
+        let public = "203.0.113.10:443".parse().unwrap();
         assert_eq!(
-            parse_deleted("conntrack v1.4.7 (conntrack-tools): 3 flow entries have been deleted."),
-            Some(3)
+            match_rule(&r, public).unwrap(),
+            Some(Found::Iptables { handle: 7 })
         );
+        // Another address or port: not the site's rule, whoever wrote it.
         assert_eq!(
-            parse_deleted("conntrack v1.4.7 (conntrack-tools): 0 flow entries have been deleted."),
-            Some(0)
+            match_rule(&r, "203.0.113.10:80".parse().unwrap()).unwrap(),
+            None
         );
-        assert_eq!(parse_deleted("conntrack: operation failed"), None);
+        let e = provider().iptables_managed(public, 7);
+        assert_eq!(e.kind, ErrorKind::Invalid);
+        for part in [
+            "ip swing prerouting",
+            "handle 7",
+            "iptables-nft xt target",
+            "type: iptables",
+        ] {
+            assert!(e.message.contains(part), "{part}: {e}");
+        }
+    }
+
+    #[test]
+    fn echoed_handle_is_read_from_the_transaction_report() {
+        let out = br#"{"nftables": [{"add": {"rule": {"family": "ip", "table": "t", "chain": "c", "expr": [], "handle": 5}}}, {"delete": {"rule": {"handle": 2}}}]}"#;
+        assert_eq!(echoed_handle(out), Some(5));
+        assert_eq!(echoed_handle(b""), None);
+        assert_eq!(echoed_handle(br#"{"nftables": []}"#), None);
     }
 
     #[test]
@@ -769,7 +709,7 @@ mod tests {
     #[test]
     fn nft_failures_map_to_kinds_with_stderr() {
         let p = provider();
-        let out = |stderr: &str| RunOutput {
+        let out = |stderr: &str| ToolOutput {
             success: false,
             code: Some(1),
             stdout: Vec::new(),
@@ -792,13 +732,5 @@ mod tests {
             e.message.contains("unexpected junk") && e.message.contains("exited with 1"),
             "{e}"
         );
-    }
-
-    #[test]
-    fn long_stderr_is_truncated() {
-        let s = "é".repeat(STDERR_MAX);
-        let t = truncate(&s);
-        assert!(t.len() < s.len());
-        assert!(t.ends_with("(truncated)"));
     }
 }

@@ -266,3 +266,120 @@ async fn conformance_suite_passes_for_an_inet_table_with_ipv4_and_ipv6() {
     );
     assert!(listing.contains("dnat ip to 10.213.2.2:8080"), "{listing}");
 }
+
+/// A rule written by iptables (iptables-nft: an `xt` DNAT target nft shows without its
+/// address) is recognised, and refused before anything is touched, naming where it is: nft
+/// rewriting it would leave iptables unable to list the chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rule_written_by_iptables_is_refused_naming_table_and_chain_and_left_alone() {
+    require_root_and_tools(&["ip", "nft", "iptables-save", "iptables-restore"]);
+    let lab = Lab::with_iptables(false);
+    let public = addr(VIP);
+    let cfg = NftablesProvider {
+        table: "nat".into(),
+        chain: "PREROUTING".into(),
+        family: "ip".into(),
+        netns: Some(lab.gw.clone()),
+    };
+    let nat = NftablesNat::new(&cfg, "xt").expect("provider");
+    let before = lab.iptables_rules();
+    let refused = |what: &str, e: swing_engine::provider::ProviderError| {
+        assert_eq!(e.kind, ErrorKind::Invalid, "{what}: {e}");
+        for part in [
+            "chain `ip nat PREROUTING`",
+            "(handle ",
+            "written by iptables",
+            "`type: iptables`",
+        ] {
+            assert!(e.message.contains(part), "{what}: `{part}` missing in: {e}");
+        }
+    };
+    refused("observe", nat.observe(public).await.unwrap_err());
+    refused(
+        "swing",
+        nat.swing(public, addr(A), addr(B)).await.unwrap_err(),
+    );
+    refused(
+        "check_swing",
+        nat.check_swing(public, addr(B)).await.unwrap_err(),
+    );
+    // Nothing changed, and iptables can still list the chain (iptables_rules asserts it).
+    assert_eq!(lab.iptables_rules(), before);
+    // A public address no rule matches is still "no rule", not an error.
+    let obs = nat.observe(addr("10.213.0.99:443")).await.expect("observe");
+    assert_eq!(obs.target, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_swing_runs_the_transaction_through_nft_check_without_committing() {
+    require_root_and_tools(&["ip", "nft"]);
+    let lab = Lab::new(false);
+    let public = addr(VIP);
+    let before = lab.rules();
+    provider(&lab, "check")
+        .check_swing(public, addr(B))
+        .await
+        .expect("the swing would be accepted");
+    assert_eq!(lab.rules(), before, "check_swing changed the chain");
+
+    let cfg = NftablesProvider {
+        table: "swing".into(),
+        chain: "nosuch".into(),
+        family: "ip".into(),
+        netns: Some(lab.gw.clone()),
+    };
+    let e = NftablesNat::new(&cfg, "check")
+        .expect("provider")
+        .check_swing(public, addr(B))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::NotFound, "{e}");
+    assert!(e.message.contains("ip swing nosuch"), "{e}");
+    let e = provider(&lab, "check")
+        .check_swing(addr("10.213.0.99:443"), addr(B))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::NotFound, "{e}");
+    assert_eq!(lab.rules(), before);
+}
+
+/// How many `nft` processes a swing and an observe start, counted by a wrapper that logs each
+/// run and then executes the real nft: a swing reads once and writes once (`--echo` reports
+/// the committed rule), and the one read-back is the engine's observe.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_swing_runs_nft_twice_and_an_observe_once() {
+    use std::os::unix::fs::PermissionsExt;
+    require_root_and_tools(&["ip", "nft"]);
+    let lab = Lab::new(false);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log = dir.path().join("nft.log");
+    let wrapper = dir.path().join("nft-counting");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\necho \"$*\" >> '{}'\nexec nft \"$@\"\n",
+            log.display()
+        ),
+    )
+    .expect("write wrapper");
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    let nat = provider(&lab, "count")
+        .with_conntrack_flush(false)
+        .with_nft(wrapper.display().to_string());
+    let runs = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    nat.swing(addr(VIP), addr(A), addr(B)).await.expect("swing");
+    let swing_runs = runs();
+    assert_eq!(swing_runs.len(), 2, "{swing_runs:#?}");
+    assert!(swing_runs[0].starts_with("-j list chain"), "{swing_runs:?}");
+    assert_eq!(swing_runs[1], "-e -j -f -");
+    let obs = nat.observe(addr(VIP)).await.expect("observe");
+    assert_eq!(obs.target, Some(addr(B)));
+    assert_eq!(obs.comment.as_deref(), Some("swing:count"));
+    assert_eq!(runs().len(), 3);
+}

@@ -297,7 +297,7 @@ pub enum Switch {
     },
     /// A NAT gateway's DNAT rule is pointed at the other appliance.
     Nat {
-        /// Name of an `nftables` or `exec` provider.
+        /// Name of an `nftables`, `iptables` or `exec` provider.
         provider: String,
         /// The public address:port the DNAT rule matches.
         public: String,
@@ -474,6 +474,8 @@ pub enum Provider {
     Rfc2136(Rfc2136Provider),
     /// An nftables NAT gateway (DNAT rule).
     Nftables(NftablesProvider),
+    /// A NAT gateway whose DNAT rule is written with iptables (legacy or iptables-nft).
+    Iptables(IptablesProvider),
     /// A site's own command speaking swing's JSON protocol over stdin/stdout.
     Exec(ExecProvider),
 }
@@ -485,6 +487,7 @@ impl Provider {
             Provider::Beyondtrust(_) => "beyondtrust",
             Provider::Rfc2136(_) => "rfc2136",
             Provider::Nftables(_) => "nftables",
+            Provider::Iptables(_) => "iptables",
             Provider::Exec(_) => "exec",
         }
     }
@@ -579,6 +582,23 @@ pub struct NftablesProvider {
 
 fn default_nft_family() -> String {
     "ip".to_owned()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IptablesProvider {
+    /// Table holding the DNAT rule.
+    #[serde(default = "default_iptables_table")]
+    pub table: String,
+    /// Chain holding the DNAT rule (e.g. `PREROUTING`).
+    pub chain: String,
+    /// Run the iptables tools inside this network namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns: Option<String>,
+}
+
+fn default_iptables_table() -> String {
+    "nat".to_owned()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -171,6 +171,26 @@ pub struct NatSetup {
     pub netns: Option<String>,
 }
 
+/// Which tool the nat scenario's plan names for the gateway (`providers.lab-nat.type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NatTool {
+    /// `type: nftables` (with `NatSetup::table`, `chain`).
+    #[default]
+    Nftables,
+    /// `type: iptables`, for a gateway whose rule iptables wrote.
+    Iptables,
+}
+
+impl NatTool {
+    /// The provider `type` as the plan spells it.
+    pub fn type_name(self) -> &'static str {
+        match self {
+            NatTool::Nftables => "nftables",
+            NatTool::Iptables => "iptables",
+        }
+    }
+}
+
 /// Lab knobs.
 #[derive(Debug, Clone)]
 pub struct LabOptions {
@@ -193,6 +213,8 @@ pub struct LabOptions {
     pub jump_client_groups: Vec<JumpClientGroup>,
     /// Permission changes for the API account (`perm_backup=0`, …), on top of the full set.
     pub permissions: Option<String>,
+    /// The NAT provider type the nat scenario's plan uses (default nftables).
+    pub nat_tool: NatTool,
 }
 
 /// The dialect labs use unless told: `SWING_SIM_DIALECT` (`bomgar` or `beyondtrust`), else
@@ -223,6 +245,7 @@ impl Default for LabOptions {
                 group(JumpClientKind::Lost, 1),
             ],
             permissions: None,
+            nat_tool: NatTool::default(),
         }
     }
 }
@@ -521,7 +544,7 @@ impl Lab {
         }
         if let (Scenario::AsyncNat, Some(n)) = (s, nat) {
             writeln!(y, "  lab-nat:")?;
-            writeln!(y, "    type: nftables")?;
+            writeln!(y, "    type: {}", self.options.nat_tool.type_name())?;
             writeln!(y, "    table: {}", n.table)?;
             writeln!(y, "    chain: {}", n.chain)?;
             if let Some(ns) = &n.netns {

@@ -13,13 +13,15 @@
 //! through the plan's `netns`.
 //!
 //! Owns: namespace and runtime lifecycle (Drop guards, also when an assertion fails), the
-//! gateway's ruleset, reading rules and conntrack entries back. Must not: send traffic
+//! gateway's ruleset (written with nft, or with iptables for the `type: iptables` variant),
+//! reading rules and conntrack entries back. Must not: send traffic
 //! outside its namespaces or touch the root namespace's network configuration.
 
 use std::os::fd::AsRawFd as _;
 
 use crate::netns::{
-    Namespaces, conntrack_count, dnat_target, in_ns, nft_load, prerouting_rules, sh,
+    Namespaces, conntrack_count, dnat_target, in_ns, iptables_load, iptables_rules, nft_load,
+    prerouting_rules, sh,
 };
 
 pub const VIP: &str = "10.213.0.10";
@@ -137,6 +139,48 @@ impl NatNet {
 "
         );
         nft_load(&self.gw, &script);
+    }
+
+    /// The same two rules written by iptables, in its `nat PREROUTING` (iptables-nft: nft
+    /// shows the DNAT as an `xt` target).
+    pub fn load_iptables(&self, port: u16) {
+        let batch = format!(
+            "*nat
+-A PREROUTING -d {VIP}/32 -p tcp -m tcp --dport 22 -j DNAT --to-destination {B}:22
+-A PREROUTING -d {VIP}/32 -p tcp -m tcp --dport {VIP_PORT} -j DNAT --to-destination {A}:{port}
+COMMIT
+"
+        );
+        iptables_load(&self.gw, &batch);
+    }
+
+    /// `iptables-save -t nat` rules of the gateway (`-A …` lines).
+    pub fn iptables_rules(&self) -> Vec<String> {
+        iptables_rules(&self.gw, "nat")
+    }
+
+    /// Like [`Self::vip_rules`], read from `iptables-save`: the `--to-destination` and
+    /// `--comment` of the rules matching the VIP and `dport`.
+    pub fn vip_iptables_rules(&self, dport: u16) -> Vec<(String, Option<String>)> {
+        let value_after = |words: &[&str], opt: &str| {
+            let at = words.iter().position(|w| *w == opt)?;
+            words.get(at + 1).map(|v| v.trim_matches('"').to_owned())
+        };
+        self.iptables_rules()
+            .iter()
+            .filter_map(|line| {
+                let words: Vec<&str> = line.split_whitespace().collect();
+                let vip = format!("{VIP}/32");
+                let ours = value_after(&words, "-d").as_deref() == Some(vip.as_str())
+                    && value_after(&words, "--dport") == Some(dport.to_string());
+                ours.then(|| {
+                    (
+                        value_after(&words, "--to-destination").unwrap_or_default(),
+                        value_after(&words, "--comment"),
+                    )
+                })
+            })
+            .collect()
     }
 
     /// The DNAT targets (`ip:port`) of the rules matching the VIP and `dport`, with comments.

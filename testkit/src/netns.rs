@@ -1,6 +1,6 @@
-//! Network namespaces and nftables for the NAT tests: namespaces the test process creates
-//! itself, commands run inside them, loading and reading back a gateway's `ip swing` table
-//! and its conntrack entries (used by every NAT harness: this module's provider-test network,
+//! Network namespaces, nftables and iptables for the NAT tests: namespaces the test process
+//! creates itself, commands run inside them, loading and reading back a gateway's `ip swing`
+//! table (nft) or its `nat` table (iptables-restore / iptables-save) and its conntrack entries (used by every NAT harness: this module's provider-test network,
 //! [`crate::nat_net`] and [`crate::nat_gateway`]), and the provider tests' small network with
 //! real TCP traffic through it.
 //!
@@ -49,7 +49,7 @@ pub fn require_root_and_tools(tools: &[&str]) {
             .unwrap_or(false);
         assert!(
             found,
-            "this test needs `{t}` (scripts/test installs nftables, iproute2, conntrack, curl as root)"
+            "this test needs `{t}` (scripts/test installs nftables, iptables, iproute2, conntrack, curl as root)"
         );
     }
 }
@@ -102,6 +102,40 @@ pub fn nft_load(ns: &str, script: &str) {
         "nft -f failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Loads an `iptables-restore --noflush` batch inside namespace `ns` (one transaction); panics
+/// with its stderr on failure.
+pub fn iptables_load(ns: &str, batch: &str) {
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", ns, "iptables-restore", "--noflush"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run iptables-restore");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(batch.as_bytes())
+        .expect("write iptables batch");
+    let out = child.wait_with_output().expect("iptables-restore");
+    assert!(
+        out.status.success(),
+        "iptables-restore failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The `-A …` lines of `iptables-save -t TABLE` in namespace `ns` (no comments, no counters,
+/// no timestamps: comparable before and after); panics when iptables cannot list the table.
+pub fn iptables_rules(ns: &str, table: &str) -> Vec<String> {
+    let (ok, out, err) = in_ns(ns, &["iptables-save", "-t", table]);
+    assert!(ok, "iptables-save -t {table} in {ns}: {err}");
+    out.lines()
+        .filter(|l| l.starts_with("-A "))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// The rule objects of `nft -j list chain ip swing prerouting` in namespace `ns`; `Err` with
@@ -291,8 +325,10 @@ impl Drop for NameServer {
     }
 }
 
-/// client ⇄ gw ⇄ {a, b}; the gateway forwards and holds `table ip swing` with the site's
-/// DNAT rule `VIP → A` (no comment, as a rule predating swing) among unrelated rules.
+/// client ⇄ gw ⇄ {a, b}; the gateway forwards and holds the site's DNAT rule `VIP → A` (no
+/// comment, as a rule predating swing) among unrelated rules: in `table ip swing` written with
+/// nft ([`Lab::new`]), or in iptables' `nat PREROUTING` written with iptables
+/// ([`Lab::with_iptables`]).
 pub struct Lab {
     // Field order = drop order: servers stop before the namespaces go.
     servers: Vec<NameServer>,
@@ -314,9 +350,36 @@ pub const GATEWAY_RULESET: &str = "table ip swing {
 }
 ";
 
+/// The same rules as [`GATEWAY_RULESET`], written by iptables (`iptables-restore` batch).
+pub const GATEWAY_IPTABLES: &str = "*nat
+-A PREROUTING -d 10.213.0.10/32 -p tcp -m tcp --dport 22 -j DNAT --to-destination 10.213.3.2:22
+-A PREROUTING -d 10.213.0.10/32 -p tcp -m tcp --dport 443 -j DNAT --to-destination 10.213.2.2:8080
+-A PREROUTING -d 10.213.0.11/32 -p tcp -m tcp --dport 443 -m comment --comment \"another service\" -j DNAT --to-destination 10.213.3.2:8080
+COMMIT
+";
+
 impl Lab {
-    /// Builds the topology; with `traffic`, also starts the two appliance servers.
+    /// Builds the topology with the rules in nft's `table ip swing`; with `traffic`, also
+    /// starts the two appliance servers.
     pub fn new(traffic: bool) -> Self {
+        let lab = Self::topology(traffic);
+        lab.nft_script(GATEWAY_RULESET);
+        lab
+    }
+
+    /// Builds the topology with the rules written by iptables ([`GATEWAY_IPTABLES`]).
+    pub fn with_iptables(traffic: bool) -> Self {
+        let lab = Self::topology(traffic);
+        iptables_load(&lab.gw, GATEWAY_IPTABLES);
+        lab
+    }
+
+    /// The gateway's `iptables-save -t nat` rules (`-A …` lines).
+    pub fn iptables_rules(&self) -> Vec<String> {
+        iptables_rules(&self.gw, "nat")
+    }
+
+    fn topology(traffic: bool) -> Self {
         let mut ns = Namespaces::new();
         let client = ns.add("cl");
         let gw = ns.add("gw");
@@ -375,7 +438,6 @@ impl Lab {
         }
         let (ok, _, err) = in_ns(&gw, &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
         assert!(ok, "enable forwarding in {gw}: {err}");
-        lab.nft_script(GATEWAY_RULESET);
         if traffic {
             lab.servers
                 .push(NameServer::start(&lab.a, 8080, "appliance-a"));

@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, FixedOffset};
 use proptest::prelude::{Strategy, any, prop};
 use swing_schema::{
-    Appliance, Backup, BeyondtrustProvider, DurationSpec, Failover, FormatVersion, Migration,
-    NftablesProvider, OperatorMode, Plan, Policy, Provider, Rfc2136Provider, SecretRef, Source,
-    Switch, Target, ValueOrRef, Verify, Version, Window,
+    Appliance, Backup, BeyondtrustProvider, DurationSpec, Failover, FormatVersion,
+    IptablesProvider, Migration, NftablesProvider, OperatorMode, Plan, Policy, Provider,
+    Rfc2136Provider, SecretRef, Source, Switch, Target, ValueOrRef, Verify, Version, Window,
 };
 
 const NAMES: [&str; 8] = ["a", "b", "east", "west", "old", "new", "pra-1", "x9"];
@@ -147,15 +147,23 @@ pub fn plan(k: &Knobs) -> Plan {
             }
         }
         _ => {
-            providers.insert(
-                "edge".to_owned(),
+            // Half the nat plans name an iptables gateway, chosen by the parity of `ttl` (which
+            // a nat switch does not use), so the knob stream stays as it was.
+            let edge = if k.ttl.is_multiple_of(2) {
                 Provider::Nftables(NftablesProvider {
                     table: "swing".to_owned(),
                     chain: "prerouting".to_owned(),
                     family: "ip".to_owned(),
                     netns: None,
-                }),
-            );
+                })
+            } else {
+                Provider::Iptables(IptablesProvider {
+                    table: "nat".to_owned(),
+                    chain: "PREROUTING".to_owned(),
+                    netns: None,
+                })
+            };
+            providers.insert("edge".to_owned(), edge);
             Switch::Nat {
                 provider: "edge".to_owned(),
                 public: "203.0.113.10:443".to_owned(),

@@ -292,7 +292,7 @@ impl Ctx<'_> {
                             .help("write e.g. \"203.0.113.10:443\" (quoted)"),
                     );
                 }
-                &["nftables", "exec"]
+                &["nftables", "iptables", "exec"]
             }
         };
         let Some(name) = s.provider() else {
@@ -726,7 +726,7 @@ impl Ctx<'_> {
                         );
                     }
                 }
-                Provider::Nftables(_) | Provider::Exec(_) => {}
+                Provider::Nftables(_) | Provider::Iptables(_) | Provider::Exec(_) => {}
             }
         }
     }

@@ -1,5 +1,5 @@
-//! Conformance checks for [`NatProvider`]: the behaviour every NAT provider (nftables, exec)
-//! must show against a real backend, written against the trait only.
+//! Conformance checks for [`NatProvider`]: the behaviour every NAT provider (nftables,
+//! iptables, exec) must show against a real backend, written against the trait only.
 //!
 //! Owns: the NAT contract as executable checks — observe finds the rule by `public`; a swing
 //! whose `from` is wrong is a `Conflict` and changes nothing; a swing moves the rule and a
