@@ -103,7 +103,10 @@ fn a_checker_that_sees_a_broken_diagram_fails() {
         .unwrap();
     assert!(!o.status.success());
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("1 blocks, 1 invalid"), "the parser itself refused it: {out}");
+    assert!(
+        out.contains("1 blocks, 1 invalid"),
+        "the parser itself refused it: {out}"
+    );
 }
 
 #[test]
