@@ -162,6 +162,12 @@ pub fn build(plan: &Plan, base_dir: &Path) -> Result<Providers, WiringError> {
         cfg.backup_password = Some(backup_password.clone());
         cfg.include_reporting_data = plan.backup.include_reporting_data;
         cfg.include_passive_jump_clients = plan.policy.jump_clients.include_passive;
+        if let Some(l) = bt.rate_limit {
+            cfg.rate_limit = swing_providers::beyondtrust::RateLimit {
+                per_second: l.per_second,
+                per_hour: l.per_hour,
+            };
+        }
         let appliance = BeyondTrustAppliance::new(cfg).map_err(|e| perr(pname, e))?;
         out.appliances.insert(name.clone(), Arc::new(appliance));
         match bt.operator {

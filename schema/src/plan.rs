@@ -517,6 +517,22 @@ pub struct BeyondtrustProvider {
     /// The site's automation command, with `operator: exec`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operator_command: Option<String>,
+    /// The API account's request limits, when they differ from the vendor's (20 a second,
+    /// 15,000 an hour); swing keeps under them and still honours a 429.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<ApiRateLimit>,
+}
+
+/// Requests one API account may make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApiRateLimit {
+    /// Requests a second (1–1000).
+    #[schemars(range(min = 1, max = 1000))]
+    pub per_second: u32,
+    /// Requests an hour (1–1,000,000).
+    #[schemars(range(min = 1, max = 1_000_000))]
+    pub per_hour: u32,
 }
 
 /// How operator steps are carried out.

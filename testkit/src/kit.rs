@@ -28,6 +28,9 @@ pub const ZONE: &str = "example.test";
 pub const CLIENT_ID: &str = "swing-sim";
 /// The simulators' API secret (tests search output for it as a canary).
 pub const CLIENT_SECRET: &str = "sim-secret";
+/// The API rate limits of the labs' simulators, and of their plans.
+pub const LAB_RATE_PER_SECOND: u32 = 1_000;
+pub const LAB_RATE_PER_HOUR: u32 = 1_000_000;
 /// Version the labs start at, and the target.
 pub const FROM_VERSION: &str = "24.3.1";
 pub const TARGET_VERSION: &str = "25.1.3";
@@ -354,12 +357,13 @@ impl Lab {
                 cfg.permissions.apply_spec(p)?;
             }
             // The prober identifies the serving appliance 20 times a second with the same
-            // API account (a real site's monitoring would have its own account): the labs
-            // raise the per-second limit so probes never meet it; swing's own client still
-            // keeps under the vendor's limit by itself.
+            // API account (a real site's monitoring would have its own account), and the fast
+            // time scale makes swing poll far more often than a real change does: the labs'
+            // simulators allow more than the vendor's 20 a second, and the lab plan states
+            // that limit (`rate_limit`), as a rehearsal against its twin would.
             cfg.rate_limit = Some(swing_sim::RateLimit {
-                per_second: 1_000,
-                per_hour: 1_000_000,
+                per_second: LAB_RATE_PER_SECOND,
+                per_hour: LAB_RATE_PER_HOUR,
             });
             cfg.client_id = CLIENT_ID.into();
             cfg.client_secret = CLIENT_SECRET.into();
@@ -528,6 +532,12 @@ impl Lab {
         writeln!(y, "    client_secret: ${{file:./client-secret}}")?;
         writeln!(y, "    ca_file: ./ca/ca.pem")?;
         writeln!(y, "    operator: sim")?;
+        // The simulators allow the prober's traffic on the same account (see `try_start`):
+        // the plan says so, as a rehearsal plan states what its twin allows.
+        writeln!(
+            y,
+            "    rate_limit: {{ per_second: {LAB_RATE_PER_SECOND}, per_hour: {LAB_RATE_PER_HOUR} }}"
+        )?;
         if s.uses_dns() {
             let d =
                 dns.ok_or_else(|| anyhow::anyhow!("the {} scenario needs a DNS server", s.name()))?;

@@ -28,6 +28,7 @@ fn appliance_provider() -> Provider {
         ca_file: None,
         operator: OperatorMode::Prompt,
         operator_command: None,
+        rate_limit: None,
     })
 }
 
