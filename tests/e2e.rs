@@ -230,6 +230,28 @@ async fn async_nat_with_nftables_on_an_iptables_gateway_is_refused_before_any_ch
             .contains("type: nftables"),
         "the plan names nftables"
     );
+    // The doctor names it days before, with the fix.
+    let (code, r) = doctor_from(&net.cl, &lab, &plan).await;
+    assert_eq!(code, Some(1), "{r:#}");
+    assert!(
+        r["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["subject"] == "nat lab-nat"
+                && c["status"] == "blocker"
+                && c["detail"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("written by iptables")
+                && c["fix"].is_string()),
+        "{r:#}"
+    );
+    assert_eq!(
+        net.iptables_rules(),
+        before,
+        "the doctor changed the gateway"
+    );
     let probe = nat_probe(&net, &lab).await;
     let cmd = e2e::swing_apply_command(swing(), &lab, &plan, Some(&net.cl));
     let run = e2e::run_apply(&lab, probe, cmd, Duration::from_secs(c.limit_s)).await;
@@ -362,6 +384,36 @@ fn check_migration(lab: &Lab, run: &E2eRun, old_leaf: &str) {
     );
 }
 
+/// `swing doctor --format json PLAN` from the client namespace: (exit code, the report).
+async fn doctor_from(
+    ns: &str,
+    lab: &Lab,
+    plan: &std::path::Path,
+) -> (Option<i32>, serde_json::Value) {
+    let o = tokio::process::Command::new("ip")
+        .args(["netns", "exec", ns])
+        .arg(swing())
+        .args(["doctor", "--format", "json"])
+        .arg(plan)
+        .current_dir(&lab.dir)
+        .env("XDG_STATE_HOME", kit::state_home(&lab.dir))
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let o = tokio::time::timeout(Duration::from_secs(120), o)
+        .await
+        .expect("doctor ends")
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!(
+            "doctor JSON: {e}\n{}\n{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    });
+    (o.status.code(), v[0].clone())
+}
+
 async fn run_nat(c: Case) {
     run_nat_with(c, NatTool::Nftables).await;
 }
@@ -459,6 +511,25 @@ async fn run_nat_with(c: Case, tool: NatTool) {
     assert_eq!(vip_rules(VIP_PORT), vec![(a_target, None)]);
 
     let plan = lab.write_plan(None, Some(&nat_setup(&net, tool))).unwrap();
+    // Days before: the doctor finds the gateway ready — the rule found and the swing's
+    // transaction accepted without committing it.
+    let (code, ready) = doctor_from(&net.cl, &lab, &plan).await;
+    assert_eq!(code, Some(0), "{ready:#}");
+    assert!(
+        ready["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["subject"] == "nat lab-nat"
+                && c["check"] == "writable"
+                && c["status"] == "ok"),
+        "{ready:#}"
+    );
+    assert_eq!(
+        vip_rules(VIP_PORT),
+        vec![(format!("{A}:{port}"), None)],
+        "the doctor changed the rule"
+    );
     let probe = nat_probe(&net, &lab).await;
     // Before the change the client's connections through the VIP went to a.
     assert!(
