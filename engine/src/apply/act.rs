@@ -62,9 +62,15 @@ impl SiteExecutor {
             .ok_or_else(|| StepError::fatal(format!("{id}: no appliance to perform it on")))?;
         let action = match &s.op {
             StepOp::Install(_) => install_action(&plan),
-            StepOp::BackupCertificates | StepOp::CertsExport => OperatorAction::ExportCertificate {
-                directory: self.backup_dir(&plan),
-            },
+            StepOp::BackupCertificates | StepOp::CertsExport => {
+                // The export holds the private key: it goes only into a backup directory that
+                // is safe to hold it (made private when missing, refused when others could
+                // write there), checked here as `backup.config` checks it — the two run at once.
+                let directory = self.backup_dir(&plan);
+                super::statefs::ensure_dir(&directory)
+                    .map_err(|e| StepError::fatal(e.to_string()))?;
+                OperatorAction::ExportCertificate { directory }
+            }
             StepOp::VaultKey => OperatorAction::VaultKey,
             StepOp::Throttle => OperatorAction::ClientThrottle {
                 max_concurrent_upgrades: plan.policy.jump_clients.max_concurrent_upgrades,
