@@ -342,6 +342,21 @@ async fn an_unwritable_backup_directory_is_named_with_its_fix() {
         "a file where the directory should be",
         "nothing was written"
     );
+    // A directory others may write to is refused by the apply (chmod 700): so by the doctor.
+    std::fs::remove_file(&backups).unwrap();
+    std::fs::create_dir(&backups).unwrap();
+    std::fs::set_permissions(
+        &backups,
+        <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o777),
+    )
+    .unwrap();
+    let (code, r, shown) = doctor(&s, &[]).await;
+    assert_eq!(code, Some(1), "{shown}");
+    let b = only_blocker(&r, &shown);
+    assert!(
+        b["detail"].as_str().unwrap().contains("chmod 700"),
+        "{shown}"
+    );
     // The text format names it too.
     let o = swing(&s.lab.dir, &["doctor", s.plan.to_str().unwrap()]).await;
     let t = String::from_utf8_lossy(&o.stdout);

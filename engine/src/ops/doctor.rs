@@ -165,6 +165,11 @@ fn probe_dir(dir: &Path) -> BackupDirProbe {
             Err(e) => return unwritable(format!("{}: {e}", at.display())),
         }
     }
+    // What the apply demands of an existing backup directory (private to this user): refused
+    // there means refused now.
+    if !created && let Err(e) = crate::apply::statefs::check_dir(&at) {
+        return unwritable(e.to_string());
+    }
     let probe = at.join(format!(
         ".swing-doctor-{}-{:08x}",
         std::process::id(),
