@@ -58,6 +58,46 @@ pub(crate) fn err(kind: ErrorKind, message: impl Into<String>) -> ProviderError 
 /// A table, chain, namespace or plan name that is safe as a separate argument: no leading
 /// `-` (an option to the tool or to ip), no `.`/`..` (a path under /run/netns), no whitespace or
 /// quotes.
+/// The one DNAT rule for `public` among the `found` ones: `None` when there is none, a
+/// `Conflict` listing them (by `id`, a `label` such as "handles") when there are several —
+/// swing never guesses which rule a swing should move.
+pub(crate) fn exactly_one<T>(
+    mut found: Vec<T>,
+    public: SocketAddr,
+    location: &str,
+    label: &str,
+    id: impl Fn(&T) -> String,
+) -> ProviderResult<Option<T>> {
+    match found.len() {
+        0 => Ok(None),
+        1 => Ok(found.pop()),
+        n => {
+            let ids: Vec<String> = found.iter().map(id).collect();
+            Err(err(
+                ErrorKind::Conflict,
+                format!(
+                    "{n} DNAT rules match {public} in {location} ({label} {}); swing needs exactly one",
+                    ids.join(", ")
+                ),
+            ))
+        }
+    }
+}
+
+/// `rule`, or `NotFound` naming where no rule for `public` was found.
+pub(crate) fn required<T>(
+    rule: Option<T>,
+    public: SocketAddr,
+    location: &str,
+) -> ProviderResult<T> {
+    rule.ok_or_else(|| {
+        err(
+            ErrorKind::NotFound,
+            format!("no DNAT rule matches {public} in {location}"),
+        )
+    })
+}
+
 pub(crate) fn valid_name(s: &str) -> bool {
     s.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
         && s.len() <= 256

@@ -364,31 +364,14 @@ impl IptablesNat {
     }
 
     async fn find_one(&self, public: SocketAddr) -> ProviderResult<Option<SavedRule>> {
-        let mut found = self.find_rules(public).await?;
-        match found.len() {
-            0 => Ok(None),
-            1 => Ok(found.pop()),
-            n => {
-                let numbers: Vec<String> = found.iter().map(|r| r.number.to_string()).collect();
-                Err(err(
-                    ErrorKind::Conflict,
-                    format!(
-                        "{n} DNAT rules match {public} in {} (rules {}); swing needs exactly one",
-                        self.location(),
-                        numbers.join(", ")
-                    ),
-                ))
-            }
-        }
+        let found = self.find_rules(public).await?;
+        crate::gateway::exactly_one(found, public, &self.location(), "rules", |r| {
+            r.number.to_string()
+        })
     }
 
     async fn the_rule(&self, public: SocketAddr) -> ProviderResult<SavedRule> {
-        self.find_one(public).await?.ok_or_else(|| {
-            err(
-                ErrorKind::NotFound,
-                format!("no DNAT rule matches {public} in {}", self.location()),
-            )
-        })
+        crate::gateway::required(self.find_one(public).await?, public, &self.location())
     }
 
     /// The `iptables-restore --noflush` batch that swings `rule` to `to`: delete the old rule

@@ -267,32 +267,15 @@ impl NftablesNat {
     }
 
     async fn find_one(&self, public: SocketAddr) -> ProviderResult<Option<MatchedRule>> {
-        let mut found = self.find_rules(public).await?;
-        match found.len() {
-            0 => Ok(None),
-            1 => Ok(found.pop()),
-            n => {
-                let handles: Vec<String> = found.iter().map(|r| r.handle.to_string()).collect();
-                Err(err(
-                    ErrorKind::Conflict,
-                    format!(
-                        "{n} DNAT rules match {public} in {} (handles {}); swing needs exactly one",
-                        self.location(),
-                        handles.join(", ")
-                    ),
-                ))
-            }
-        }
+        let found = self.find_rules(public).await?;
+        crate::gateway::exactly_one(found, public, &self.location(), "handles", |r| {
+            r.handle.to_string()
+        })
     }
 
     /// The one rule for `public`, or `NotFound` naming the chain.
     async fn the_rule(&self, public: SocketAddr) -> ProviderResult<MatchedRule> {
-        self.find_one(public).await?.ok_or_else(|| {
-            err(
-                ErrorKind::NotFound,
-                format!("no DNAT rule matches {public} in {}", self.location()),
-            )
-        })
+        crate::gateway::required(self.find_one(public).await?, public, &self.location())
     }
 
     /// The batch that swings `rule` to `to`: add the rewritten rule right after the old one,
