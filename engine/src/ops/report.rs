@@ -10,7 +10,6 @@ use std::path::Path;
 use swing_schema::report::ChangeReport;
 
 use super::SiteError;
-use crate::apply::Journal;
 use crate::planfile::SavedPlan;
 
 /// The record of `plan`'s change, with its journal in `state_dir`.
@@ -21,13 +20,6 @@ pub fn report(
     state_dir: &Path,
     now_ms: i64,
 ) -> Result<ChangeReport, SiteError> {
-    let compiled = crate::compile::compile(
-        plan,
-        &crate::compile::CompileOptions {
-            offline: true,
-            file: Some(source.to_owned()),
-        },
-    )?;
-    let records = Journal::read(&Journal::path_for(state_dir, &plan.name))?;
+    let (compiled, records) = super::status::on_record(plan, source, state_dir)?;
     Ok(crate::report::report(&compiled, &records, saved, now_ms))
 }
