@@ -271,11 +271,18 @@ fn request(dir: &std::path::Path, gates: &[String], resume: bool) -> ApplyReques
     }
 }
 
-#[tokio::test]
-async fn async_shared_ip_upgrade_runs_end_to_end_and_converges() {
-    let dir = tempfile::tempdir().unwrap();
-    let world = World::new(false);
-    let p = providers(&world);
+/// The plan compiled, diffed against `world` and turned into step specs, with the steps a
+/// person must confirm (what every test here starts from).
+struct Prepared {
+    p: Providers,
+    c: Arc<crate::compile::CompiledPlan>,
+    d: crate::diff::Diff,
+    specs: Vec<StepSpec>,
+    gates: Vec<String>,
+}
+
+async fn prepare(world: &Arc<World>) -> Prepared {
+    let p = providers(world);
     let c = Arc::new(
         compile(
             &crate::validate::valid_plan(&plan()),
@@ -284,13 +291,33 @@ async fn async_shared_ip_upgrade_runs_end_to_end_and_converges() {
         .unwrap(),
     );
     let d = diff(&c, &refresh(&plan(), &p).await);
-    assert!(d.drift.is_empty(), "{:?}", d.drift);
     let specs = step_specs(&c, &d.needed, &p);
-    let gates: Vec<String> = specs
+    let gates = specs
         .iter()
         .filter(|s| s.needs_person)
         .map(|s| s.id.clone())
         .collect();
+    Prepared {
+        p,
+        c,
+        d,
+        specs,
+        gates,
+    }
+}
+
+#[tokio::test]
+async fn async_shared_ip_upgrade_runs_end_to_end_and_converges() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = World::new(false);
+    let Prepared {
+        p,
+        c,
+        d,
+        specs,
+        gates,
+    } = prepare(&world).await;
+    assert!(d.drift.is_empty(), "{:?}", d.drift);
     assert!(gates.contains(&"b.verify-manual".to_owned()), "{gates:?}");
 
     // Without confirmations the apply pauses at the first gate.
@@ -346,21 +373,9 @@ async fn async_shared_ip_upgrade_runs_end_to_end_and_converges() {
 async fn failed_install_halts_with_the_guides_advice_and_is_not_retried() {
     let dir = tempfile::tempdir().unwrap();
     let world = World::new(true);
-    let p = providers(&world);
-    let c = Arc::new(
-        compile(
-            &crate::validate::valid_plan(&plan()),
-            &CompileOptions::default(),
-        )
-        .unwrap(),
-    );
-    let d = diff(&c, &refresh(&plan(), &p).await);
-    let specs = step_specs(&c, &d.needed, &p);
-    let gates: Vec<String> = specs
-        .iter()
-        .filter(|s| s.needs_person)
-        .map(|s| s.id.clone())
-        .collect();
+    let Prepared {
+        p, c, specs, gates, ..
+    } = prepare(&world).await;
     let exec = site_executor(&c, &p, dir.path(), &[]);
     let r = run(&request(dir.path(), &gates, false), &specs, exec)
         .await
@@ -402,21 +417,9 @@ async fn a_failed_sync_status_halts_the_sync_step_with_its_text() {
     let dir = tempfile::tempdir().unwrap();
     let world = World::new(false);
     *world.sync_status.lock().unwrap() = "Failed: peer 10.0.0.12 refused the connection".into();
-    let p = providers(&world);
-    let c = Arc::new(
-        compile(
-            &crate::validate::valid_plan(&plan()),
-            &CompileOptions::default(),
-        )
-        .unwrap(),
-    );
-    let d = diff(&c, &refresh(&plan(), &p).await);
-    let specs = step_specs(&c, &d.needed, &p);
-    let gates: Vec<String> = specs
-        .iter()
-        .filter(|s| s.needs_person)
-        .map(|s| s.id.clone())
-        .collect();
+    let Prepared {
+        p, c, specs, gates, ..
+    } = prepare(&world).await;
     let exec = site_executor(&c, &p, dir.path(), &[]);
     let r = run(&request(dir.path(), &gates, false), &specs, exec)
         .await
