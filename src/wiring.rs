@@ -56,6 +56,8 @@ pub enum WiringError {
     Provider { name: String, message: String },
     #[error("{message}")]
     Notify { message: String },
+    #[error("the client prober: {message} (`--no-probe` applies without measuring)")]
+    Probe { message: String },
 }
 
 /// Resolves one secret reference. Relative `file:` paths are relative to `base_dir`;
@@ -144,17 +146,7 @@ pub fn build(plan: &Plan, base_dir: &Path) -> Result<Providers, WiringError> {
                 used_for: format!("appliance {name}"),
             });
         };
-        let client_id = match &bt.client_id {
-            ValueOrRef::Literal(s) => s.clone(),
-            ValueOrRef::Ref(r) => resolve(r, base_dir, &format!("providers.{pname}.client_id"))?
-                .expose()
-                .to_owned(),
-        };
-        let secret = resolve(
-            &bt.client_secret,
-            base_dir,
-            &format!("providers.{pname}.client_secret"),
-        )?;
+        let (client_id, secret) = api_account(bt, pname, base_dir)?;
         let mut cfg = BeyondTrustConfig::new(app.address.clone(), client_id, secret);
         cfg.port = app.port;
         cfg.site_hostname = Some(plan.site.clone());
@@ -271,6 +263,50 @@ pub fn build(plan: &Plan, base_dir: &Path) -> Result<Providers, WiringError> {
         Some(Switch::SharedIp { .. }) | None => {}
     }
     Ok(out)
+}
+
+/// An appliance provider's API account: the client id and the resolved secret.
+fn api_account(
+    bt: &swing_schema::BeyondtrustProvider,
+    pname: &str,
+    base_dir: &Path,
+) -> Result<(String, SecretValue), WiringError> {
+    let client_id = match &bt.client_id {
+        ValueOrRef::Literal(s) => s.clone(),
+        ValueOrRef::Ref(r) => resolve(r, base_dir, &format!("providers.{pname}.client_id"))?
+            .expose()
+            .to_owned(),
+    };
+    let secret = resolve(
+        &bt.client_secret,
+        base_dir,
+        &format!("providers.{pname}.client_secret"),
+    )?;
+    Ok((client_id, secret))
+}
+
+/// The client's-eye prober of `swing apply`: the site reached as the plan's clients reach it
+/// (`probe::route_for`), over verified TLS with the serving appliance's CA, identifying the
+/// answering appliance with that appliance's API account.
+pub fn probe(
+    plan: &Plan,
+    base_dir: &Path,
+) -> Result<Arc<dyn swing_engine::provider::ClientProbe>, WiringError> {
+    use swing_providers::probe::{Credentials, ProbeConfig, SiteProbe, route_for};
+    let site = route_for(plan).map_err(|message| WiringError::Probe { message })?;
+    let mut config = ProbeConfig::new(plan.site.clone(), site.port, site.route);
+    if let Some(app) = plan.appliances.get(&site.serving) {
+        let pname = app.provider.as_str();
+        if let Provider::Beyondtrust(bt) = provider(plan, pname)? {
+            let (client_id, client_secret) = api_account(bt, pname, base_dir)?;
+            config.credentials = Some(Credentials {
+                client_id,
+                client_secret,
+            });
+            config.ca_file = bt.ca_file.as_ref().map(|f| base_dir.join(f));
+        }
+    }
+    Ok(Arc::new(SiteProbe::new(config)))
 }
 
 /// The notifiers of the plan's `notify`, in its order: a webhook's URL reference and signing

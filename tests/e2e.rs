@@ -302,7 +302,7 @@ async fn run_direct(c: Case) {
     let route = lab.direct_route().expect("a direct route");
     let run =
         e2e::apply_with_probe(swing(), &lab, &plan, route, Duration::from_secs(c.limit_s)).await;
-    check(&c, &lab, &run);
+    check(&c, &lab, &plan, &run);
     lab.shutdown().await;
 }
 
@@ -335,7 +335,7 @@ async fn run_dns(c: Case) {
         Duration::from_secs(c.limit_s),
     )
     .await;
-    check(&c, &lab, &run);
+    check(&c, &lab, &plan, &run);
 
     // The record points at the appliance serving the site at the end, with its old TTL.
     let last = *c.scenario.expected_sequence().last().unwrap();
@@ -539,7 +539,7 @@ async fn run_nat_with(c: Case, tool: NatTool) {
 
     let cmd = e2e::swing_apply_command(swing(), &lab, &plan, Some(&net.cl));
     let run = e2e::run_apply(&lab, probe, cmd, Duration::from_secs(c.limit_s)).await;
-    check(&c, &lab, &run);
+    check(&c, &lab, &plan, &run);
 
     // Exactly one rule for the VIP, pointing at b, marked by swing; the neighbour untouched.
     let plan_name = format!("lab-{}", c.scenario.name());
@@ -575,9 +575,10 @@ fn swing() -> &'static std::path::Path {
     std::path::Path::new(env!("CARGO_BIN_EXE_swing"))
 }
 
-fn check(c: &Case, lab: &Lab, run: &E2eRun) {
+fn check(c: &Case, lab: &Lab, plan: &std::path::Path, run: &E2eRun) {
     e2e::assert_change_complete(lab, run);
     e2e::report_measurement(lab, run);
+    check_measured_by_the_apply(c, plan, run);
     let down = run.probe.longest_outage_ms;
     match c.downtime {
         Downtime::AtMostMs(max) => assert!(
@@ -618,6 +619,74 @@ fn check(c: &Case, lab: &Lab, run: &E2eRun) {
                 );
             }
         }
+    }
+}
+
+/// The apply's own prober: the report names what a client saw during every step that can take
+/// the site down (the compiled plan's downtime steps), each within the scenario's target, and
+/// never more than the test's own client saw over the whole change (both probe every 50 ms;
+/// the slack is two probe intervals of phase difference).
+fn check_measured_by_the_apply(c: &Case, plan: &std::path::Path, run: &E2eRun) {
+    let valid = swing_engine::validate::check_file(plan)
+        .plan
+        .expect("the lab plan is valid");
+    let compiled =
+        swing_engine::compile::compile(&valid, &swing_engine::compile::CompileOptions::default())
+            .unwrap();
+    let expected: Vec<&str> = compiled
+        .steps
+        .iter()
+        .filter(|s| s.downtime)
+        .map(|s| s.id.as_str())
+        .collect();
+    assert!(
+        !expected.is_empty(),
+        "{} has no downtime step",
+        c.scenario.name()
+    );
+    let report = run.report.as_ref().expect("a report");
+    let by_step = report["downtime_by_step"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no measured downtime per step\n{}", run.explain()));
+    let probed: Vec<&str> = by_step
+        .iter()
+        .map(|d| d["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(probed, expected, "{}", run.explain());
+    for d in by_step {
+        assert!(
+            d["probes"].as_u64().unwrap() >= 1,
+            "{} watched without a probe\n{}",
+            d["step"],
+            run.explain()
+        );
+    }
+    let longest = report["client_downtime"]["longest_outage_ms"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no measured client downtime\n{}", run.explain()));
+    let max_of_steps = by_step
+        .iter()
+        .filter_map(|d| d["longest_outage_ms"].as_u64())
+        .max()
+        .unwrap();
+    assert_eq!(longest, max_of_steps);
+    assert!(
+        longest <= run.probe.longest_outage_ms + 2 * run.probe.interval_ms,
+        "the apply measured {longest} ms, the client over the whole change {} ms\n{}",
+        run.probe.longest_outage_ms,
+        run.explain()
+    );
+    match c.downtime {
+        Downtime::AtMostMs(max) => assert!(
+            longest <= max,
+            "measured by the apply: {longest} ms > {max} ms\n{}",
+            run.explain()
+        ),
+        Downtime::InstallAndRestart { .. } => assert!(
+            longest > 0,
+            "the apply saw no outage while the serving appliance restarted\n{}",
+            run.explain()
+        ),
     }
 }
 

@@ -373,3 +373,41 @@ pub trait NatProvider: Send + Sync {
         ))
     }
 }
+
+/// What a client probing the site saw while it watched.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientDowntime {
+    /// The longest run of failed probes: the measured downtime, milliseconds.
+    pub longest_outage_ms: u64,
+    /// Runs of failed probes.
+    pub outages: usize,
+    /// All outages together, milliseconds.
+    pub total_outage_ms: u64,
+    pub probes: u64,
+    /// Milliseconds between probes (the measurement's resolution).
+    pub interval_ms: u64,
+    /// The appliances that answered, in order.
+    pub served_by: Vec<String>,
+}
+
+/// Watches the site as a client does (resolve it as a client would, connect over verified
+/// TLS, ask its health) while a step that can take the site down runs. Measurement only: a
+/// probe never changes anything and never fails an apply.
+#[async_trait]
+pub trait ClientProbe: Send + Sync {
+    /// Starts watching. `labels` names the appliances (appliance id → the plan's name).
+    async fn start(
+        &self,
+        labels: &std::collections::BTreeMap<String, String>,
+    ) -> ProviderResult<Box<dyn ProbeSpan>>;
+}
+
+/// One running watch of the site.
+#[async_trait]
+pub trait ProbeSpan: Send {
+    /// Stops watching and says what the client saw. With `settle` (the step succeeded) and
+    /// the site still down when asked, it first waits (bounded) for the site to answer again,
+    /// so an outage is measured to its end rather than cut at the step's verification; after
+    /// a failed step it stops at once, so the halt is not delayed.
+    async fn stop(self: Box<Self>, settle: bool) -> ClientDowntime;
+}

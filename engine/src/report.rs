@@ -7,7 +7,7 @@
 //! come from [`crate::status::status`], so a report and a status never disagree. Must not:
 //! read files or clocks (the caller passes records, the saved plan and `now`), or render.
 
-use swing_schema::report::{ChangeReport, ReportBackup, ReportRun, ReportStep};
+use swing_schema::report::{ChangeReport, ReportBackup, ReportDowntime, ReportRun, ReportStep};
 
 use crate::apply::Record;
 use crate::apply::history::History;
@@ -47,6 +47,24 @@ pub fn report(
             }
         })
         .collect();
+    // What a probing client saw, per step that can take the site down, in step order.
+    let downtime_by_switch: Vec<ReportDowntime> = c
+        .steps
+        .iter()
+        .filter_map(|s| match h.steps.get(&s.id)?.client.as_ref()? {
+            Ok(d) => Some(ReportDowntime {
+                step: s.id.clone(),
+                longest_outage_s: d.longest_outage_ms as f64 / 1000.0,
+                outages: d.outages,
+                probes: d.probes,
+            }),
+            Err(_) => None,
+        })
+        .collect();
+    let downtime_measured_s = downtime_by_switch
+        .iter()
+        .map(|d| d.longest_outage_s)
+        .reduce(f64::max);
     let verdict_text = match st.outcome.as_str() {
         "done" => "Done: every step of the plan was carried out and verified.".to_owned(),
         "not-started" => "Not started: the journal holds no run of this change.".to_owned(),
@@ -103,8 +121,8 @@ pub fn report(
             })
             .collect(),
         steps,
-        downtime_measured_s: None,
-        downtime_by_switch: Vec::new(),
+        downtime_measured_s,
+        downtime_by_switch,
         unprotected_s: st.unprotected_s,
         backups: h
             .artifacts

@@ -13,17 +13,16 @@
 use std::collections::BTreeSet;
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use swing_engine::apply::abandon::{AbandonError, AbandonRequest};
-use swing_engine::apply::{ApplyError, LockError, Prompter, WalkOptions};
+use swing_engine::apply::{ApplyError, LockError, WalkOptions};
 use swing_engine::ops::{self, SiteApply, SiteError, SiteOutcome};
 
 use crate::exit::{CliError, CliResult, Exit};
 use crate::views::Output;
 use crate::views::apply::ApplyView;
 pub use crate::views::apply::report_text;
-use crate::views::prompt::{TtyPrompter, approve};
+use crate::views::prompt::approve;
 
 /// Output of `swing apply`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -66,6 +65,10 @@ pub struct ApplyArgs {
     #[arg(long, value_name = "DURATION", default_value = "30s",
           value_parser = parse_interval)]
     pub progress_interval: std::time::Duration,
+    /// Do not watch the site as a client would while a switch or a restart of the serving
+    /// appliance runs (the report then has no measured client downtime).
+    #[arg(long)]
+    pub no_probe: bool,
     /// Journal directory. Default: `.swing/` next to the plan (site locks are host-wide).
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
@@ -143,6 +146,11 @@ pub fn run(args: &ApplyArgs) -> CliResult {
     }
     let providers = crate::wiring::build(&t.plan, &t.base_dir)?;
     let notifiers = crate::wiring::notifiers(&t.plan, &t.base_dir)?;
+    let probe = if args.no_probe {
+        None
+    } else {
+        Some(crate::wiring::probe(&t.plan, &t.base_dir)?)
+    };
     let output = match args.output {
         ApplyOutput::Text => Output::Human,
         ApplyOutput::Json => Output::Json,
@@ -154,12 +162,12 @@ pub fn run(args: &ApplyArgs) -> CliResult {
             .max(1),
         confirmed: args.confirm.iter().cloned().collect::<BTreeSet<_>>(),
         windows: t.plan.windows.clone(),
-        prompter: (tty && output == Output::Human)
-            .then(|| Arc::new(TtyPrompter) as Arc<dyn Prompter>),
+        prompter: (tty && output == Output::Human).then(|| view.prompter()),
         events: view.events(),
         actor: crate::actor::resolve(args.actor.as_deref()),
         note: crate::actor::note(args.note.as_deref()),
         notifiers,
+        probe,
         ..WalkOptions::default()
     };
     let (site, source) = (t.plan.site.clone(), t.source.clone());

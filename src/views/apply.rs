@@ -47,6 +47,14 @@ impl ApplyView {
         self.output == Output::Human
     }
 
+    /// The terminal's prompter for person-steps: it asks with the progress display out of
+    /// the way.
+    pub fn prompter(&self) -> Arc<dyn swing_engine::apply::Prompter> {
+        Arc::new(super::prompt::TtyPrompter {
+            progress: self.progress.clone(),
+        })
+    }
+
     /// The sink the engine reports its events to.
     pub fn events(&self) -> Arc<dyn Fn(&ApplyEvent) + Send + Sync> {
         let sink = self.progress.clone();
@@ -181,15 +189,33 @@ pub fn report_text(r: &ApplyReport) -> String {
                 c.outages,
                 secs(c.total_outage_ms),
                 c.probes,
-                c.served_by.join(" → ")
+                terminal_line(&c.served_by.join(" → "))
             );
+            for d in &r.downtime_by_step {
+                let _ = writeln!(
+                    out,
+                    "  {:<26} {:.3} s  longest outage ({} probes, served by {})",
+                    terminal_line(&d.step),
+                    secs(d.seen.longest_outage_ms),
+                    d.seen.probes,
+                    terminal_line(&d.seen.served_by.join(" → "))
+                );
+            }
         }
         None => {
             let _ = writeln!(
                 out,
-                "downtime (measured):         no client probe ran (run `swing probe` alongside to measure it)"
+                "downtime (measured):         no client probe ran (`--no-probe`, or no step that takes the site down ran)"
             );
         }
+    }
+    for u in &r.unprobed {
+        let _ = writeln!(
+            out,
+            "  {:<26} not measured: {}",
+            terminal_line(&u.step),
+            terminal_line(&u.message)
+        );
     }
     let _ = writeln!(
         out,

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::journal::{Artifact, Record};
 use super::walker::{Failure, Protection, StepSpec, Waiting};
+pub use crate::provider::ClientDowntime;
 use crate::time::rfc3339_ms;
 
 /// The version of the JSON event stream (`--output json`): bumped when an event loses a
@@ -102,6 +103,17 @@ pub enum ApplyEvent {
     Finished {
         report: Box<ApplyReport>,
     },
+    /// What a client saw while a step that can take the site down ran, until it was verified
+    /// (the apply's prober; `swing apply --no-probe` turns it off).
+    ClientMeasured {
+        step: String,
+        downtime: ClientDowntime,
+    },
+    /// The prober could not watch a step; the step ran as it would have.
+    ProbeFailed {
+        step: String,
+        message: String,
+    },
     /// A notification (`notify` in the plan) could not be delivered after its attempts; the
     /// apply's outcome is unchanged. `target` is `webhook #1`, `exec #2 (./notify.sh)`.
     NotificationFailed {
@@ -152,26 +164,55 @@ pub struct ApplyReport {
     pub waiting: Vec<Waiting>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<String>,
-    /// Downtime as a client saw it, when a prober watched the site during the apply
-    /// (`swing demo`); `downtime_ms` is the engine's own timing of its downtime steps.
+    /// Downtime as a client saw it, over every step the prober watched (the longest outage
+    /// of any of them, the others summed); `None` when no probe ran. `downtime_ms` is the
+    /// engine's own timing of its downtime steps.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_downtime: Option<ClientDowntime>,
+    /// What the client saw per step that can take the site down (a switch, a promotion, the
+    /// install of the appliance serving the site), in step order, over every run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub downtime_by_step: Vec<StepDowntime>,
+    /// Steps the prober could not watch, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unprobed: Vec<Unprobed>,
 }
 
-/// What a client probing the site saw during the apply.
+/// What a probing client saw while one step ran.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ClientDowntime {
-    /// The longest run of failed probes: the measured downtime, milliseconds.
-    pub longest_outage_ms: u64,
-    /// Runs of failed probes.
-    pub outages: usize,
-    /// All outages together, milliseconds.
-    pub total_outage_ms: u64,
-    pub probes: u64,
-    /// Milliseconds between probes (the measurement's resolution).
-    pub interval_ms: u64,
-    /// The appliances that answered, in order.
-    pub served_by: Vec<String>,
+pub struct StepDowntime {
+    pub step: String,
+    #[serde(flatten)]
+    pub seen: ClientDowntime,
+}
+
+/// A step the prober could not watch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unprobed {
+    pub step: String,
+    pub message: String,
+}
+
+/// The whole change as the client saw it: the longest outage of any step, the rest summed,
+/// who answered in order (an appliance named once per run of answers).
+pub fn overall_downtime(by_step: &[StepDowntime]) -> Option<ClientDowntime> {
+    let first = by_step.first()?;
+    let mut all = ClientDowntime {
+        interval_ms: first.seen.interval_ms,
+        ..ClientDowntime::default()
+    };
+    for d in by_step {
+        all.longest_outage_ms = all.longest_outage_ms.max(d.seen.longest_outage_ms);
+        all.outages += d.seen.outages;
+        all.total_outage_ms += d.seen.total_outage_ms;
+        all.probes += d.seen.probes;
+        for who in &d.seen.served_by {
+            if all.served_by.last() != Some(who) {
+                all.served_by.push(who.clone());
+            }
+        }
+    }
+    Some(all)
 }
 
 /// Time without failover protection by the wall clock: from `failover.break` verified to
@@ -199,6 +240,8 @@ pub fn build_report(
     let backups = past.artifacts;
     let mut steps = Vec::with_capacity(specs.len());
     let mut downtime_ms = 0u64;
+    let mut downtime_by_step = Vec::new();
+    let mut unprobed = Vec::new();
     let (mut broken, mut restored): (Option<i64>, Option<i64>) = (None, None);
     for s in specs {
         // A step the journal shows only acting (no start, outcome or wait) has no status.
@@ -213,6 +256,17 @@ pub fn build_report(
         });
         if s.downtime {
             downtime_ms += duration_ms.unwrap_or(0);
+        }
+        match a.and_then(|a| a.client.clone()) {
+            Some(Ok(seen)) => downtime_by_step.push(StepDowntime {
+                step: s.id.clone(),
+                seen,
+            }),
+            Some(Err(message)) => unprobed.push(Unprobed {
+                step: s.id.clone(),
+                message,
+            }),
+            None => {}
         }
         let verified = a
             .filter(|a| a.status == "succeeded")
@@ -243,7 +297,9 @@ pub fn build_report(
         root_cause,
         waiting,
         skipped,
-        client_downtime: None,
+        client_downtime: overall_downtime(&downtime_by_step),
+        downtime_by_step,
+        unprobed,
     }
 }
 
@@ -308,14 +364,26 @@ mod stream_tests {
                 },
             ],
             skipped: vec!["b.install".to_owned()],
-            client_downtime: Some(ClientDowntime {
-                longest_outage_ms: 1,
-                outages: 1,
-                total_outage_ms: 1,
-                probes: 9,
-                interval_ms: 50,
-                served_by: vec!["a".to_owned()],
-            }),
+            client_downtime: Some(seen()),
+            downtime_by_step: vec![StepDowntime {
+                step: "switch.to-b".to_owned(),
+                seen: seen(),
+            }],
+            unprobed: vec![Unprobed {
+                step: "failover.promote-a".to_owned(),
+                message: "the prober: invalid".to_owned(),
+            }],
+        }
+    }
+
+    fn seen() -> ClientDowntime {
+        ClientDowntime {
+            longest_outage_ms: 1,
+            outages: 1,
+            total_outage_ms: 1,
+            probes: 9,
+            interval_ms: 50,
+            served_by: vec!["a".to_owned()],
         }
     }
 
@@ -361,6 +429,14 @@ mod stream_tests {
                 attempts: 3,
                 message: "answered HTTP 500 Internal Server Error".to_owned(),
             },
+            ApplyEvent::ClientMeasured {
+                step: "switch.to-b".to_owned(),
+                downtime: seen(),
+            },
+            ApplyEvent::ProbeFailed {
+                step: "switch.to-b".to_owned(),
+                message: "m".to_owned(),
+            },
         ];
         for e in &all {
             match e {
@@ -373,7 +449,9 @@ mod stream_tests {
                 | ApplyEvent::StepWaiting { .. }
                 | ApplyEvent::StepSkipped { .. }
                 | ApplyEvent::Finished { .. }
-                | ApplyEvent::NotificationFailed { .. } => {}
+                | ApplyEvent::NotificationFailed { .. }
+                | ApplyEvent::ClientMeasured { .. }
+                | ApplyEvent::ProbeFailed { .. } => {}
             }
         }
         all

@@ -42,6 +42,8 @@ pub struct StepHistory {
     pub confirmed_by: Option<String>,
     pub confirmed_at: Option<i64>,
     pub note: Option<String>,
+    /// What a probing client saw while it last ran, or why the prober could not watch it.
+    pub client: Option<Result<crate::provider::ClientDowntime, String>>,
 }
 
 /// A change's journal, folded.
@@ -205,6 +207,12 @@ impl History {
                 }
                 Entry::StepObserved { step, observed } => {
                     h.steps.entry(step.clone()).or_default().observed = Some(observed.clone());
+                }
+                Entry::ClientMeasured { step, downtime } => {
+                    h.steps.entry(step.clone()).or_default().client = Some(Ok(downtime.clone()));
+                }
+                Entry::ProbeFailed { step, message } => {
+                    h.steps.entry(step.clone()).or_default().client = Some(Err(message.clone()));
                 }
                 // Delivery of a notification says nothing about the steps.
                 Entry::NotificationFailed { .. } => {}

@@ -111,6 +111,13 @@ pub enum Entry {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         note: Option<String>,
     },
+    /// What a client saw while the step ran and until it was verified (the apply's prober).
+    ClientMeasured {
+        step: String,
+        downtime: crate::provider::ClientDowntime,
+    },
+    /// The prober could not watch the step; the step ran as it would have.
+    ProbeFailed { step: String, message: String },
     /// Not run because a step it depends on failed.
     StepSkipped { step: String, because: String },
     /// The run ended: `done`, `paused`, `failed`.

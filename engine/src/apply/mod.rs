@@ -31,8 +31,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use events::{
-    ApplyEvent, ApplyReport, ClientDowntime, EVENT_STREAM_VERSION, StepReport, StreamVersion,
-    stream_line, version_line,
+    ApplyEvent, ApplyReport, ClientDowntime, EVENT_STREAM_VERSION, StepDowntime, StepReport,
+    StreamVersion, Unprobed, stream_line, version_line,
 };
 pub use journal::{Artifact, Entry, Journal, JournalError, Prior, Record, ResumeState, WaitKind};
 pub use lock::{LockError, LockGuard, LockHolder, LockKey, LockOptions, force_unlock, lock_path};

@@ -283,6 +283,11 @@ pub struct WalkOptions {
     pub note: Option<String>,
     /// Who hears about the apply pausing, failing and ending (`notify` in the plan).
     pub notifiers: Vec<Arc<dyn Notifier>>,
+    /// The client's-eye prober that watches every step that can take the site down
+    /// ([`StepSpec::downtime`]) from its start until it is verified; `None`: no probe.
+    pub probe: Option<Arc<dyn crate::provider::ClientProbe>>,
+    /// Appliance id → the plan's name, for the prober's "served by".
+    pub probe_labels: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for WalkOptions {
@@ -298,6 +303,8 @@ impl Default for WalkOptions {
             actor: String::new(),
             note: None,
             notifiers: Vec::new(),
+            probe: None,
+            probe_labels: std::collections::BTreeMap::new(),
         }
     }
 }

@@ -1,10 +1,11 @@
 //! Tests of the walker and of `run` with an in-memory fake executor (fakes live only here).
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use super::events::build_report;
 use super::*;
 
 #[derive(Default)]
@@ -672,4 +673,177 @@ async fn run_guards_lock_resume_and_plan_identity() {
         })
         .count();
     assert_eq!(kept, 1);
+}
+
+/// A prober that records which steps it watched and reports one outage per watch.
+#[derive(Default)]
+struct FakeProbe {
+    started: Mutex<Vec<BTreeMap<String, String>>>,
+    settled: Mutex<Vec<bool>>,
+    refuse: bool,
+}
+
+struct FakeSpan(Arc<FakeProbe>, u64);
+
+#[async_trait::async_trait]
+impl crate::provider::ClientProbe for Arc<FakeProbe> {
+    async fn start(
+        &self,
+        labels: &BTreeMap<String, String>,
+    ) -> crate::provider::ProviderResult<Box<dyn crate::provider::ProbeSpan>> {
+        if self.refuse {
+            return Err(crate::provider::ProviderError::new(
+                crate::provider::ErrorKind::Invalid,
+                "the prober: no route",
+            ));
+        }
+        let mut s = self.started.lock().unwrap();
+        s.push(labels.clone());
+        Ok(Box::new(FakeSpan(self.clone(), 100 * s.len() as u64)))
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::provider::ProbeSpan for FakeSpan {
+    async fn stop(self: Box<Self>, settle: bool) -> ClientDowntime {
+        self.0.settled.lock().unwrap().push(settle);
+        ClientDowntime {
+            longest_outage_ms: self.1,
+            outages: 1,
+            total_outage_ms: self.1,
+            probes: 10,
+            interval_ms: 50,
+            // The first watch sees the switch from a to b, the next only b.
+            served_by: if self.1 == 100 {
+                vec!["a".into(), "b".into()]
+            } else {
+                vec!["b".into()]
+            },
+        }
+    }
+}
+
+fn with_downtime() -> Vec<StepSpec> {
+    let mut steps = vec![
+        StepSpec::new("b.health", StepKind::Auto, &[]),
+        StepSpec::new("switch.to-b", StepKind::Auto, &["b.health"]),
+        StepSpec::new("switch.verify-b", StepKind::Auto, &["switch.to-b"]),
+        StepSpec::new("failover.promote-a", StepKind::Auto, &["switch.verify-b"]),
+    ];
+    steps[1].downtime = true;
+    steps[3].downtime = true;
+    steps
+}
+
+#[tokio::test]
+async fn the_prober_watches_exactly_the_downtime_steps_and_the_report_carries_each() {
+    let e = env();
+    let probe = Arc::new(FakeProbe::default());
+    let opts = WalkOptions {
+        probe: Some(Arc::new(probe.clone())),
+        probe_labels: BTreeMap::from([("id-b".to_owned(), "b".to_owned())]),
+        ..fast()
+    };
+    let fake = Arc::new(Fake::default());
+    let r = walk(
+        &with_downtime(),
+        fake,
+        e.journal.clone(),
+        &ResumeState::default(),
+        &opts,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.outcome, Outcome::Done);
+    let started = probe.started.lock().unwrap().clone();
+    assert_eq!(started.len(), 2, "one watch per downtime step");
+    assert_eq!(started[0].get("id-b").map(String::as_str), Some("b"));
+    assert_eq!(*probe.settled.lock().unwrap(), [true, true]);
+    let by: Vec<(&str, u64)> = r
+        .report
+        .downtime_by_step
+        .iter()
+        .map(|d| (d.step.as_str(), d.seen.longest_outage_ms))
+        .collect();
+    assert_eq!(by, [("switch.to-b", 100), ("failover.promote-a", 200)]);
+    let all = r
+        .report
+        .client_downtime
+        .expect("the change as the client saw it");
+    assert_eq!(all.longest_outage_ms, 200);
+    assert_eq!((all.outages, all.total_outage_ms, all.probes), (2, 300, 20));
+    assert_eq!(
+        all.served_by,
+        ["a", "b"],
+        "consecutive answers of one appliance merged"
+    );
+    // Journaled: a report built later from the journal alone says the same.
+    let records = Journal::read(e.journal.path()).unwrap();
+    let again = build_report(
+        &with_downtime(),
+        &records,
+        0,
+        "done",
+        None,
+        Vec::new(),
+        Vec::new(),
+    );
+    assert_eq!(again.downtime_by_step, r.report.downtime_by_step);
+}
+
+#[tokio::test]
+async fn a_prober_that_cannot_start_changes_nothing_of_the_apply_and_is_reported() {
+    let e = env();
+    let probe = Arc::new(FakeProbe {
+        refuse: true,
+        ..FakeProbe::default()
+    });
+    let opts = WalkOptions {
+        probe: Some(Arc::new(probe.clone())),
+        ..fast()
+    };
+    let r = walk(
+        &with_downtime(),
+        Arc::new(Fake::default()),
+        e.journal.clone(),
+        &ResumeState::default(),
+        &opts,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.outcome, Outcome::Done);
+    assert!(r.report.client_downtime.is_none());
+    let unprobed: Vec<&str> = r.report.unprobed.iter().map(|u| u.step.as_str()).collect();
+    assert_eq!(unprobed, ["switch.to-b", "failover.promote-a"]);
+    assert!(r.report.unprobed[0].message.contains("no route"));
+}
+
+#[tokio::test]
+async fn after_a_failed_downtime_step_the_watch_stops_at_once() {
+    let e = env();
+    let probe = Arc::new(FakeProbe::default());
+    let opts = WalkOptions {
+        probe: Some(Arc::new(probe.clone())),
+        ..fast()
+    };
+    let fake = Arc::new(Fake {
+        act_fails: HashMap::from([("switch.to-b".into(), StepError::fatal("refused"))]),
+        ..Fake::default()
+    });
+    let r = walk(
+        &with_downtime(),
+        fake,
+        e.journal.clone(),
+        &ResumeState::default(),
+        &opts,
+    )
+    .await
+    .unwrap();
+    assert!(matches!(r.outcome, Outcome::Failed { .. }));
+    assert_eq!(*probe.settled.lock().unwrap(), [false]);
+    assert_eq!(
+        r.report.downtime_by_step.len(),
+        1,
+        "the failed step's outage is kept"
+    );
 }

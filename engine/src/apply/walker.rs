@@ -25,6 +25,7 @@ use tokio::task::JoinSet;
 use super::events::{ApplyEvent, build_report};
 use super::journal::{Entry, Journal, Prior, ResumeState, WaitKind};
 use super::window::{WindowState, window_state};
+use crate::provider::ProbeSpan;
 
 use super::step::Recorder;
 pub use super::step::{
@@ -161,9 +162,21 @@ pub async fn walk(
                     opts.events.clone(),
                 );
                 let (poll, prior_step) = (opts.poll, prior.steps.get(&s.id).cloned());
+                let probe = spec
+                    .downtime
+                    .then(|| opts.probe.clone())
+                    .flatten()
+                    .map(|p| (p, opts.probe_labels.clone()));
                 set.spawn(async move {
+                    let watch = match &probe {
+                        Some((p, labels)) => Some(p.start(labels).await),
+                        None => None,
+                    };
                     let r =
                         run_step(&spec, exec.as_ref(), &journal, prior_step, poll, &events).await;
+                    if let Some(watch) = watch {
+                        measured(&spec, watch, r.is_ok(), &journal, &events).await;
+                    }
                     (i, r)
                 });
             }
@@ -216,6 +229,45 @@ pub async fn walk(
         Outcome::Paused { waiting }
     };
     finish(steps, &journal, opts, outcome, steps_run)
+}
+
+/// Journals and announces what the client saw while a step ran (or why the prober could not
+/// watch it). A record that cannot be written changes nothing of the step's outcome: the
+/// measurement is evidence, not part of the change.
+async fn measured(
+    spec: &StepSpec,
+    watch: Result<Box<dyn ProbeSpan>, crate::provider::ProviderError>,
+    settle: bool,
+    journal: &Journal,
+    events: &EventSink,
+) {
+    let (entry, event) = match watch {
+        Ok(span) => {
+            let downtime = span.stop(settle).await;
+            (
+                Entry::ClientMeasured {
+                    step: spec.id.clone(),
+                    downtime: downtime.clone(),
+                },
+                ApplyEvent::ClientMeasured {
+                    step: spec.id.clone(),
+                    downtime,
+                },
+            )
+        }
+        Err(e) => (
+            Entry::ProbeFailed {
+                step: spec.id.clone(),
+                message: e.message.clone(),
+            },
+            ApplyEvent::ProbeFailed {
+                step: spec.id.clone(),
+                message: e.message,
+            },
+        ),
+    };
+    let _ = journal.append(entry);
+    events(&event);
 }
 
 /// Whether a ready step may start now as far as its maintenance window goes.

@@ -36,6 +36,20 @@ pub enum SiteOutcome {
     Ran(Box<WalkResult>),
 }
 
+/// Appliance id → the plan's name, for the prober's "served by".
+fn appliance_labels(
+    observed: &crate::refresh::Observed,
+) -> std::collections::BTreeMap<String, String> {
+    observed
+        .appliances
+        .iter()
+        .filter_map(|(name, o)| {
+            let id = o.as_ref().ok()?.appliance_id.clone()?;
+            Some((id, name.clone()))
+        })
+        .collect()
+}
+
 /// `swing apply`: re-observe, refuse a stale saved plan or uncovered drift, then run (or
 /// resume) exactly the planned steps.
 pub async fn apply(req: SiteApply, providers: Providers) -> Result<SiteOutcome, SiteError> {
@@ -63,11 +77,17 @@ pub async fn apply(req: SiteApply, providers: Providers) -> Result<SiteOutcome, 
         LockOptions::default(),
     )
     .map_err(run::ApplyError::from)?;
+    let mut walk = req.walk;
     let steps: Vec<String> = if req.resume {
+        if walk.probe.is_some() {
+            let observed = crate::refresh::refresh(&req.plan, &providers).await;
+            walk.probe_labels = appliance_labels(&observed);
+        }
         // The world moved because of this apply: the journal, not the fingerprint, decides.
         run::journal_steps(&req.state_dir, &req.plan.name)?
     } else {
         let observed = crate::refresh::refresh(&req.plan, &providers).await;
+        walk.probe_labels = appliance_labels(&observed);
         let d = crate::diff::diff(&compiled, &observed);
         if !d.unobserved.is_empty() {
             return Err(SiteError::Unobserved(d.unobserved));
@@ -102,7 +122,7 @@ pub async fn apply(req: SiteApply, providers: Providers) -> Result<SiteOutcome, 
         compiled.clone(),
         providers,
         req.base_dir.clone(),
-        req.walk.clock.clone(),
+        walk.clock.clone(),
         &records,
     ));
     let apply_req = run::ApplyRequest {
@@ -114,7 +134,7 @@ pub async fn apply(req: SiteApply, providers: Providers) -> Result<SiteOutcome, 
         source: Some(req.source.clone()),
         resume: req.resume,
         lock: LockOptions::default(),
-        walk: req.walk,
+        walk,
     };
     let result = run::run_locked(&apply_req, &specs, exec, guard).await?;
     Ok(SiteOutcome::Ran(Box::new(result)))

@@ -20,10 +20,12 @@
 //! a server sends.
 
 mod report;
+mod site;
 #[cfg(test)]
 mod tests;
 
 pub use report::{MAX_FAILURES_LISTED, Outage, ProbeRecord, ProbeReport, Served};
+pub use site::{SiteProbe, SiteRoute, route_for};
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -55,6 +57,8 @@ pub enum Route {
     /// Resolve the site through this DNS server, caching answers for their TTL like a
     /// client's stub resolver does.
     Dns { server: SocketAddr },
+    /// Resolve the site as this machine's programs do (the system resolver).
+    System,
 }
 
 impl fmt::Display for Route {
@@ -62,6 +66,7 @@ impl fmt::Display for Route {
         match self {
             Route::Address(ip) => write!(f, "address {ip}"),
             Route::Dns { server } => write!(f, "dns server {server}"),
+            Route::System => f.write_str("the system resolver"),
         }
     }
 }
@@ -487,12 +492,14 @@ struct SiteResolver {
 enum RouteResolver {
     Address(IpAddr),
     Dns(Box<TokioResolver>),
+    System,
 }
 
 impl SiteResolver {
     fn new(config: &ProbeConfig) -> Result<SiteResolver, ProbeError> {
         let route = match &config.route {
             Route::Address(ip) => RouteResolver::Address(*ip),
+            Route::System => RouteResolver::System,
             Route::Dns { server } => {
                 let mut ns = NameServerConfig::udp_and_tcp(server.ip());
                 for c in &mut ns.connections {
@@ -535,6 +542,14 @@ impl reqwest::dns::Resolve for SiteResolver {
                     Ok(addrs)
                 })
             }
+            RouteResolver::System => Box::pin(async move {
+                let addrs: Vec<SocketAddr> = tokio::net::lookup_host((asked.as_str(), 0))
+                    .await
+                    .map_err(|e| format!("resolving {asked}: {e}"))?
+                    .collect();
+                let addrs: reqwest::dns::Addrs = Box::new(addrs.into_iter());
+                Ok(addrs)
+            }),
             RouteResolver::Dns(resolver) => {
                 let resolver = resolver.as_ref().clone();
                 let fqdn = format!("{asked}.");

@@ -179,6 +179,18 @@ impl ProbeReport {
         }
     }
 
+    /// What the apply's report carries of this measurement.
+    pub fn client_downtime(&self) -> swing_engine::provider::ClientDowntime {
+        swing_engine::provider::ClientDowntime {
+            longest_outage_ms: self.longest_outage_ms,
+            outages: self.outages.len(),
+            total_outage_ms: self.total_outage_ms,
+            probes: self.probes,
+            interval_ms: self.interval_ms,
+            served_by: self.sequence(),
+        }
+    }
+
     /// The measured downtime: the longest outage.
     pub fn longest_outage(&self) -> Duration {
         Duration::from_millis(self.longest_outage_ms)

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use swing_engine::apply::{ApplyReport, ClientDowntime};
+use swing_engine::apply::{ApplyReport, ClientDowntime, StepDowntime};
 use swing_testkit::demo::{Quiet, run_scenario};
 use swing_testkit::kit::{LabOptions, Scenario};
 
@@ -30,6 +30,18 @@ fn the_report_text_leads_with_the_client_measured_downtime() {
             interval_ms: 50,
             served_by: vec!["a".into(), "b".into()],
         }),
+        downtime_by_step: vec![StepDowntime {
+            step: "switch.to-b".into(),
+            seen: ClientDowntime {
+                longest_outage_ms: 850,
+                outages: 1,
+                total_outage_ms: 850,
+                probes: 40,
+                interval_ms: 50,
+                served_by: vec!["a".into(), "b".into()],
+            },
+        }],
+        unprobed: Vec::new(),
     };
     let text = report_text(&report);
     assert!(
@@ -38,11 +50,16 @@ fn the_report_text_leads_with_the_client_measured_downtime() {
     );
     assert!(text.contains("served by a → b"), "{text}");
     assert!(
+        text.contains("switch.to-b                0.850 s  longest outage (40 probes"),
+        "{text}"
+    );
+    assert!(
         text.contains("downtime steps (engine):     2.70 s"),
         "{text}"
     );
     let without = ApplyReport {
         client_downtime: None,
+        downtime_by_step: Vec::new(),
         ..report
     };
     assert!(report_text(&without).contains("no client probe ran"));
