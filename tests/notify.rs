@@ -8,56 +8,18 @@
 
 use std::path::Path;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use swing_testkit::kit::{self, Lab, LabOptions, Scenario, wait_until};
+use swing_testkit::webhook::{self, events, receiver};
 
 const SECRET: &str = "hook-key-5f2b9c1e-never-shown";
 /// The token a chat hook URL embeds: secret when the URL comes from a reference.
 const URL_TOKEN: &str = "T0KEN-8d41a7-in-the-url";
 
-/// What the receiver got: (X-Swing-Signature, body).
-type Got = Arc<Mutex<Vec<(Option<String>, Vec<u8>)>>>;
-
-/// A webhook receiver on 127.0.0.1 answering `status`; returns its base URL and what it got.
-async fn receiver(status: StatusCode) -> (String, Got) {
-    let got: Got = Arc::default();
-    let keep = got.clone();
-    let app = axum::Router::new().route(
-        "/{*path}",
-        axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
-            let keep = keep.clone();
-            async move {
-                let sig = headers
-                    .get("x-swing-signature")
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned);
-                keep.lock().unwrap().push((sig, body.to_vec()));
-                status
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{addr}"), got)
-}
-
 fn verify_signature(sig: &str, body: &[u8]) -> bool {
-    let Some(hex) = sig.strip_prefix("sha256=") else {
-        return false;
-    };
-    let Ok(tag) = (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(hex.get(i..i + 2).unwrap_or("zz"), 16))
-        .collect::<Result<Vec<u8>, _>>()
-    else {
-        return false;
-    };
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, SECRET.as_bytes());
-    ring::hmac::verify(&key, body, &tag).is_ok()
+    webhook::verify_signature(SECRET.as_bytes(), sig, body)
 }
 
 /// The lab's plan with a manual check (the apply pauses for a person after the upgrade) and
@@ -119,14 +81,6 @@ fn tree_text(dir: &Path) -> String {
         }
     }
     out
-}
-
-fn events(got: &Got) -> Vec<serde_json::Value> {
-    got.lock()
-        .unwrap()
-        .iter()
-        .map(|(_, b)| serde_json::from_slice(b).expect("a JSON body"))
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

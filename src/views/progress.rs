@@ -34,6 +34,9 @@ pub struct Progress {
     /// Per waiting step: the elapsed time at its last progress line.
     waits: Mutex<HashMap<String, u64>>,
     interval: Duration,
+    /// While a question is on the terminal ([`Progress::asking`]): the lines held back so
+    /// they do not write over it, shown once it is answered.
+    held: Mutex<Option<Vec<String>>>,
 }
 
 /// The progress line of a polling step, if one is due: after [`FIRST_PROGRESS_AFTER`] (or
@@ -97,11 +100,40 @@ impl Progress {
             bars: Mutex::new(HashMap::new()),
             waits: Mutex::new(HashMap::new()),
             interval,
+            held: Mutex::new(None),
         }
+    }
+
+    /// Runs `ask` (a question on the terminal and the reading of its answer) with the
+    /// spinners off the screen and the lines of steps that go on meanwhile held back, so
+    /// nothing writes over the question or the answer being typed; then shows them again.
+    pub fn asking<R>(&self, ask: impl FnOnce() -> R) -> R {
+        let Some(m) = &self.multi else {
+            return ask();
+        };
+        let _ = m.clear();
+        m.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+        *self.held.lock().unwrap_or_else(|p| p.into_inner()) = Some(Vec::new());
+        let answer = ask();
+        let held = self
+            .held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .unwrap_or_default();
+        m.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        for l in held {
+            let _ = m.println(l);
+        }
+        answer
     }
 
     fn line(&self, s: String) {
         let s = terminal_line(&s);
+        if let Some(held) = self.held.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+            held.push(s);
+            return;
+        }
         match &self.multi {
             Some(m) => {
                 let _ = m.println(s);
@@ -197,6 +229,14 @@ impl Progress {
             ApplyEvent::StepWaiting { step, reason } => self.line(format!("  … {step}: {reason}")),
             ApplyEvent::StepSkipped { step, because } => {
                 self.line(format!("  - {step} skipped ({because} failed)"))
+            }
+            ApplyEvent::ClientMeasured { step, downtime } => self.line(format!(
+                "    {step}: a client saw the site down for {:.3} s at most ({} probes)",
+                downtime.longest_outage_ms as f64 / 1000.0,
+                downtime.probes
+            )),
+            ApplyEvent::ProbeFailed { step, message } => {
+                self.line(format!("    {step}: not measured ({message})"))
             }
             ApplyEvent::Finished { .. } => {}
             _ => {}

@@ -2,7 +2,7 @@
 //! for every scenario of the guide ([`kit`]) and one whole change driven in such a lab
 //! ([`demo`]); runs of the real binary against a lab ([`e2e`]); real DNS servers — BIND
 //! `named` ([`named`]) and Knot DNS `knotd` ([`knot`]), sharing [`dns`]; network namespaces with real nftables ([`netns`], [`nat_net`],
-//! [`nat_gateway`]); checkers from other ecosystems ([`tools`]); and, with the `plangen` feature, random valid plans (`plangen`).
+//! [`nat_gateway`]); a webhook receiver for notifications ([`webhook`]); checkers from other ecosystems ([`tools`]); and, with the `plangen` feature, random valid plans (`plangen`).
 //!
 //! Must not: be a normal dependency of the engine, the providers or the schema (only their
 //! tests and benchmarks use it; the binary reaches it only through its `demo` feature), or
@@ -20,3 +20,4 @@ pub mod netns;
 #[cfg(feature = "plangen")]
 pub mod plangen;
 pub mod tools;
+pub mod webhook;
