@@ -445,7 +445,7 @@ impl People {
     }
 
     /// Does `step` as the plan's instructions say, on the appliance it names.
-    async fn done(&self, step: &str) {
+    async fn done(&self, lab: &Lab, step: &str) {
         let install = || OperatorAction::Install {
             packages: vec!["base-7.2.1".into(), format!("pra-{TARGET_VERSION}")],
             version: TARGET_VERSION.into(),
@@ -479,7 +479,22 @@ impl People {
             "clients.followup" => ("b", OperatorAction::ClientFollowup),
             other => panic!("no person's action for {other}"),
         };
+        let clicked_s = swing_engine::time::now_ms() / 1000;
         person_does(&self.sim, on, step, action).await;
+        if step == "failover.sync" {
+            // "Click Sync Now and wait until the page shows the last data sync finished
+            // successfully": the person waits for it, then reads the page for a moment.
+            let b = lab.sim("b").unwrap();
+            assert!(
+                kit::wait_until(Duration::from_secs(60), || {
+                    let st = b.state();
+                    !st.sync_in_progress && st.last_data_sync_unix.is_some_and(|t| t >= clicked_s)
+                })
+                .await,
+                "the sync did not finish"
+            );
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
     }
 }
 
@@ -546,7 +561,7 @@ async fn an_async_dns_change_driven_by_people_across_two_windows() {
 
     // 2. Alice does all three and confirms them together.
     for g in group {
-        people.done(g).await;
+        people.done(&lab, g).await;
     }
     let mut args = json(&[
         "apply",
@@ -609,7 +624,7 @@ async fn an_async_dns_change_driven_by_people_across_two_windows() {
         [("failover.sync".to_owned(), "condition".to_owned())],
         "{s}"
     );
-    people.done("failover.sync").await;
+    people.done(&lab, "failover.sync").await;
     while let Some(line) = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
         .await
         .expect("the apply goes on after the sync")
@@ -629,8 +644,8 @@ async fn an_async_dns_change_driven_by_people_across_two_windows() {
 
     // 4. Carol breaks the pair and installs west, then confirms both: the first window ends
     //    with the site on b and the change waiting for the second window.
-    people.done("failover.break").await;
-    people.done("b.install").await;
+    people.done(&lab, "failover.break").await;
+    people.done(&lab, "b.install").await;
     let (code, out) = go(json(&[
         "apply",
         "--resume",
@@ -685,7 +700,7 @@ async fn an_async_dns_change_driven_by_people_across_two_windows() {
         [("a.install".to_owned(), "confirmation".to_owned())],
         "{s}"
     );
-    people.done("a.install").await;
+    people.done(&lab, "a.install").await;
     let (code, out) = go(json(&[
         "apply",
         "--resume",
@@ -699,8 +714,8 @@ async fn an_async_dns_change_driven_by_people_across_two_windows() {
     assert_eq!(waiting(&report(&out)), ["failover.keys"], "{out}");
 
     // 6. Erin checks the keys and establishes the pair, confirming both.
-    people.done("failover.keys").await;
-    people.done("failover.establish").await;
+    people.done(&lab, "failover.keys").await;
+    people.done(&lab, "failover.establish").await;
     let (code, out) = go(json(&[
         "apply",
         "--resume",
@@ -720,7 +735,7 @@ async fn an_async_dns_change_driven_by_people_across_two_windows() {
     assert_eq!(waiting(&report(&out)), ["clients.followup"], "{out}");
 
     // 7. Frank follows up on the clients: done.
-    people.done("clients.followup").await;
+    people.done(&lab, "clients.followup").await;
     let (code, out) = go(json(&[
         "apply",
         "--resume",
@@ -911,6 +926,7 @@ impl Drop for Tmux {
 async fn through_prompts(
     tmux: &Tmux,
     name: &str,
+    lab: &Lab,
     people: &People,
     early: &[&str],
 ) -> (i32, String) {
@@ -937,9 +953,9 @@ async fn through_prompts(
             let step = asked[answered.len()].clone();
             if early.contains(&step.as_str()) {
                 tmux.type_line(name, &step);
-                people.done(&step).await;
+                people.done(lab, &step).await;
             } else {
-                people.done(&step).await;
+                people.done(lab, &step).await;
                 tmux.type_line(name, &step);
             }
             answered.push(step);
@@ -983,7 +999,9 @@ async fn the_same_change_on_a_real_terminal_passes_through_the_prompts() {
     };
 
     tmux.run("first", &shell("--auto-approve"));
-    let (code, screen) = through_prompts(&tmux, "first", &people, &["failover.sync"]).await;
+    // Sync Now is clicked when asked and confirmed after it finished, as its instructions
+    // say (the sync counts from the moment swing asked); west's install is confirmed first.
+    let (code, screen) = through_prompts(&tmux, "first", &lab, &people, &["b.install"]).await;
     assert_eq!(
         code, 3,
         "the first window's run waits for the second\n{screen}"
@@ -1017,7 +1035,7 @@ async fn the_same_change_on_a_real_terminal_passes_through_the_prompts() {
     )
     .await;
     tmux.run("second", &shell("--resume"));
-    let (code, screen) = through_prompts(&tmux, "second", &people, &[]).await;
+    let (code, screen) = through_prompts(&tmux, "second", &lab, &people, &[]).await;
     assert_eq!(code, 0, "{screen}");
     for step in [
         "a.install",

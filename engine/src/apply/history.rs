@@ -38,6 +38,9 @@ pub struct StepHistory {
     pub failures: Vec<String>,
     /// What it waits for since the last run paused there (cleared when it starts).
     pub waiting: Option<(Option<WaitKind>, String)>,
+    /// When a run first paused for a person's confirmation of it since it last started:
+    /// when the person was told to act.
+    pub offered: Option<i64>,
     /// Who confirmed it (the latest confirmation), when, and their note.
     pub confirmed_by: Option<String>,
     pub confirmed_at: Option<i64>,
@@ -136,6 +139,7 @@ impl History {
                     s.status = "in-flight";
                     s.acted = Some(ts);
                     s.waiting = None;
+                    s.offered = None;
                 }
                 Entry::ActionSent { step } => {
                     st.steps
@@ -200,6 +204,9 @@ impl History {
                     if s.status != "succeeded" {
                         s.status = "waiting";
                         s.waiting = Some((*kind, reason.clone()));
+                        if *kind == Some(WaitKind::Confirmation) {
+                            s.offered.get_or_insert(ts);
+                        }
                     }
                 }
                 Entry::StepSkipped { step, .. } => {

@@ -183,7 +183,8 @@ impl SiteExecutor {
                     after_step,
                 } => {
                     let o = self.observe(appliance).await?;
-                    let since = self.acted_at(after_step).unwrap_or(0);
+                    // A sync the person started when asked (before confirming) counts.
+                    let since = self.person_since(after_step).unwrap_or(0);
                     let status = o.last_sync_status.as_deref();
                     match (o.last_sync_unix, status.map(SyncStatus::of)) {
                         (_, Some(SyncStatus::Failed)) => Err(StepError::fatal(format!(

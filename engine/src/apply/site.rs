@@ -50,6 +50,9 @@ pub struct SiteExecutor {
     pub(super) clock: Arc<dyn super::walker::Clock>,
     /// When each step's action was sent / the step started (UNIX ms), also from earlier runs.
     acted: Mutex<HashMap<String, i64>>,
+    /// When each person-step was first put before a person (a prompt, a pause), also from
+    /// earlier runs.
+    offered: Mutex<HashMap<String, i64>>,
     /// Backups written by `backup.config`, also from earlier runs.
     pub(super) backups: Mutex<Vec<Artifact>>,
     /// What the DNS steps remember, also from earlier runs.
@@ -80,12 +83,16 @@ impl SiteExecutor {
     ) -> SiteExecutor {
         let past = History::fold(records);
         let mut acted = HashMap::new();
+        let mut offered = HashMap::new();
         let mut dns = DnsMemory::default();
         // Journal records name steps by id; the compiled step says what each one did.
         let op_of = |step: &str| compiled.step(step).map(|s| &s.op);
         for (step, h) in &past.steps {
             if let Some(at) = h.acted {
                 acted.insert(step.clone(), at);
+            }
+            if let Some(at) = h.offered {
+                offered.insert(step.clone(), at);
             }
             // A switch counts as done from its first completion or success.
             let done = match op_of(step) {
@@ -108,6 +115,7 @@ impl SiteExecutor {
             base_dir,
             clock,
             acted: Mutex::new(acted),
+            offered: Mutex::new(offered),
             backups: Mutex::new(backups),
             dns_memory: Mutex::new(dns),
             recorder: std::sync::OnceLock::new(),
@@ -167,6 +175,18 @@ impl SiteExecutor {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(id.to_owned(), now);
+    }
+
+    /// Since when what a person does counts for step `id`: when it was put before them (a
+    /// prompt, a pause), else when it started.
+    pub(super) fn person_since(&self, id: &str) -> Option<i64> {
+        let offered = self
+            .offered
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .copied();
+        offered.or_else(|| self.acted_at(id))
     }
 
     pub(super) fn acted_at(&self, id: &str) -> Option<i64> {
@@ -472,6 +492,14 @@ impl StepExecutor for SiteExecutor {
 
     fn journal_opened(&self, recorder: Recorder) {
         let _ = self.recorder.set(recorder);
+    }
+
+    fn offered(&self, step: &StepSpec, at_ms: i64) {
+        self.offered
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(step.id.clone())
+            .or_insert(at_ms);
     }
 }
 

@@ -169,6 +169,10 @@ pub trait StepExecutor: Send + Sync {
     async fn action_reached(&self, _step: &StepSpec) -> Result<Option<bool>, StepError> {
         Ok(None)
     }
+    /// A person-step was put before a person at `at_ms` (asked at the prompt, or the run
+    /// pauses for it): what the person does from now on counts for the step — a Sync Now
+    /// clicked before confirming, as the instructions say, is such an act.
+    fn offered(&self, _step: &StepSpec, _at_ms: i64) {}
     /// Hands over the walk's [`Recorder`] before the first step runs, for what a step must
     /// keep across a crash beyond the walker's own records (what it observed before acting).
     fn journal_opened(&self, _recorder: Recorder) {}

@@ -148,7 +148,9 @@ pub async fn walk(
                         break;
                     }
                 }
-                if let Some(wt) = person_gate(s, opts, &mut confirmed, &journal).await? {
+                if let Some(wt) =
+                    person_gate(s, exec.as_ref(), opts, &mut confirmed, &journal).await?
+                {
                     pause(&journal, &emit, wt, &mut waiting)?;
                     st[i] = St::Waiting;
                     continue;
@@ -319,12 +321,17 @@ fn window_gate(s: &StepSpec, opts: &WalkOptions) -> Gate {
 /// says what the step waits for.
 async fn person_gate(
     s: &StepSpec,
+    exec: &dyn StepExecutor,
     opts: &WalkOptions,
     confirmed: &mut BTreeSet<String>,
     journal: &Journal,
 ) -> Result<Option<Waiting>, WalkError> {
     if !s.needs_person || confirmed.contains(&s.id) {
         return Ok(None);
+    }
+    // Asked now (the prompt), or told now (the pause): the person acts from here on.
+    if !opts.confirmed.contains(&s.id) {
+        exec.offered(s, opts.clock.now_ms());
     }
     let yes = if opts.confirmed.contains(&s.id) {
         true
