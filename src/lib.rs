@@ -10,6 +10,7 @@ pub mod actor;
 pub mod cli;
 pub mod commands;
 pub mod exit;
+pub mod fleet;
 pub mod target;
 pub mod views;
 pub mod wiring;

@@ -97,6 +97,61 @@ fn a_directory_plans_the_whole_fleet() {
     assert!(stdout(&md).chars().count() <= 65_000);
 }
 
+/// More files than one chunk of the parallel planner: the output is in file order and the
+/// same as planning each file alone; one invalid file among them stops everything before
+/// anything is written.
+#[test]
+fn a_fleet_larger_than_a_chunk_is_planned_in_file_order_and_refused_whole_if_one_is_invalid() {
+    let dir = tempfile::tempdir().unwrap();
+    let examples: Vec<std::path::PathBuf> = {
+        let mut v: Vec<_> = std::fs::read_dir("plans/examples")
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        v.sort();
+        v
+    };
+    let n = 150;
+    for i in 0..n {
+        let text = std::fs::read_to_string(&examples[i % examples.len()]).unwrap();
+        let text = text.replacen("\nname: ", &format!("\nname: site-{i:03}-"), 1);
+        std::fs::write(dir.path().join(format!("p{i:03}.yaml")), text).unwrap();
+    }
+    let d = dir.path().to_str().unwrap();
+    let o = swing(&["plan", d, "--offline", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let names: Vec<String> = v["plans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["plan"]["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names.len(), n);
+    for (i, name) in names.iter().enumerate() {
+        assert!(name.starts_with(&format!("site-{i:03}-")), "{i}: {name}");
+    }
+    let one = swing(&[
+        "plan",
+        dir.path().join("p077.yaml").to_str().unwrap(),
+        "--offline",
+        "--format",
+        "json",
+    ]);
+    let alone: serde_json::Value = serde_json::from_str(&stdout(&one)).unwrap();
+    assert_eq!(v["plans"][77], alone);
+
+    std::fs::write(dir.path().join("p140.yaml"), "version: 1\nname: [broken\n").unwrap();
+    let o = swing(&["plan", d, "--offline", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(o.stdout.is_empty(), "nothing is written when a file is invalid");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("1 invalid plan file"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
 #[test]
 fn live_plan_without_credentials_says_what_is_missing_and_how_to_plan_offline() {
     // Without the secrets the providers cannot be built, so nothing is contacted.

@@ -540,9 +540,13 @@ pub fn mask_secrets(text: &str) -> String {
             while i < bytes.len() && is_ident(bytes[i]) {
                 i += 1;
             }
-            let key = String::from_utf8_lossy(&bytes[start..i]).to_ascii_lowercase();
-            if looks_secret(&key) {
-                mask_value_after_key(&mut bytes, i);
+            // Only a word written as a key (`word:`, `"word":`) can start a secret value; the
+            // cheap look at what follows comes before the fuzzy match of the word.
+            if is_key_end(&bytes, i) {
+                let key = String::from_utf8_lossy(&bytes[start..i]).to_ascii_lowercase();
+                if looks_secret(&key) {
+                    mask_value_after_key(&mut bytes, i);
+                }
             }
         } else {
             i += 1;
@@ -552,14 +556,27 @@ pub fn mask_secrets(text: &str) -> String {
     String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
+/// Whether the word ending at `i` is followed by what [`mask_value_after_key`] needs before
+/// a value: an optional closing quote, spaces, then `:`.
+fn is_key_end(bytes: &[u8], mut i: usize) -> bool {
+    if matches!(bytes.get(i), Some(b'"' | b'\'')) {
+        i += 1;
+    }
+    while bytes.get(i) == Some(&b' ') {
+        i += 1;
+    }
+    bytes.get(i) == Some(&b':')
+}
+
 /// Whether a key name looks like it holds a secret, misspellings included (`pasword`).
 fn looks_secret(key: &str) -> bool {
     SECRET_KEY_WORDS.iter().any(|w| key.contains(w))
         || key.split(['_', '-']).any(|part| {
             part.len() >= 4
-                && SECRET_KEY_WORDS
-                    .iter()
-                    .any(|w| strsim::damerau_levenshtein(part, w) <= 2)
+                && SECRET_KEY_WORDS.iter().any(|w| {
+                    // Two edits change the length by at most two.
+                    part.len().abs_diff(w.len()) <= 2 && strsim::damerau_levenshtein(part, w) <= 2
+                })
         })
 }
 

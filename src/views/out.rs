@@ -23,11 +23,20 @@ pub fn write_stdout(text: &str) -> bool {
 /// Prints the diagnostics of every file; true when any file has an error.
 pub fn report_invalid(command: &str, checked: &[Checked]) -> bool {
     for c in checked {
-        for d in &c.diagnostics {
-            eprintln!("{}", swing_engine::render::escape::terminal(&d.to_plain()));
-        }
+        print_diagnostics(c);
     }
-    let invalid = checked.iter().filter(|c| c.has_errors()).count();
+    invalid_summary(command, checked.iter().filter(|c| c.has_errors()).count())
+}
+
+/// Prints one file's diagnostics (errors and warnings) on stderr.
+pub fn print_diagnostics(c: &Checked) {
+    for d in &c.diagnostics {
+        eprintln!("{}", swing_engine::render::escape::terminal(&d.to_plain()));
+    }
+}
+
+/// Says how many files are invalid, if any; true when some are.
+pub fn invalid_summary(command: &str, invalid: usize) -> bool {
     if invalid > 0 {
         eprintln!(
             "{command}: {invalid} invalid plan file{}; run `swing validate` for details",

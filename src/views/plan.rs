@@ -1,6 +1,8 @@
 //! The view of `swing plan`: the rendered plans (text, Markdown, JSON or GitHub annotations),
-//! the Markdown summary `--summary-file` appends, the saved plan `--out` writes, and what keeps the plans from being applied (error findings, drift,
-//! resources that cannot be observed), with the exit each case ends with.
+//! written one plan at a time as they are planned ([`PlanStream`]), the Markdown summary
+//! `--summary-file` appends, the saved plan `--out` writes, and what keeps the plans from being
+//! applied (error findings, drift, resources that cannot be observed), with the exit each case
+//! ends with.
 //!
 //! Owns: the wording of plan's verdict and its exit code. Must not: compile, observe or diff.
 
@@ -28,31 +30,74 @@ pub struct PlanView {
 }
 
 impl PlanView {
-    /// Shows the planned sites, saves the plan, and returns the exit.
-    pub fn show(&self, planned: &[PlannedSite]) -> Exit {
-        let mut blocked = Vec::new();
-        for p in planned {
-            let origin = &p.saved.source;
-            blocked.extend(
-                p.diff
-                    .unobserved
-                    .iter()
-                    .map(|u| format!("{origin}: cannot observe {u}")),
-            );
-            blocked.extend(p.diff.drift.iter().map(|d| format!("{origin}: drift: {d}")));
-        }
-        let views: Vec<_> = planned.iter().map(|p| p.view.clone()).collect();
+    /// Starts showing `total` plans: each is written as it is pushed, so a fleet of plans is
+    /// never held in memory at once.
+    pub fn stream(&self, total: usize) -> PlanStream<'_> {
         let color = self.format == Format::Text && super::color::stdout();
         let opts = RenderOptions {
             color,
             max_chars: Some(self.max_chars),
         };
-        let text = render::render_many(&views, self.format, opts);
-        if !write_stdout(&text) {
+        PlanStream {
+            view: self,
+            renderer: render::set::SetRenderer::new(
+                self.format,
+                opts,
+                total,
+                self.summary_file.is_some(),
+            ),
+            blocked: Vec::new(),
+            errors: 0,
+            changes: false,
+            to_save: None,
+            write_failed: false,
+        }
+    }
+}
+
+/// The plans shown so far and what keeps them from being applied.
+pub struct PlanStream<'a> {
+    view: &'a PlanView,
+    renderer: render::set::SetRenderer,
+    blocked: Vec<String>,
+    errors: u32,
+    changes: bool,
+    /// The one plan `--out` saves.
+    to_save: Option<PlannedSite>,
+    write_failed: bool,
+}
+
+impl PlanStream<'_> {
+    /// Shows one planned site.
+    pub fn push(&mut self, p: PlannedSite) {
+        let origin = &p.saved.source;
+        self.blocked.extend(
+            p.diff
+                .unobserved
+                .iter()
+                .map(|u| format!("{origin}: cannot observe {u}")),
+        );
+        self.blocked
+            .extend(p.diff.drift.iter().map(|d| format!("{origin}: drift: {d}")));
+        self.errors += p.view.summary.errors;
+        self.changes |= p.diff.has_changes();
+        let text = self.renderer.push(&p.view);
+        if !self.write_failed && !write_stdout(&text) {
+            self.write_failed = true;
+        }
+        if self.view.out.is_some() {
+            self.to_save = Some(p);
+        }
+    }
+
+    /// Ends the output: appends the summary, saves the plan, and returns the exit.
+    pub fn finish(mut self) -> Exit {
+        let text = self.renderer.finish();
+        if self.write_failed || !write_stdout(&text) {
             return Exit::Error;
         }
-        if let Some(path) = &self.summary_file
-            && let Err(e) = append(path, &render::markdown::summaries(&views))
+        if let Some(path) = &self.view.summary_file
+            && let Err(e) = append(path, &self.renderer.summaries())
         {
             eprintln!(
                 "swing plan: cannot append the summary to {}: {e}",
@@ -60,14 +105,14 @@ impl PlanView {
             );
             return Exit::Error;
         }
-        if let (Some(out), [p]) = (&self.out, planned) {
+        if let (Some(out), Some(p)) = (&self.view.out, &self.to_save) {
             match save(out, p) {
-                Ok(Some(b)) => blocked.push(b),
+                Ok(Some(b)) => self.blocked.push(b),
                 Ok(None) => {}
                 Err(()) => return Exit::Error,
             }
         }
-        let errors: u32 = views.iter().map(|v| v.summary.errors).sum();
+        let errors = self.errors;
         if errors > 0 {
             eprintln!(
                 "swing plan: {errors} error finding{} (see above): the plan cannot be applied as it is",
@@ -75,8 +120,8 @@ impl PlanView {
             );
             return Exit::Error;
         }
-        if !blocked.is_empty() {
-            for b in &blocked {
+        if !self.blocked.is_empty() {
+            for b in &self.blocked {
                 eprintln!("swing plan: {}", terminal(b));
             }
             eprintln!(
@@ -84,7 +129,7 @@ impl PlanView {
             );
             return Exit::Error;
         }
-        if self.detailed_exitcode && planned.iter().any(|p| p.diff.has_changes()) {
+        if self.view.detailed_exitcode && self.changes {
             return Exit::Changes;
         }
         Exit::Ok

@@ -3,20 +3,11 @@
 //!
 //! Must not: add or rename anything on its own — the JSON is exactly the serde form of the view.
 
-use swing_schema::output::{PlanSetView, PlanView};
+use swing_schema::output::PlanView;
 
 /// One plan.
 pub fn render(view: &PlanView) -> String {
     finish(serde_json::to_string_pretty(view))
-}
-
-/// Several plans: `{ "format_version": 1, "plans": [...] }`.
-pub fn render_set(views: &[PlanView]) -> String {
-    let set = PlanSetView {
-        format_version: swing_schema::output::OUTPUT_FORMAT_VERSION,
-        plans: views.to_vec(),
-    };
-    finish(serde_json::to_string_pretty(&set))
 }
 
 fn finish(r: Result<String, serde_json::Error>) -> String {

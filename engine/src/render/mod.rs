@@ -19,6 +19,7 @@ pub mod json;
 pub mod markdown;
 pub mod mermaid;
 pub mod report;
+pub mod set;
 pub mod status;
 pub mod text;
 
@@ -65,7 +66,7 @@ pub struct RenderOptions {
 }
 
 impl RenderOptions {
-    fn max_chars(self) -> usize {
+    pub(crate) fn max_chars(self) -> usize {
         self.max_chars.unwrap_or(markdown::MAX_CHARS)
     }
 }
@@ -83,41 +84,13 @@ pub fn render(view: &PlanView, format: Format, opts: RenderOptions) -> String {
     }
 }
 
-/// Renders several plans (a fleet of sites) into one output, in the order given.
+/// Renders several plans (a fleet of sites) into one output, in the order given: the
+/// [`set::SetRenderer`] over a slice.
 pub fn render_many(views: &[PlanView], format: Format, opts: RenderOptions) -> String {
-    match views {
-        [one] => render(one, format, opts),
-        _ => match format {
-            Format::Json => json::render_set(views),
-            Format::Markdown => markdown::render_set(views, opts.max_chars()),
-            Format::Github => ci::plan_annotations(views),
-            Format::Text => {
-                let mut out = String::new();
-                for v in views {
-                    out.push_str(&text::render(v, opts.color));
-                    out.push('\n');
-                }
-                out.push_str(&format!(
-                    "{} plans · {} steps · {} appliances to upgrade · {} with errors\n",
-                    views.len(),
-                    views.iter().map(|v| v.summary.steps as u64).sum::<u64>(),
-                    views
-                        .iter()
-                        .map(|v| v.summary.appliances_to_upgrade as u64)
-                        .sum::<u64>(),
-                    views.iter().filter(|v| v.summary.errors > 0).count()
-                ));
-                out
-            }
-            Format::Dot | Format::Mermaid | Format::Gantt => {
-                let mut out = String::new();
-                for v in views {
-                    out.push_str(&render(v, format, opts));
-                }
-                out
-            }
-        },
-    }
+    let mut r = set::SetRenderer::new(format, opts, views.len(), false);
+    let mut out: String = views.iter().map(|v| r.push(v)).collect();
+    out.push_str(&r.finish());
+    out
 }
 
 /// Wall-clock label of an offset: `Sat 05 Dec 22:05` from the schedule origin, or `T+1h05m`.

@@ -3,7 +3,8 @@
 //! through the providers (unless `--offline`), and show what is left to do, in what order, what
 //! a person must do, how long it takes and how much downtime it costs.
 //!
-//! Parses the arguments, validates (`swing_engine::validate::check_paths`), wires the providers
+//! Parses the arguments, validates every file first, then plans them one by one (`files`:
+//! a chunk at a time on all cores, written in file order), wires the providers
 //! (`crate::wiring`, the only place secrets are resolved), makes one engine call per plan
 //! (`swing_engine::ops::plan`: compile, refresh, diff, view, saved plan) and hands
 //! the result to the view (`crate::views::plan`). Exit code 0 when every plan can be applied as planned
@@ -12,13 +13,13 @@
 
 use std::path::PathBuf;
 
-use swing_engine::ops::{self, PlannedSite};
 use swing_engine::render::Format;
-use swing_engine::validate::{Checked, check_paths, expand_paths};
+use swing_engine::validate::expand_paths;
 
 use crate::exit::{CliError, CliResult, Exit};
-use crate::views::out::report_invalid;
 use crate::views::plan::PlanView;
+
+mod files;
 
 /// Output formats of `swing plan`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -104,25 +105,12 @@ pub fn run(args: &PlanArgs) -> CliResult {
         Some(r) => Some(signing_key(r).map_err(|e| CliError::prefixed(P, e))?),
         None => None,
     };
-    let checked = check_paths(&args.paths);
-    if report_invalid(P, &checked) {
+    let invalid = files::count_invalid(&files);
+    if crate::views::out::invalid_summary(P, invalid) {
         return Ok(Exit::Error);
     }
     let rt = crate::runtime()
         .map_err(|e| CliError::prefixed(P, format!("cannot start the runtime: {e}")))?;
-    let mut planned = Vec::with_capacity(checked.len());
-    for c in &checked {
-        let Some(plan) = &c.plan else { continue };
-        let p = rt
-            .block_on(plan_one(c, plan, args.offline))
-            .map_err(|e| CliError::prefixed(P, format!("{}: {e}", c.origin)))?;
-        let mut p = p;
-        if let Some(key) = &signing_key {
-            swing_engine::signing::sign(&mut p.saved, key)
-                .map_err(|e| CliError::prefixed(P, format!("--sign: {e}")))?;
-        }
-        planned.push(p);
-    }
     let view = PlanView {
         format: args.format.engine(),
         max_chars: args.max_chars,
@@ -130,7 +118,17 @@ pub fn run(args: &PlanArgs) -> CliResult {
         out: args.out.clone(),
         detailed_exitcode: args.detailed_exitcode,
     };
-    Ok(view.show(&planned))
+    let mut shown = view.stream(files.len());
+    files::plan_each(&files, args.offline, &rt, |planned| {
+        let mut p = planned.map_err(|e| CliError::prefixed(P, e))?;
+        if let Some(key) = &signing_key {
+            swing_engine::signing::sign(&mut p.saved, key)
+                .map_err(|e| CliError::prefixed(P, format!("--sign: {e}")))?;
+        }
+        shown.push(p);
+        Ok::<(), CliError>(())
+    })?;
+    Ok(shown.finish())
 }
 
 /// Resolves the `--sign` key reference into the secret it names.
@@ -140,23 +138,4 @@ fn signing_key(reference: &str) -> Result<swing_schema::SecretValue, String> {
     })?;
     let here = std::env::current_dir().map_err(|e| e.to_string())?;
     crate::wiring::resolve(&r, &here, "the --sign key").map_err(|e| e.to_string())
-}
-
-/// Compiles one plan and, unless offline, observes its site and diffs.
-async fn plan_one(
-    c: &Checked,
-    plan: &swing_engine::validate::ValidPlan,
-    offline: bool,
-) -> Result<PlannedSite, String> {
-    let base = crate::target::base_dir(&c.origin)?;
-    let providers = if offline {
-        None
-    } else {
-        Some(crate::wiring::build(plan, &base).map_err(|e| {
-            format!("{e}\n  (planning against live state needs the providers' credentials; `swing plan --offline` needs none)")
-        })?)
-    };
-    ops::plan(plan, &c.origin, &base, providers.as_ref())
-        .await
-        .map_err(|e| e.to_string())
 }
