@@ -119,7 +119,12 @@ fn a_fleet_larger_than_a_chunk_is_planned_in_file_order_and_refused_whole_if_one
     }
     let d = dir.path().to_str().unwrap();
     let o = swing(&["plan", d, "--offline", "--format", "json"]);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     let names: Vec<String> = v["plans"]
         .as_array()
@@ -144,7 +149,10 @@ fn a_fleet_larger_than_a_chunk_is_planned_in_file_order_and_refused_whole_if_one
     std::fs::write(dir.path().join("p140.yaml"), "version: 1\nname: [broken\n").unwrap();
     let o = swing(&["plan", d, "--offline", "--format", "json"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(o.stdout.is_empty(), "nothing is written when a file is invalid");
+    assert!(
+        o.stdout.is_empty(),
+        "nothing is written when a file is invalid"
+    );
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("1 invalid plan file"),
         "{}",
