@@ -158,50 +158,19 @@ pub async fn run_scenario(
         (None, Some(r)) => r,
         (None, None) => anyhow::bail!("no client route for {}", scenario.name()),
     };
-    let mut probe_cfg = lab.probe_config(route);
-    probe_cfg.interval = probe_interval;
-    probe_cfg.timeout = Duration::from_secs(1);
-    let probe = Prober::start(probe_cfg)?;
-    let up = wait_until(Duration::from_secs(10), || {
-        probe.last().is_some_and(|r| r.ok)
-    })
-    .await;
-    if !up {
-        anyhow::bail!(
-            "the site does not answer before the change: {}",
-            probe.report().summary()
-        );
-    }
+    let probe = start_prober(lab.probe_config(route), probe_interval).await?;
 
     // `swing apply --auto-approve`: wiring, then the engine's apply.
     let providers = wiring(&plan, dir)?;
     let t0 = Instant::now();
     let sink = narrator.clone();
     let events: EventSink = Arc::new(move |e: &ApplyEvent| sink.event(t0.elapsed(), e));
-    let walk = WalkOptions {
-        parallelism: usize::try_from(plan.policy.parallelism).unwrap_or(1).max(1),
-        confirmed: scenario
-            .confirmations()
-            .iter()
-            .map(|c| c.to_string())
-            .collect(),
-        windows: plan.windows.clone(),
-        // The same polling as `swing apply`: the lab plan states the time scale's durations,
-        // and the walker polls each step relative to its estimate.
-        events,
-        ..WalkOptions::default()
-    };
-    let req = SiteApply {
-        plan: plan.clone(),
-        saved: None,
-        source,
-        base_dir: dir.to_path_buf(),
-        state_dir: dir.join(".swing"),
-        lock_dir: dir.join(".swing").join("locks"),
-        resume: false,
-        require_signature: None,
-        walk,
-    };
+    let confirmed = scenario
+        .confirmations()
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    let req = apply_request(&plan, &source, dir, confirmed, false, events);
     let result = ops::apply(req, providers).await;
     let makespan = t0.elapsed();
     // Let the prober see the settled end state.
@@ -240,6 +209,60 @@ pub async fn run_scenario(
         report: apply_report,
         problems,
     })
+}
+
+/// Starts the client's prober (`interval` between probes, 1 s timeout) and waits until the
+/// site answers it; the one place the demo and rehearsals start the prober.
+pub async fn start_prober(
+    mut cfg: swing_providers::probe::ProbeConfig,
+    interval: Duration,
+) -> anyhow::Result<swing_providers::probe::ProbeHandle> {
+    cfg.interval = interval;
+    cfg.timeout = Duration::from_secs(1);
+    let probe = Prober::start(cfg)?;
+    let up = wait_until(Duration::from_secs(10), || {
+        probe.last().is_some_and(|r| r.ok)
+    })
+    .await;
+    if !up {
+        anyhow::bail!(
+            "the site does not answer before the change: {}",
+            probe.report().summary()
+        );
+    }
+    Ok(probe)
+}
+
+/// The request `swing apply --auto-approve` makes for `plan` in `dir` (state, journal and
+/// lock under `dir/.swing`): steps in `confirmed` confirmed up front, every event to `events`.
+pub fn apply_request(
+    plan: &swing_engine::validate::ValidPlan,
+    source: &str,
+    dir: &Path,
+    confirmed: std::collections::BTreeSet<String>,
+    resume: bool,
+    events: EventSink,
+) -> SiteApply {
+    let walk = WalkOptions {
+        parallelism: usize::try_from(plan.policy.parallelism).unwrap_or(1).max(1),
+        confirmed,
+        windows: plan.windows.clone(),
+        // The same polling as `swing apply`: the lab plan states the time scale's durations,
+        // and the walker polls each step relative to its estimate.
+        events,
+        ..WalkOptions::default()
+    };
+    SiteApply {
+        plan: plan.clone(),
+        saved: None,
+        source: source.to_owned(),
+        base_dir: dir.to_path_buf(),
+        state_dir: dir.join(".swing"),
+        lock_dir: dir.join(".swing").join("locks"),
+        resume,
+        require_signature: None,
+        walk,
+    }
 }
 
 /// The prober's measurement, as the apply report carries it.
