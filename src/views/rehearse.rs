@@ -139,6 +139,12 @@ pub fn text(r: &Rehearsal, t: &dyn Fn(&str) -> String, c: &dyn Fn(&str) -> Strin
         let f: Vec<String> = r.faults.iter().map(|f| c(f)).collect();
         let _ = writeln!(o, "\nFaults: {}", f.join(", "));
     }
+    if !r.drift.is_empty() {
+        let _ = writeln!(o, "\nDrift (the site differs from what the plan expects):");
+        for d in &r.drift {
+            let _ = writeln!(o, "  - {}", t(d));
+        }
+    }
     let _ = writeln!(o, "\nOutcome: {}", r.outcome);
     if let Some(h) = &r.halt {
         match &h.step {
@@ -149,7 +155,9 @@ pub fn text(r: &Rehearsal, t: &dyn Fn(&str) -> String, c: &dyn Fn(&str) -> Strin
                 let _ = writeln!(o, "  refused before any step: {}", t(&h.cause));
             }
         }
-        for a in &h.advice {
+        // The phase's abort path is printed once, below, even when the advice repeats it.
+        let abort = h.abort_path.as_deref().unwrap_or("\u{0}");
+        for a in h.advice.iter().filter(|a| !a.contains(abort)) {
             let _ = writeln!(o, "  advice: {}", t(a));
         }
         if let (Some(p), Some(a)) = (&h.phase, &h.abort_path) {

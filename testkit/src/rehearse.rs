@@ -107,6 +107,9 @@ pub struct Rehearsal {
     pub time_scale: f64,
     /// `done`, `failed`, `paused` or `refused` (the apply would not start).
     pub outcome: String,
+    /// Differences between the twin (a copy of the site) and what the plan expects, as
+    /// `swing plan` lists them.
+    pub drift: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub halt: Option<Halt>,
     pub faults: Vec<String>,
@@ -516,6 +519,16 @@ pub async fn rehearse(
         .collect();
     let source = plan_path.display().to_string();
     let plan_view = swing_engine::view::build(compiled);
+    // What `swing plan` would say of the twin: the drift from what the plan expects.
+    let drift = {
+        let providers = wiring(&twin_valid, dir)?;
+        let planned = on(cl_rt.as_ref(), {
+            let (p, src, d) = (twin_valid.clone(), source.clone(), dir.to_path_buf());
+            async move { ops::plan(&p, &src, &d, Some(&providers)).await }
+        })
+        .await?;
+        planned.map(|p| p.diff.drift).unwrap_or_default()
+    };
     let t0 = swing_engine::time::now_ms();
     let mut resume = false;
     let mut unprotected_ms = 0;
@@ -630,6 +643,7 @@ pub async fn rehearse(
         &events,
         &report,
         outcome,
+        drift,
         halt,
         unprotected_ms,
         makespan_ms,
@@ -649,6 +663,7 @@ fn build_report(
     events: &[(i64, ApplyEvent)],
     probe: &ProbeReport,
     outcome: String,
+    drift: Vec<String>,
     halt: Option<Halt>,
     unprotected_ms: u64,
     makespan_ms: i64,
@@ -749,6 +764,7 @@ fn build_report(
         twin: twin.clone(),
         time_scale: scale,
         outcome,
+        drift,
         halt,
         faults: options
             .faults
