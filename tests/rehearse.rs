@@ -1,5 +1,6 @@
 //! `swing rehearse`, the real binary: every example plan rehearsed `--offline` to a report
-//! (the NAT one only where a private namespace with nftables can be made: as root), a live
+//! (the NAT one in a private namespace with nftables as root, and through the exec stand-in
+//! everywhere), a live
 //! rehearsal against simulators this test starts as "production" (unusual versions, roles
 //! swapped from what the plan expects — drift —, 300 Jump Clients) whose twin must reproduce what was
 //! observed while production sees nothing but reads and at most one token per appliance, and
@@ -19,8 +20,13 @@ fn examples() -> std::path::PathBuf {
 
 /// Runs `swing rehearse ARGS` in `dir` with the test's own state home.
 async fn rehearse(dir: &Path, args: &[&str]) -> Output {
+    rehearse_with(dir, args, &[]).await
+}
+
+async fn rehearse_with(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_swing"))
         .arg("rehearse")
+        .envs(env.iter().copied())
         .args(args)
         .current_dir(dir)
         .env("XDG_STATE_HOME", swing_testkit::kit::state_home(dir))
@@ -40,12 +46,13 @@ fn json(out: &Output) -> serde_json::Value {
     })
 }
 
-async fn offline(example: &str) -> serde_json::Value {
+async fn offline(example: &str, env: &[(&str, &str)]) -> serde_json::Value {
     let dir = tempfile::tempdir().unwrap();
     let plan = examples().join(example);
-    let out = rehearse(
+    let out = rehearse_with(
         dir.path(),
         &["--offline", "--format", "json", plan.to_str().unwrap()],
+        env,
     )
     .await;
     let r = json(&out);
@@ -58,6 +65,7 @@ async fn offline(example: &str) -> serde_json::Value {
         assert!(s["rehearsed_s"].as_f64().is_some(), "{s}");
     }
     assert!(r["makespan_s"].as_f64().unwrap() > 0.0);
+    assert_eq!(r["problems"], serde_json::json!([]), "{r:#}");
     r
 }
 
@@ -72,7 +80,7 @@ async fn every_example_plan_is_rehearsed_offline_to_a_report() {
         "failover-async-dns-final-a.yaml",
         "hardware-migration.yaml",
     ] {
-        let r = offline(example).await;
+        let r = offline(example, &[]).await;
         let served: Vec<&str> = r["served_by"]
             .as_array()
             .unwrap()
@@ -90,11 +98,18 @@ async fn every_example_plan_is_rehearsed_offline_to_a_report() {
 async fn the_nat_example_is_rehearsed_in_a_private_namespace_as_root() {
     if !swing_testkit::rehearse::nat_twin_available() {
         eprintln!(
-            "skipped: the NAT twin needs root, `ip netns` and nft (a private network namespace with real nftables)"
+            "skipped: the NAT twin in a namespace needs root, `ip netns` and nft (a private network namespace with real nftables)"
         );
         return;
     }
-    let r = offline("failover-async-nat.yaml").await;
+    let r = offline("failover-async-nat.yaml", &[]).await;
+    assert_eq!(r["served_by"], serde_json::json!(["a", "b"]), "{r:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_nat_example_is_rehearsed_through_the_exec_stand_in_without_root() {
+    // The stand-in is what a user without root gets; SWING_TWIN_NAT=exec picks it as root.
+    let r = offline("failover-async-nat.yaml", &[("SWING_TWIN_NAT", "exec")]).await;
     assert_eq!(r["served_by"], serde_json::json!(["a", "b"]), "{r:#}");
 }
 

@@ -105,6 +105,7 @@ pub fn run(args: &RehearseArgs) -> CliResult {
         scale,
         faults,
         probe_interval: Duration::from_millis(args.probe_interval_ms.max(1)),
+        narrator: std::sync::Arc::new(swing_testkit::demo::Quiet),
     };
     let wiring = |p: &swing_schema::Plan, d: &std::path::Path| {
         crate::wiring::build(p, d).map_err(|e| anyhow::anyhow!("{e}"))

@@ -234,6 +234,10 @@ pub fn text(r: &Rehearsal, t: &dyn Fn(&str) -> String, c: &dyn Fn(&str) -> Strin
             if a.healthy { "healthy" } else { "NOT healthy" }
         );
     }
-    let _ = writeln!(o, "\nWhole change as rehearsed: {}", dur(r.makespan_s));
+    let _ = writeln!(
+        o,
+        "\nWhole change as rehearsed (waits for a later window not counted): {}",
+        dur(r.makespan_s)
+    );
     o
 }

@@ -29,7 +29,47 @@ use swing_sim::{Fault, JumpClientGroup, JumpClientKind, Role, SimConfig, SimHand
 
 use crate::demo::{Wiring, apply_request, client_downtime, start_prober};
 use crate::kit::{LAB_RATE_PER_HOUR, LAB_RATE_PER_SECOND, wait_until};
-use crate::twin::{TwinDescription, TwinLayout, TwinSwitch, scaled_s, twin_plan};
+use crate::twin::{TwinDescription, TwinLayout, TwinNat, TwinSwitch, scaled_s, twin_plan};
+
+/// The exec provider example (`plans/providers/state-file-provider.py`): the NAT stand-in's
+/// provider when no namespace with nftables can be made.
+const NAT_STAND_IN: &str = include_str!("../../plans/providers/state-file-provider.py");
+
+fn free_port(ip: IpAddr) -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind(SocketAddr::new(ip, 0))?
+        .local_addr()?
+        .port())
+}
+
+/// The NAT stand-in's data path: accepts on `public` and sends each connection to the
+/// target the state file holds for it at that moment (as a DNAT rule does for new flows).
+async fn start_forwarder(
+    public: SocketAddr,
+    state: std::path::PathBuf,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let listener = tokio::net::TcpListener::bind(public)
+        .await
+        .with_context(|| format!("the NAT stand-in cannot listen on {public}"))?;
+    let key = public.to_string();
+    Ok(tokio::spawn(async move {
+        loop {
+            let Ok((mut inbound, _)) = listener.accept().await else {
+                continue;
+            };
+            let target = std::fs::read_to_string(&state)
+                .ok()
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                .and_then(|v| v["nat"][&key]["target"].as_str().map(str::to_owned))
+                .and_then(|t| t.parse::<SocketAddr>().ok());
+            tokio::spawn(async move {
+                let Some(target) = target else { return };
+                if let Ok(mut out) = tokio::net::TcpStream::connect(target).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                }
+            });
+        }
+    }))
+}
 
 /// What a `--fault` switches on.
 #[derive(Debug, Clone)]
@@ -90,12 +130,15 @@ pub fn parse_fault(arg: &str, compiled: &CompiledPlan) -> Result<FaultAt, String
 }
 
 /// How to run the rehearsal.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RehearseOptions {
     /// Real seconds of the twin per second of the plan.
     pub scale: f64,
     pub faults: Vec<FaultAt>,
     pub probe_interval: Duration,
+    /// Shown every apply event as it happens (`swing demo`); [`Quiet`](crate::demo::Quiet)
+    /// shows nothing.
+    pub narrator: Arc<dyn crate::demo::Narrator>,
 }
 
 /// The rehearsal's report, in real units (as the plan would take) unless named `twin_`.
@@ -122,8 +165,12 @@ pub struct Rehearsal {
     pub planned_unprotected_s: u64,
     pub windows: Vec<WindowFit>,
     pub steps: Vec<StepRun>,
+    /// The apply's running time, the waits for a later window not counted.
     pub makespan_s: f64,
     pub state_after: Vec<ApplianceAfter>,
+    /// What differs from where the plan ends (empty: the change reached its goal on the
+    /// twin — versions, health, roles, and the appliance the client ends on).
+    pub problems: Vec<String>,
 }
 
 /// Where and why the rehearsal stopped.
@@ -234,12 +281,19 @@ pub async fn rehearse(
     let plan = &compiled.plan;
     let scale = options.scale;
     let nat = matches!(twin.switch, Some(TwinSwitch::Nat { .. }));
-    let net = if nat {
-        if !nat_twin_available() {
+    let stand_in = std::env::var("SWING_TWIN_NAT").is_ok_and(|v| v == "exec");
+    let net = if nat && (stand_in || !nat_twin_available()) {
+        let python = std::process::Command::new("python3")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !python {
             anyhow::bail!(
-                "the twin of a NAT site needs root, `ip netns` and nft (a private network namespace with real nftables); run the rehearsal as root"
+                "the twin of a NAT site needs root, `ip netns` and nft (a private network namespace with real nftables), or python3 for the local stand-in (the exec provider example)"
             );
         }
+        None
+    } else if nat {
         if twin.appliances.len() != 2 {
             anyhow::bail!("the NAT twin holds two appliances");
         }
@@ -269,15 +323,10 @@ pub async fn rehearse(
             None => ip(11 + i as u8),
         }
     };
-    let port = {
-        let first = addr_of(0);
-        if net.is_some() {
-            8443
-        } else {
-            std::net::TcpListener::bind(SocketAddr::new(first, 0))?
-                .local_addr()?
-                .port()
-        }
+    let port = if net.is_some() {
+        8443
+    } else {
+        free_port(addr_of(0))?
     };
     let addresses: BTreeMap<String, SocketAddr> = order
         .iter()
@@ -370,8 +419,9 @@ pub async fn rehearse(
     // The switch's twin: the DNS server or the NAT gateway.
     let mut dns_server = None;
     let mut dns_addr = None;
-    let mut nat_layout = None;
-    let mut route = None;
+    let mut nat_layout: Option<TwinNat> = None;
+    let mut forwarder: Option<tokio::task::JoinHandle<()>> = None;
+    let route;
     match &twin.switch {
         Some(TwinSwitch::Dns {
             record,
@@ -409,17 +459,45 @@ pub async fn rehearse(
             });
             dns_server = Some(server);
         }
-        Some(TwinSwitch::Nat { .. }) => {
+        Some(TwinSwitch::Nat { target, .. }) => {
             if let Some(n) = &net {
                 n.load_ruleset(port);
                 let public: SocketAddr =
                     SocketAddr::new(crate::nat_net::VIP.parse()?, crate::nat_net::VIP_PORT);
-                nat_layout = Some((
+                nat_layout = Some(TwinNat::Nftables {
                     public,
-                    "swing".to_string(),
-                    "prerouting".to_string(),
-                    Some(n.gw.clone()),
-                ));
+                    table: "swing".into(),
+                    chain: "prerouting".into(),
+                    netns: Some(n.gw.clone()),
+                });
+                route = Some(Route::Address(public.ip()));
+            } else {
+                // The stand-in: the exec provider example keeps the rule in a state file, a
+                // forwarder on the public address sends each connection where it points.
+                let public = SocketAddr::new(ip(20), free_port(ip(20))?);
+                let to = target
+                    .as_ref()
+                    .and_then(|t| addresses.get(t))
+                    .or_else(|| addresses.values().next())
+                    .copied()
+                    .context("the NAT twin has no appliance")?;
+                let state = dir.join("nat-state.json");
+                std::fs::write(
+                    &state,
+                    serde_json::json!({ "nat": { public.to_string(): { "target": to.to_string(), "comment": null } } })
+                        .to_string(),
+                )?;
+                std::fs::write(dir.join("nat-stand-in.py"), NAT_STAND_IN)?;
+                forwarder = Some(start_forwarder(public, state).await?);
+                nat_layout = Some(TwinNat::Exec {
+                    public,
+                    command: "python3".into(),
+                    args: vec![
+                        "./nat-stand-in.py".into(),
+                        "--state".into(),
+                        "./nat-state.json".into(),
+                    ],
+                });
                 route = Some(Route::Address(public.ip()));
             }
         }
@@ -455,8 +533,8 @@ pub async fn rehearse(
 
     // The client.
     let mut probe_cfg = ProbeConfig::new(&twin.site, port, route);
-    if nat_layout.is_some() {
-        probe_cfg.port = crate::nat_net::VIP_PORT;
+    if let Some(n) = &nat_layout {
+        probe_cfg.port = n.public().port();
     }
     probe_cfg.ca_file = Some(ca_file.clone());
     probe_cfg.credentials = Some(Credentials {
@@ -486,7 +564,10 @@ pub async fn rehearse(
         })
         .collect();
     let log_in = Arc::clone(&log);
+    let narrator = Arc::clone(&options.narrator);
+    let started_at = std::time::Instant::now();
     let events: EventSink = Arc::new(move |e: &ApplyEvent| {
+        narrator.event(started_at.elapsed(), e);
         if let ApplyEvent::StepStarted { step, .. } = e {
             for (f, on) in faults.iter().filter(|(f, _)| f.step == *step) {
                 match &f.kind {
@@ -529,7 +610,9 @@ pub async fn rehearse(
         .await?;
         planned.map(|p| p.diff.drift).unwrap_or_default()
     };
-    let t0 = swing_engine::time::now_ms();
+    // Time the apply ran, not counting the waits for a later window to open.
+    let mut busy_ms = 0;
+    let mut waited_ms: u64 = 0;
     let mut resume = false;
     let mut unprotected_ms = 0;
     let (outcome, halt) = loop {
@@ -542,11 +625,15 @@ pub async fn rehearse(
             resume,
             events.clone(),
         );
-        let result = on(cl_rt.as_ref(), ops::apply(req, providers)).await?;
+        let run_start = swing_engine::time::now_ms();
+        let result = on(cl_rt.as_ref(), ops::apply(req, providers)).await;
+        busy_ms += swing_engine::time::now_ms() - run_start;
+        let result = result?;
         match result {
             Ok(SiteOutcome::NoChanges) => break ("done".to_string(), None),
             Ok(SiteOutcome::Ran(r)) => {
-                unprotected_ms = r.report.unprotected_ms;
+                // By the wall clock, the waits for a later window included: not counted.
+                unprotected_ms = r.report.unprotected_ms.saturating_sub(waited_ms);
                 match r.outcome {
                     Outcome::Done => break ("done".to_string(), None),
                     Outcome::Failed { root_cause, .. } => {
@@ -587,8 +674,9 @@ pub async fn rehearse(
                                 }),
                             );
                         };
-                        let wait_ms = (at - swing_engine::time::now_ms()).max(0) as u64;
-                        tokio::time::sleep(Duration::from_millis(wait_ms + 50)).await;
+                        let wait_ms = (at - swing_engine::time::now_ms()).max(0) as u64 + 50;
+                        tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+                        waited_ms += wait_ms;
                         resume = true;
                     }
                 }
@@ -607,13 +695,16 @@ pub async fn rehearse(
             }
         }
     };
-    let makespan_ms = swing_engine::time::now_ms() - t0;
+    let makespan_ms = busy_ms;
     // Let the client see the end state: a few probes more, bounded.
     let n = probe.finished() + 5;
     wait_until(Duration::from_secs(5), || probe.finished() >= n).await;
     let report = probe.stop().await;
     if let Some(d) = dns_server {
         d.shutdown().await;
+    }
+    if let Some(f) = forwarder {
+        f.abort();
     }
     let state_after = sims
         .iter()
@@ -758,6 +849,12 @@ fn build_report(
             }
         })
         .collect();
+    let served_by = client_downtime(probe).served_by;
+    let problems = if outcome == "done" {
+        end_state_problems(compiled, &state_after, &served_by)
+    } else {
+        vec![format!("the change did not complete: {outcome}")]
+    };
     Rehearsal {
         plan: compiled.plan.name.clone(),
         site: compiled.plan.site.clone(),
@@ -774,12 +871,55 @@ fn build_report(
         outages,
         longest_outage_s: real(probe.longest_outage_ms as f64),
         probe_resolution_s: real(probe.interval_ms as f64),
-        served_by: client_downtime(probe).served_by,
+        served_by,
         unprotected_s: real(unprotected_ms as f64),
         planned_unprotected_s: view.summary.unprotected_s,
         windows,
         steps,
         makespan_s: real(makespan_ms as f64),
         state_after,
+        problems,
     }
+}
+
+/// Where the plan ends, against the twin's end state: every appliance kept in service on the
+/// target and healthy, the pair's final primary primary, the client last served by the
+/// appliance that should serve the site.
+fn end_state_problems(
+    compiled: &CompiledPlan,
+    after: &[ApplianceAfter],
+    served_by: &[String],
+) -> Vec<String> {
+    let target = &compiled.plan.target.version.0;
+    let mut problems = Vec::new();
+    for a in after {
+        if compiled.is_decommissioned(&a.name) {
+            continue;
+        }
+        if a.version != *target {
+            problems.push(format!("{} runs {} instead of {target}", a.name, a.version));
+        }
+        if !a.healthy {
+            problems.push(format!("{} is not healthy", a.name));
+        }
+    }
+    let roles = &compiled.roles;
+    if let Some(p) = &roles.final_primary
+        && let Some(a) = after.iter().find(|a| a.name == *p)
+        && a.role != "primary"
+    {
+        problems.push(format!("{p} has role {} instead of primary", a.role));
+    }
+    let last = match (&roles.final_primary, &compiled.plan.migration) {
+        (Some(p), _) => p.clone(),
+        (None, Some(m)) => m.to.clone(),
+        (None, None) => roles.serving.clone(),
+    };
+    if served_by.last() != Some(&last) {
+        problems.push(format!(
+            "the client ended on {} instead of {last}",
+            served_by.last().map(String::as_str).unwrap_or("nobody")
+        ));
+    }
+    problems
 }

@@ -406,11 +406,37 @@ pub struct TwinLayout {
     pub shared_ip: Option<IpAddr>,
     /// The embedded DNS server and its key name (dns switch); the key file is `./tsig.key`.
     pub dns: Option<(SocketAddr, String)>,
-    /// The NAT gateway: public address, table, chain, namespace (nat switch).
-    pub nat: Option<(SocketAddr, String, String, Option<String>)>,
+    /// The NAT gateway (nat switch).
+    pub nat: Option<TwinNat>,
     /// The simulators' API account; secret in `./client-secret`, CA in `./ca/ca.pem`.
     pub client_id: String,
     pub rate_limit: (u32, u32),
+}
+
+/// The twin's NAT gateway.
+#[derive(Debug, Clone)]
+pub enum TwinNat {
+    /// Real nftables in a namespace: the rule for `public` in `table`/`chain`.
+    Nftables {
+        public: SocketAddr,
+        table: String,
+        chain: String,
+        netns: Option<String>,
+    },
+    /// A local stand-in speaking the exec provider protocol: `command args…`.
+    Exec {
+        public: SocketAddr,
+        command: String,
+        args: Vec<String>,
+    },
+}
+
+impl TwinNat {
+    pub fn public(&self) -> SocketAddr {
+        match self {
+            TwinNat::Nftables { public, .. } | TwinNat::Exec { public, .. } => *public,
+        }
+    }
 }
 
 /// Real seconds of the twin for `s` seconds of the plan, whole and at least one.
@@ -477,8 +503,8 @@ pub fn twin_plan(
                 sw["ttl"] = scaled_s(ttl, scale).into();
             }
             Some("nat") => {
-                let (public, ..) = layout.nat.as_ref().ok_or("the twin has no NAT gateway")?;
-                sw["public"] = public.to_string().into();
+                let nat = layout.nat.as_ref().ok_or("the twin has no NAT gateway")?;
+                sw["public"] = nat.public().to_string().into();
             }
             _ => {}
         }
@@ -582,12 +608,24 @@ pub fn twin_plan(
                 "tsig": { "name": key, "algorithm": "hmac-sha256", "secret": "${file:./tsig.key}" },
             });
         } else if *name == nat_name {
-            let (_, table, chain, netns) = layout.nat.as_ref().ok_or("the twin has no NAT")?;
-            let mut n = serde_json::json!({ "type": "nftables", "table": table, "chain": chain });
-            if let Some(ns) = netns {
-                n["netns"] = ns.clone().into();
-            }
-            *p = n;
+            *p = match layout.nat.as_ref().ok_or("the twin has no NAT")? {
+                TwinNat::Nftables {
+                    table,
+                    chain,
+                    netns,
+                    ..
+                } => {
+                    let mut n =
+                        serde_json::json!({ "type": "nftables", "table": table, "chain": chain });
+                    if let Some(ns) = netns {
+                        n["netns"] = ns.clone().into();
+                    }
+                    n
+                }
+                TwinNat::Exec { command, args, .. } => {
+                    serde_json::json!({ "type": "exec", "command": command, "args": args })
+                }
+            };
         }
     }
     Ok(v)
