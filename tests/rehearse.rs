@@ -179,6 +179,23 @@ async fn a_failed_install_halts_at_the_step_with_the_guides_advice_and_the_abort
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("halted at b.install"), "{text}");
     assert!(text.contains("abort path"), "{text}");
+    // Markdown for the ticket: headings, list items, step ids as code.
+    let out = rehearse(
+        dir.path(),
+        &[
+            "--offline",
+            "--fault",
+            "install-fails@b.install",
+            "--format",
+            "markdown",
+            plan.to_str().unwrap(),
+        ],
+    )
+    .await;
+    let md = String::from_utf8_lossy(&out.stdout);
+    assert!(md.starts_with("## Rehearsal\n"), "{md}");
+    assert!(md.contains("### Windows\n"), "{md}");
+    assert!(md.contains("- halted at `b.install`:"), "{md}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -34,13 +34,37 @@ pub fn show(r: &Rehearsal, format: Format) -> Exit {
             "{}",
             text(r, &|s| escape::terminal(s), &|s| escape::terminal(s))
         ),
-        Format::Markdown => print!("{}", text(r, &escape::md_inline, &escape::md_code)),
+        Format::Markdown => print!("{}", markdown(r)),
     }
     if r.outcome == "done" {
         Exit::Ok
     } else {
         Exit::Error
     }
+}
+
+/// The report as Markdown for a ticket: the same lines, plan text escaped for Markdown,
+/// section titles as headings and entries as list items.
+pub fn markdown(r: &Rehearsal) -> String {
+    let body = text(r, &escape::md_inline, &escape::md_code);
+    let mut o = String::from("## Rehearsal\n\n");
+    for line in body.lines() {
+        if let Some(item) = line.strip_prefix("  - ") {
+            o.push_str("- ");
+            o.push_str(item);
+        } else if let Some(item) = line.strip_prefix("  ") {
+            o.push_str("- ");
+            o.push_str(item);
+        } else if let Some(title) = line.strip_suffix(':').filter(|l| !l.is_empty()) {
+            o.push_str("### ");
+            o.push_str(title);
+            o.push('\n');
+        } else {
+            o.push_str(line);
+        }
+        o.push('\n');
+    }
+    o
 }
 
 fn dur(s: f64) -> String {

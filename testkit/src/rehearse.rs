@@ -923,3 +923,45 @@ fn end_state_problems(
     }
     problems
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn compiled(example: &str) -> CompiledPlan {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../plans/examples")
+            .join(example);
+        let plan = swing_engine::validate::check_file(&path)
+            .plan
+            .expect("the example is valid");
+        swing_engine::compile::compile(&plan, &Default::default()).expect("compiles")
+    }
+
+    #[test]
+    fn faults_parse_against_the_compiled_plan() {
+        let c = compiled("failover-async-dns-final-a.yaml");
+        let f = parse_fault("install-fails@b.install", &c).unwrap();
+        assert!(matches!(f.kind, FaultKind::Sim(Fault::InstallFails(true))));
+        assert_eq!(f.step, "b.install");
+        let f = parse_fault("latency=200@a.install", &c).unwrap();
+        assert!(matches!(f.kind, FaultKind::Sim(Fault::LatencyMs(200))));
+        assert!(matches!(
+            parse_fault("dns-down@switch.to-b", &c).unwrap().kind,
+            FaultKind::DnsDown
+        ));
+        let e = parse_fault("install-fails", &c).unwrap_err();
+        assert!(e.contains("NAME[=VALUE]@STEP"), "{e}");
+        let e = parse_fault("install-fails@c.install", &c).unwrap_err();
+        assert!(
+            e.contains("no step c.install") && e.contains("b.install"),
+            "{e}"
+        );
+        let e = parse_fault("boom@b.install", &c).unwrap_err();
+        assert!(e.contains("dns-down") && e.contains("install-fails"), "{e}");
+        // dns-down needs a dns switch.
+        let shared = compiled("failover-async-shared-ip.yaml");
+        let e = parse_fault("dns-down@switch.to-b", &shared).unwrap_err();
+        assert!(e.contains("switch is dns"), "{e}");
+    }
+}
