@@ -64,6 +64,12 @@ pub enum Command {
     #[cfg(feature = "demo")]
     #[command(after_help = "Examples:\n  swing demo\n  swing demo async-dns --keep /tmp/lab")]
     Demo(commands::demo::DemoArgs),
+    /// Rehearse this plan on a twin of this site (simulated, faults included); changes nothing.
+    #[cfg(feature = "demo")]
+    #[command(
+        after_help = "Examples:\n  swing rehearse site-a.yaml                       # observe the site read-only, rehearse on its twin\n  swing rehearse --offline site-a.yaml             # twin from the plan's facts\n  swing rehearse --fault install-fails@b.install site-a.yaml\n  swing rehearse --install-takes 5s --format markdown site-a.yaml >> ticket.md\n\nExit codes: 0 the change completed on the twin, 1 it halted (the report says where and why) or an error."
+    )]
+    Rehearse(commands::rehearse::RehearseArgs),
     /// Where a change stands: outcome, phase, what it waits for, lock, time without failover.
     #[command(
         after_help = "Examples:\n  swing status site-a.plan.json\n  swing status --format json site-a.yaml   # outcome, phase, steps_done, waiting, unprotected_s, lock\n  swing status --format markdown site-a.plan.json >> ticket.md"
@@ -130,6 +136,8 @@ fn dispatch(command: &Command) -> CliResult {
         Command::Unlock(args) => commands::unlock::run(args),
         #[cfg(feature = "demo")]
         Command::Demo(args) => commands::demo::run(args),
+        #[cfg(feature = "demo")]
+        Command::Rehearse(args) => commands::rehearse::run(args),
         Command::Doctor(args) => commands::doctor::run(args),
         Command::Status(args) => commands::status::run(args),
         Command::Report(args) => commands::report::run(args),

@@ -10,15 +10,20 @@
 //! check and its changes, and no query sees a half-applied update, e.g. the record deleted but
 //! the new address not yet added, which a client would see as an outage).
 //!
+//! The `dns-down` fault ([`EmbeddedDns::set_down`]): while it is on, every request — query
+//! or update — is answered SERVFAIL, as a failed server answers, so a rehearsal can show
+//! what a DNS outage during the change does.
+//!
 //! Must not: accept unsigned updates (hickory refuses updates without a valid TSIG), persist
 //! anything to disk, print the TSIG secret, or outlive its [`EmbeddedDns`] handle (dropping
 //! the handle stops the server).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use hickory_proto::op::OpCode;
+use hickory_proto::op::{OpCode, ResponseCode};
 use hickory_proto::rr::rdata::{A, AAAA, NS, SOA};
 use hickory_proto::rr::{LowerName, Name, RData, Record, RecordSet, RrKey};
 use hickory_server::Server;
@@ -26,7 +31,9 @@ use hickory_server::net::runtime::Time;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::store::in_memory::InMemoryZoneHandler;
 use hickory_server::store::sqlite::SqliteZoneHandler;
-use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneHandler, ZoneType};
+use hickory_server::zone_handler::{
+    AxfrPolicy, Catalog, MessageResponseBuilder, ZoneHandler, ZoneType,
+};
 use tokio::net::{TcpListener, UdpSocket};
 
 use crate::rfc2136::{TsigKey, tsig_signer};
@@ -74,6 +81,7 @@ pub struct EmbeddedDns {
     /// The zone it serves (absolute, with trailing dot).
     pub zone: String,
     server: Server<AtomicUpdates>,
+    down: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for EmbeddedDns {
@@ -86,6 +94,16 @@ impl std::fmt::Debug for EmbeddedDns {
 }
 
 impl EmbeddedDns {
+    /// The `dns-down` fault: while `down`, every request is answered SERVFAIL.
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+
+    /// A handle that switches the `dns-down` fault from elsewhere (e.g. an event hook).
+    pub fn down_switch(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.down)
+    }
+
     /// Stops the server and waits until its tasks have ended.
     pub async fn shutdown(mut self) {
         // An error here only reports how a listener task ended; the server is stopped either way.
@@ -105,6 +123,7 @@ impl Drop for EmbeddedDns {
 struct AtomicUpdates {
     catalog: Catalog,
     zone_lock: tokio::sync::RwLock<()>,
+    down: Arc<AtomicBool>,
 }
 
 #[async_trait::async_trait]
@@ -112,8 +131,24 @@ impl RequestHandler for AtomicUpdates {
     async fn handle_request<R: ResponseHandler, T: Time>(
         &self,
         request: &Request,
-        response_handle: R,
+        mut response_handle: R,
     ) -> ResponseInfo {
+        if self.down.load(Ordering::SeqCst) {
+            let answer = MessageResponseBuilder::from_message_request(request)
+                .error_msg(&request.metadata, ResponseCode::ServFail);
+            return match response_handle.send_response(answer).await {
+                Ok(info) => info,
+                Err(_) => {
+                    let mut metadata =
+                        hickory_proto::op::Metadata::response_from_request(&request.metadata);
+                    metadata.response_code = ResponseCode::ServFail;
+                    ResponseInfo::from(hickory_proto::op::Header {
+                        metadata,
+                        counts: Default::default(),
+                    })
+                }
+            };
+        }
         if request.metadata.op_code == OpCode::Update {
             let _alone = self.zone_lock.write().await;
             self.catalog
@@ -232,9 +267,11 @@ pub async fn start_embedded_on(
         addr: SocketAddr::new(ip, port),
         source,
     })?;
+    let down = Arc::new(AtomicBool::new(false));
     let mut server = Server::new(AtomicUpdates {
         catalog,
         zone_lock: tokio::sync::RwLock::new(()),
+        down: Arc::clone(&down),
     });
     server.register_socket(udp);
     server.register_listener(tcp, Duration::from_secs(10), 32);
@@ -242,6 +279,7 @@ pub async fn start_embedded_on(
         addr,
         zone: zone_name.to_string(),
         server,
+        down,
     })
 }
 
@@ -309,6 +347,29 @@ mod tests {
         )];
         let err = start_embedded("example.test", &r, key()).await.unwrap_err();
         assert!(matches!(err, DnsServerError::Invalid(_)), "{err}");
+    }
+
+    #[tokio::test]
+    async fn dns_down_answers_servfail_until_cleared() {
+        use swing_engine::provider::DnsProvider as _;
+        let r = [EmbeddedRecord::new(
+            "access.example.test",
+            "10.0.0.11".parse().unwrap(),
+            60,
+        )];
+        let server = start_embedded("example.test", &r, key()).await.unwrap();
+        let dns = crate::rfc2136::Rfc2136Provider::new(crate::rfc2136::Rfc2136Config {
+            server: server.addr.to_string(),
+            zone: "example.test".into(),
+            tsig: Some(key()),
+            timeout: Duration::from_secs(2),
+        })
+        .unwrap();
+        assert!(dns.observe("access.example.test").await.is_ok());
+        server.set_down(true);
+        assert!(dns.observe("access.example.test").await.is_err());
+        server.set_down(false);
+        assert!(dns.observe("access.example.test").await.is_ok());
     }
 
     #[tokio::test]

@@ -13,6 +13,8 @@ pub mod graph;
 pub mod man;
 pub mod plan;
 pub mod probe;
+#[cfg(feature = "demo")]
+pub mod rehearse;
 pub mod report;
 pub mod schema;
 pub mod show;

@@ -7,6 +7,7 @@
 //! - [`plan`]: plan's rendering, saving and the findings that block an apply.
 //! - [`show`]: the marks that keep a saved plan from being applied as it is.
 //! - [`prompt`]: questions asked on the terminal.
+//! - `rehearse`: the rehearsal report (feature `demo`).
 //!
 //! Must not: hold engine logic or decide what a step does; views only word what the engine
 //! returned and pick the [`Exit`](crate::exit::Exit) it ends with.
@@ -18,6 +19,8 @@ pub mod out;
 pub mod plan;
 pub mod progress;
 pub mod prompt;
+#[cfg(feature = "demo")]
+pub mod rehearse;
 pub mod show;
 
 /// Output for people or for machines, decided once per command.

@@ -120,6 +120,25 @@ impl Scenario {
         }
     }
 
+    /// The example plan of `plans/examples/` for this scenario: (file name, text), built in.
+    pub fn example_plan(self) -> (&'static str, &'static str) {
+        macro_rules! example {
+            ($f:literal) => {
+                ($f, include_str!(concat!("../../plans/examples/", $f)))
+            };
+        }
+        match self {
+            Scenario::SingleAutomatic => example!("single-automatic.yaml"),
+            Scenario::SingleManual => example!("single-manual.yaml"),
+            Scenario::Sync => example!("failover-sync-shared-ip.yaml"),
+            Scenario::AsyncSharedIp => example!("failover-async-shared-ip.yaml"),
+            Scenario::AsyncDns => example!("failover-async-dns.yaml"),
+            Scenario::AsyncDnsFinalPrimary => example!("failover-async-dns-final-a.yaml"),
+            Scenario::AsyncNat => example!("failover-async-nat.yaml"),
+            Scenario::Migration => example!("hardware-migration.yaml"),
+        }
+    }
+
     /// Gates the lab confirms up front (`--confirm STEP`): the destructive decommission of a
     /// migration. Manual verification gates are off in lab plans (`verify.manual: []`).
     pub fn confirmations(self) -> &'static [&'static str] {

@@ -1,6 +1,7 @@
 //! What swing's demo, tests and benchmarks share: labs of simulated appliances on loopback
 //! for every scenario of the guide ([`kit`]) and one whole change driven in such a lab
-//! ([`demo`]); runs of the real binary against a lab ([`e2e`]); real DNS servers — BIND
+//! ([`demo`]); the twin of a real site ([`twin`]) and the rehearsal of a change on it
+//! ([`rehearse`]); runs of the real binary against a lab ([`e2e`]); real DNS servers — BIND
 //! `named` ([`named`]) and Knot DNS `knotd` ([`knot`]), sharing [`dns`]; network namespaces with real nftables ([`netns`], [`nat_net`],
 //! [`nat_gateway`]); a webhook receiver for notifications ([`webhook`]); checkers from other ecosystems ([`tools`]); and, with the `plangen` feature, random valid plans (`plangen`).
 //!
@@ -19,5 +20,7 @@ pub mod nat_net;
 pub mod netns;
 #[cfg(feature = "plangen")]
 pub mod plangen;
+pub mod rehearse;
 pub mod tools;
+pub mod twin;
 pub mod webhook;

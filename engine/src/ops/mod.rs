@@ -14,9 +14,9 @@
 //! - [`status()`]: where a change stands, from its journal and the site's lock alone;
 //!   [`report()`]: the change record for the ticket, from the journal and the saved plan.
 //!
-//! Room is left for the other use cases built on the same seams — `rehearse` (an apply against a simulated copy of the
-//! site), `status` (what the journal says an apply did so far) and `report` (a finished
-//! apply's account) — each as its own module here calling into the layers below.
+//! A rehearsal (`swing rehearse`: an apply against a simulated copy of the site) is built on
+//! these same calls — [`plan()`] and [`apply()`] against the twin's providers — by the
+//! testkit, which alone may know the simulator.
 //!
 //! Owns: the order of the steps of each use case and the typed outcome it returns. Must
 //! not: parse arguments, print, pick colours or exit codes, build providers or resolve

@@ -1,14 +1,16 @@
-//! `swing demo [SCENARIO]`: the one-command tour. Starts simulated appliances in-process
-//! (and the embedded DNS server for the dns scenarios), writes a plan into a temporary
-//! directory, shows the plan and applies it with `operator: sim` at a fast time scale —
-//! through the same engine calls `swing plan` and `swing apply` make (validate, compile,
-//! render; wiring, `ops::apply`) — while the prober measures what a client sees. Ends with
-//! the final report, including the measured downtime. Needs nothing but this binary.
+//! `swing demo [SCENARIO]`: the one-command tour, a rehearsal of the scenario's built-in
+//! example plan (`plans/examples/`): the plan is written into a temporary directory, shown as
+//! `swing plan --offline` renders it, and rehearsed exactly as `swing rehearse --offline` does
+//! — a twin of the plan's site (simulated appliances on loopback, the embedded DNS server, a
+//! NAT namespace as root), the same compiled plan applied with `operator: sim` through the
+//! engine's `ops::apply` while the prober measures what a client sees — ending with the
+//! rehearsal's report, the measured downtime in it. Needs nothing but this binary.
 //!
-//! Owns: parsing the demo's arguments and how it ends; the run itself is
-//! `swing_testkit::demo::run_scenario`, the terminal output `narrate`. Must not: implement
-//! any engine step itself, talk to anything but loopback, or print a secret (the plan
-//! references its secrets as `${file:...}` in the temporary directory).
+//! Owns: parsing the demo's arguments and how it ends; the run is
+//! `swing_testkit::rehearse::rehearse`, the terminal output `narrate` and
+//! `crate::views::rehearse`. Must not: implement any engine step itself, talk to anything
+//! but loopback (and, as root, its own namespaces), or print a secret (the twin's are
+//! generated into the temporary directory).
 
 mod narrate;
 #[cfg(test)]
@@ -17,17 +19,18 @@ mod tests;
 use std::sync::Arc;
 use std::time::Duration;
 
-use swing_testkit::demo::{LabDir, run_scenario};
+use swing_testkit::demo::LabDir;
+use swing_testkit::rehearse::{Rehearsal, RehearseOptions, nat_twin_available, rehearse};
 
 use crate::exit::{CliError, CliResult, Exit};
-use swing_testkit::kit::{LabOptions, Scenario, TIME_SCALE_45MIN_IN_2S};
+use swing_testkit::kit::{Scenario, TIME_SCALE_45MIN_IN_2S};
 
 /// Arguments of `swing demo`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DemoArgs {
     /// Scenario: async-shared-ip (default), async-dns, async-dns-final-primary, sync,
-    /// single, single-manual, migration. (async-nat needs root and network namespaces:
-    /// see the end-to-end tests.)
+    /// single, single-manual, migration, async-nat (as root: its twin is a network namespace
+    /// with real nftables).
     #[arg(default_value = "async-shared-ip")]
     pub scenario: String,
     /// Real seconds per simulated second (default: a 45-minute install takes 2 s).
@@ -56,46 +59,82 @@ fn wiring(
     crate::wiring::build(plan, dir).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
+/// Rehearses the scenario's example plan in `dir` (offline: the plan's own facts), each
+/// event shown by `narrator`.
+pub async fn rehearse_example(
+    scenario: Scenario,
+    dir: &std::path::Path,
+    scale: f64,
+    probe_interval: Duration,
+    narrator: Arc<dyn swing_testkit::demo::Narrator>,
+    show_plan: &dyn Fn(&str, &swing_engine::compile::CompiledPlan),
+) -> anyhow::Result<Rehearsal> {
+    let (file, text) = scenario.example_plan();
+    let path = dir.join(file);
+    std::fs::write(&path, text)?;
+    let checked = swing_engine::validate::check_file(&path);
+    let plan = checked.plan.ok_or_else(|| {
+        let msgs: Vec<String> = checked.diagnostics.iter().map(|d| d.to_string()).collect();
+        anyhow::anyhow!("the example plan is not valid:\n  {}", msgs.join("\n  "))
+    })?;
+    let compiled = swing_engine::compile::compile(
+        &plan,
+        &swing_engine::compile::CompileOptions {
+            offline: true,
+            file: Some(file.to_owned()),
+        },
+    )?;
+    show_plan(file, &compiled);
+    let twin = swing_testkit::twin::describe(&plan, None, swing_engine::time::now_ms() / 1000)
+        .map_err(anyhow::Error::msg)?;
+    let twin_dir = dir.join("twin");
+    std::fs::create_dir_all(&twin_dir)?;
+    let options = RehearseOptions {
+        scale,
+        faults: Vec::new(),
+        probe_interval,
+        narrator,
+    };
+    rehearse(&compiled, &twin, &options, &twin_dir, &wiring).await
+}
+
 async fn demo(args: &DemoArgs) -> anyhow::Result<Exit> {
     let scenario: Scenario = args
         .scenario
         .parse()
         .map_err(|e: String| anyhow::anyhow!(e))?;
-    if scenario == Scenario::AsyncNat {
+    if scenario == Scenario::AsyncNat && !nat_twin_available() {
         anyhow::bail!(
-            "the nat scenario needs root and network namespaces (nftables DNAT); it runs in the end-to-end tests (tests/e2e.rs, async_nat)"
+            "the nat scenario needs root, `ip netns` and nft (its twin is a private network namespace with real nftables); run it as root"
         );
     }
     if !(args.time_scale.is_finite() && args.time_scale > 0.0 && args.time_scale <= 1.0) {
         anyhow::bail!("--time-scale must be within (0, 1]");
     }
     let dir = LabDir::new(args.keep.as_deref())?;
+    let (file, _) = scenario.example_plan();
     println!(
-        "swing demo: scenario {} — simulated appliances on loopback, operator: sim",
+        "swing demo: scenario {} — the example plan plans/examples/{file}, rehearsed on a twin of its site (simulated appliances on loopback, operator: sim)",
         scenario.name()
     );
     println!(
-        "time scale {:.6} (a 45-minute install takes {:.1} s); lab directory {}\n",
+        "time scale {:.6} (a 45-minute install takes {:.1} s); directory {}\n",
         args.time_scale,
         2700.0 * args.time_scale,
         dir.path.display()
     );
-    let options = LabOptions {
-        time_scale: args.time_scale,
-        state_estimates: true,
-        ..LabOptions::default()
-    };
-    let result = run_scenario(
+    let interval = Duration::from_millis(args.probe_interval_ms.max(1));
+    let r = rehearse_example(
         scenario,
         &dir.path,
-        options,
-        Duration::from_millis(args.probe_interval_ms.max(1)),
-        &wiring,
+        args.time_scale,
+        interval,
         Arc::new(narrate::Terminal),
+        &|file, compiled| narrate::print_plan(file, compiled, interval),
     )
     .await?;
-    narrate::print_final(scenario, &result);
-    Ok(if result.succeeded() {
+    narrate::print_final(&r);
+    Ok(if r.problems.is_empty() {
         Exit::Ok
     } else {
         Exit::Error
