@@ -413,6 +413,21 @@ fn two_window_plan(
     path
 }
 
+/// The asynchronous DNS lab with a real `named` serving the site at the first appliance.
+async fn dns_lab(dir: &Path) -> (Lab, swing_testkit::named::Named, kit::DnsSetup) {
+    let lab = Lab::start(Scenario::AsyncDns, dir, LabOptions::default())
+        .await
+        .unwrap();
+    let first = lab.first_address().unwrap().to_string();
+    let named = swing_testkit::named::Named::start(&[("access", kit::DNS_OLD_TTL, "A", &first)]);
+    let dns = kit::DnsSetup {
+        server: named.addr,
+        key_name: swing_testkit::named::KEY_NAME.into(),
+        secret: swing_schema::SecretValue::new(swing_testkit::named::KEY_SECRET),
+    };
+    (lab, named, dns)
+}
+
 /// What a person does on the appliances for each person-step of the asynchronous DNS change.
 struct People {
     sim: SimOperator,
@@ -508,16 +523,7 @@ impl People {
 async fn an_async_dns_change_driven_by_people_across_two_windows() {
     let (hook, got) = swing_testkit::webhook::receiver(axum::http::StatusCode::OK).await;
     let dir = tempfile::tempdir().unwrap();
-    let lab = Lab::start(Scenario::AsyncDns, dir.path(), LabOptions::default())
-        .await
-        .unwrap();
-    let first = lab.first_address().unwrap().to_string();
-    let named = swing_testkit::named::Named::start(&[("access", kit::DNS_OLD_TTL, "A", &first)]);
-    let dns = kit::DnsSetup {
-        server: named.addr,
-        key_name: swing_testkit::named::KEY_NAME.into(),
-        secret: swing_schema::SecretValue::new(swing_testkit::named::KEY_SECRET),
-    };
+    let (lab, named, dns) = dns_lab(dir.path()).await;
     // The first window holds the steps up to the swing; the second opens while the test runs.
     let now = swing_engine::time::now_ms();
     let second_start = now + 95_000;
@@ -973,16 +979,7 @@ async fn through_prompts(
 async fn the_same_change_on_a_real_terminal_passes_through_the_prompts() {
     let (hook, _got) = swing_testkit::webhook::receiver(axum::http::StatusCode::OK).await;
     let dir = tempfile::tempdir().unwrap();
-    let lab = Lab::start(Scenario::AsyncDns, dir.path(), LabOptions::default())
-        .await
-        .unwrap();
-    let first = lab.first_address().unwrap().to_string();
-    let named = swing_testkit::named::Named::start(&[("access", kit::DNS_OLD_TTL, "A", &first)]);
-    let dns = kit::DnsSetup {
-        server: named.addr,
-        key_name: swing_testkit::named::KEY_NAME.into(),
-        secret: swing_schema::SecretValue::new(swing_testkit::named::KEY_SECRET),
-    };
+    let (lab, _named, dns) = dns_lab(dir.path()).await;
     let now = swing_engine::time::now_ms();
     let second_start = now + 75_000;
     let path = two_window_plan(&lab, &dns, now, now + 70_000, second_start, &hook);

@@ -314,7 +314,7 @@ fn free_port(ip: IpAddr) -> std::io::Result<u16> {
     Ok(l.local_addr()?.port())
 }
 
-fn write_secret(path: &Path, value: &str) -> std::io::Result<()> {
+pub(crate) fn write_secret(path: &Path, value: &str) -> std::io::Result<()> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
     let mut f = std::fs::OpenOptions::new()

@@ -239,18 +239,6 @@ pub fn nat_twin_available() -> bool {
             .is_ok_and(|o| o.status.success())
 }
 
-fn write_secret(path: &Path, value: &str) -> std::io::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
-    f.write_all(value.as_bytes())
-}
-
 fn random_secret(prefix: &str) -> String {
     format!(
         "{prefix}-{:016x}{:016x}",
@@ -338,8 +326,8 @@ pub async fn rehearse(
     // The twin's own secrets.
     let client_id = "swing-twin".to_string();
     let client_secret = random_secret("twin");
-    write_secret(&dir.join("client-secret"), &client_secret)?;
-    write_secret(&dir.join("backup-password"), &random_secret("backup"))?;
+    crate::kit::write_secret(&dir.join("client-secret"), &client_secret)?;
+    crate::kit::write_secret(&dir.join("backup-password"), &random_secret("backup"))?;
     {
         use std::os::unix::fs::DirBuilderExt as _;
         std::fs::DirBuilder::new()
@@ -430,7 +418,7 @@ pub async fn rehearse(
             ..
         }) => {
             let secret = swing_providers::dns_server::generate_tsig_secret()?;
-            write_secret(&dir.join("tsig.key"), secret.expose())?;
+            crate::kit::write_secret(&dir.join("tsig.key"), secret.expose())?;
             let key = swing_providers::rfc2136::TsigKey {
                 name: "swing-twin".into(),
                 algorithm: swing_schema::TsigAlgorithm::HmacSha256,
