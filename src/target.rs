@@ -23,21 +23,45 @@ pub struct Target {
     pub state_dir: PathBuf,
 }
 
+/// Where a command keeps or reads a change's state: `--state` (`local`, a `postgres://` URL,
+/// or a secret reference to one such as `${env:SWING_STATE_URL}`; overrides the plan's
+/// `state`) and `--state-dir` (the local journal directory).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct StateArgs {
+    /// Where lock, journal and saved-plan records live: `local`, `postgres://user@host/db`,
+    /// or a secret reference to the URL (`${env:SWING_STATE_URL}`: keeps a password out of the
+    /// process list). Overrides `state` in the plan.
+    #[arg(long, value_name = "URL")]
+    pub state: Option<String>,
+    /// Journal directory of the local state. Default: `.swing/` next to the plan (site locks
+    /// are host-wide).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+/// [`locate`] for a named file (status, report, unlock).
+pub fn locate_file(file: &Path, state_dir: Option<&Path>) -> Result<Target, String> {
+    locate(Some(file), false, state_dir, |_| {
+        Ok((String::new(), Vec::new()))
+    })
+}
+
 /// Finds what to apply: `file`, or with `resume` and no file the one unfinished apply in the
-/// state directory.
+/// state (`unfinished` lists them from the store `--state` names, or `.swing/` here).
 pub fn locate(
     file: Option<&Path>,
     resume: bool,
     state_dir: Option<&Path>,
+    unfinished: impl FnOnce(&Path) -> Result<(String, Vec<(String, Option<String>)>), String>,
 ) -> Result<Target, String> {
     let file = match (file, resume) {
         (Some(f), _) => f.to_path_buf(),
         (None, true) => {
             let state = state_dir.map_or_else(|| PathBuf::from(".swing"), Path::to_path_buf);
-            let open = swing_engine::apply::unfinished(&state).map_err(|e| e.to_string())?;
+            let (at, open) = unfinished(&state)?;
             match open.as_slice() {
                 [(_, Some(src))] => PathBuf::from(src),
-                [] => return Err(format!("nothing to resume in {}", state.display())),
+                [] => return Err(format!("nothing to resume in {at}")),
                 [(change, None)] => {
                     return Err(format!(
                         "the journal of {change} does not name its plan file"
@@ -46,8 +70,7 @@ pub fn locate(
                 _ => {
                     let names: Vec<&str> = open.iter().map(|(c, _)| c.as_str()).collect();
                     return Err(format!(
-                        "several unfinished applies in {}: {}; name the plan file",
-                        state.display(),
+                        "several unfinished applies in {at}: {}; name the plan file",
                         names.join(", ")
                     ));
                 }

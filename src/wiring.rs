@@ -58,6 +58,90 @@ pub enum WiringError {
     Notify { message: String },
     #[error("the client prober: {message} (`--no-probe` applies without measuring)")]
     Probe { message: String },
+    #[error("the state store: {message}")]
+    State { message: String },
+}
+
+/// What `--state` or the plan's `state` chose.
+enum StateChoice {
+    Local(Option<String>),
+    Postgres {
+        url: SecretValue,
+        namespace: Option<String>,
+        ca_file: Option<PathBuf>,
+    },
+}
+
+/// The state store a command uses: `--state` over the plan's `state`, else the local files
+/// (journal in `state_dir`, the site lock in the host-wide lock directory). With no plan
+/// (`apply --resume` without a file) only `--state` can choose, in the default namespace.
+pub fn store(
+    plan: Option<&Plan>,
+    base_dir: &Path,
+    args: &crate::target::StateArgs,
+    state_dir: &Path,
+) -> Result<Arc<dyn swing_engine::apply::Store>, WiringError> {
+    use swing_schema::StateBackend;
+    let state_err = |message: String| WiringError::State { message };
+    let from_plan = plan.and_then(|p| p.state.as_ref());
+    let namespace = from_plan.and_then(|s| s.namespace()).map(str::to_owned);
+    let choice = match args.state.as_deref().map(str::trim) {
+        Some("local") => StateChoice::Local(namespace),
+        Some(given) => {
+            let url = if given.starts_with("${") {
+                let r = SecretRef::parse(given).map_err(|e| state_err(format!("--state: {e}")))?;
+                resolve(&r, Path::new("."), "--state")?
+            } else if given.starts_with("postgres://") || given.starts_with("postgresql://") {
+                SecretValue::new(given)
+            } else {
+                return Err(state_err(
+                    "--state takes `local`, a `postgres://…` URL, or a secret reference to one (`${env:SWING_STATE_URL}`)".into(),
+                ));
+            };
+            let ca_file = match from_plan {
+                Some(StateBackend::Postgres { ca_file, .. }) => {
+                    ca_file.as_ref().map(|c| base_dir.join(c))
+                }
+                _ => None,
+            };
+            StateChoice::Postgres {
+                url,
+                namespace,
+                ca_file,
+            }
+        }
+        None => match from_plan {
+            None | Some(StateBackend::Local { .. }) => StateChoice::Local(namespace),
+            Some(StateBackend::Postgres { url, ca_file, .. }) => StateChoice::Postgres {
+                url: resolve(url, base_dir, "state.url")?,
+                namespace,
+                ca_file: ca_file.as_ref().map(|c| base_dir.join(c)),
+            },
+        },
+    };
+    let default_ns = swing_engine::apply::LockKey::DEFAULT_NAMESPACE;
+    Ok(match choice {
+        StateChoice::Local(namespace) => {
+            let lock_dir = crate::target::lock_dir().map_err(state_err)?;
+            Arc::new(swing_engine::apply::LocalStore {
+                state_dir: state_dir.to_owned(),
+                lock_dir,
+                namespace: namespace.unwrap_or_else(|| default_ns.to_owned()),
+            })
+        }
+        StateChoice::Postgres {
+            url,
+            namespace,
+            ca_file,
+        } => Arc::new(
+            swing_providers::pg_state::PgStore::connect(
+                &url,
+                namespace.as_deref().unwrap_or(default_ns),
+                ca_file.as_deref(),
+            )
+            .map_err(|e| state_err(e.to_string()))?,
+        ),
+    })
 }
 
 /// Resolves one secret reference. Relative `file:` paths are relative to `base_dir`;

@@ -322,7 +322,8 @@ async fn apply_killed_at_every_step_boundary_and_mid_wait_resumes_without_repeat
                 // The kill can land after the apply closed its journal (the last event was
                 // already out): then the change is complete and there is nothing to resume.
                 let state = swing_engine::apply::default_state_dir(&plan_path);
-                if swing_engine::apply::unfinished(&state)
+                let store = swing_engine::apply::LocalStore::new(&state, &state);
+                if swing_engine::apply::Store::unfinished(&store)
                     .expect("state dir readable")
                     .is_empty()
                 {

@@ -19,6 +19,7 @@ pub mod iptables;
 pub mod nftables;
 pub mod notify;
 pub mod operator;
+pub mod pg_state;
 pub mod probe;
 pub mod process;
 pub mod rfc2136;

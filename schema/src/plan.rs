@@ -98,6 +98,52 @@ pub struct Plan {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("maxItems" = MAX_NOTIFY))]
     pub notify: Vec<Notify>,
+    /// Where the lock, the journal, saved-plan records and confirmations live. Default:
+    /// `local` (`.swing/` next to the plan, the site lock host-wide). `--state URL` on the
+    /// command line overrides it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<StateBackend>,
+}
+
+/// Where a change's state lives (`state`). A site's state is keyed by (namespace, site).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "backend", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum StateBackend {
+    /// Files: the journal in `.swing/` next to the plan, the site lock in the host-wide lock
+    /// directory. Nothing to install; one machine.
+    Local {
+        /// The namespace the site's lock is keyed by (default `default`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(extend("pattern" = PLAN_NAME_PATTERN, "maxLength" = MAX_NAME_LEN))]
+        namespace: Option<String>,
+    },
+    /// A PostgreSQL database shared by every runner: schema created and migrated by swing, the
+    /// site lock a session-level advisory lock plus a holder row, the journal append-only rows.
+    Postgres {
+        /// The connection URL (`postgres://user:password@host:port/db`): a secret reference,
+        /// since it holds a password. Plain TCP only to a loopback address or a Unix socket;
+        /// any other host is reached over verified TLS.
+        url: SecretRef,
+        /// The namespace the site's state is keyed by (default `default`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(extend("pattern" = PLAN_NAME_PATTERN, "maxLength" = MAX_NAME_LEN))]
+        namespace: Option<String>,
+        /// CA bundle to trust for the server's certificate instead of the system roots
+        /// (relative to the plan file).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ca_file: Option<String>,
+    },
+}
+
+impl StateBackend {
+    /// The namespace the site's state is keyed by.
+    pub fn namespace(&self) -> Option<&str> {
+        match self {
+            StateBackend::Local { namespace } | StateBackend::Postgres { namespace, .. } => {
+                namespace.as_deref()
+            }
+        }
+    }
 }
 
 /// The format version: the integer `1`.

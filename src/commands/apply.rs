@@ -12,7 +12,7 @@
 
 use std::collections::BTreeSet;
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use swing_engine::apply::abandon::{AbandonError, AbandonRequest};
 use swing_engine::apply::{ApplyError, LockError, WalkOptions};
@@ -69,9 +69,8 @@ pub struct ApplyArgs {
     /// appliance runs (the report then has no measured client downtime).
     #[arg(long)]
     pub no_probe: bool,
-    /// Journal directory. Default: `.swing/` next to the plan (site locks are host-wide).
-    #[arg(long, value_name = "DIR")]
-    pub state_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub state: crate::target::StateArgs,
     /// End an apply that cannot go on (journaled, with --reason); the next apply starts fresh.
     #[arg(long, requires = "reason", conflicts_with_all = ["resume", "confirm"])]
     pub abandon: bool,
@@ -115,12 +114,23 @@ fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
 
 /// Runs `swing apply`.
 pub fn run(args: &ApplyArgs) -> CliResult {
-    let t = crate::target::locate(args.file.as_deref(), args.resume, args.state_dir.as_deref())
-        .map_err(CliError::msg)?;
-    let lock_dir = crate::target::lock_dir().map_err(CliError::msg)?;
+    let state = &args.state;
+    let t = crate::target::locate(
+        args.file.as_deref(),
+        args.resume,
+        state.state_dir.as_deref(),
+        |dir| {
+            let store = crate::wiring::store(None, Path::new("."), state, dir)
+                .map_err(|e| e.to_string())?;
+            let open = store.unfinished().map_err(|e| e.to_string())?;
+            Ok((store.describe(), open))
+        },
+    )
+    .map_err(CliError::msg)?;
     if args.abandon {
         let actor = crate::actor::resolve(args.actor.as_deref());
-        return abandon(&t, lock_dir, args.reason.clone().unwrap_or_default(), actor);
+        let store = crate::wiring::store(Some(&t.plan), &t.base_dir, state, &t.state_dir)?;
+        return abandon(&t, store, args.reason.clone().unwrap_or_default(), actor);
     }
     let require_signature = required_key(args.require_signature.as_deref())?;
     // Refused from the file alone, before wiring resolves a secret or contacts anything.
@@ -144,6 +154,7 @@ pub fn run(args: &ApplyArgs) -> CliResult {
             return Err(CliError::msg("apply cancelled"));
         }
     }
+    let store = crate::wiring::store(Some(&t.plan), &t.base_dir, state, &t.state_dir)?;
     let providers = crate::wiring::build(&t.plan, &t.base_dir)?;
     let notifiers = crate::wiring::notifiers(&t.plan, &t.base_dir)?;
     let probe = if args.no_probe {
@@ -176,8 +187,7 @@ pub fn run(args: &ApplyArgs) -> CliResult {
         saved: t.saved,
         source: t.source,
         base_dir: t.base_dir,
-        state_dir: t.state_dir,
-        lock_dir,
+        store,
         resume: args.resume,
         require_signature,
         walk,
@@ -197,13 +207,12 @@ pub fn run(args: &ApplyArgs) -> CliResult {
 /// `--abandon`: one engine call; exit 4 while another apply holds the site.
 fn abandon(
     t: &crate::target::Target,
-    lock_dir: PathBuf,
+    store: std::sync::Arc<dyn swing_engine::apply::Store>,
     reason: String,
     actor: String,
 ) -> CliResult {
     let req = AbandonRequest {
-        state_dir: t.state_dir.clone(),
-        lock_dir,
+        store,
         change: t.plan.name.clone(),
         site: t.plan.site.clone(),
         reason,
@@ -213,8 +222,7 @@ fn abandon(
         Ok(done) => {
             println!(
                 "Abandoned the apply of {} (journal kept as {}). The next `swing plan` and `swing apply` start fresh.",
-                req.change,
-                done.kept.display()
+                req.change, done.kept
             );
             Ok(Exit::Ok)
         }

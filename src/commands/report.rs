@@ -30,21 +30,22 @@ pub struct ReportArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Markdown)]
     pub format: ReportFormat,
-    /// Journal directory. Default: `.swing/` next to the plan.
-    #[arg(long, value_name = "DIR")]
-    pub state_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub state: crate::target::StateArgs,
 }
 
 /// Runs `swing report`.
 pub fn run(args: &ReportArgs) -> CliResult {
     const P: &str = "swing report";
-    let t = crate::target::locate(Some(&args.file), false, args.state_dir.as_deref())
+    let t = crate::target::locate_file(&args.file, args.state.state_dir.as_deref())
         .map_err(|e| CliError::prefixed(P, e))?;
+    let store = crate::wiring::store(Some(&t.plan), &t.base_dir, &args.state, &t.state_dir)
+        .map_err(|e| CliError::prefixed(P, e.to_string()))?;
     let r = swing_engine::ops::report(
         &t.plan,
         &t.source,
         t.saved.as_ref(),
-        &t.state_dir,
+        store.as_ref(),
         swing_engine::time::now_ms(),
     )
     .map_err(|e| CliError::prefixed(P, e.to_string()))?;

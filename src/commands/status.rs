@@ -32,22 +32,21 @@ pub struct StatusArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = StatusFormat::Text)]
     pub format: StatusFormat,
-    /// Journal directory. Default: `.swing/` next to the plan.
-    #[arg(long, value_name = "DIR")]
-    pub state_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub state: crate::target::StateArgs,
 }
 
 /// Runs `swing status`.
 pub fn run(args: &StatusArgs) -> CliResult {
     const P: &str = "swing status";
-    let t = crate::target::locate(Some(&args.file), false, args.state_dir.as_deref())
+    let t = crate::target::locate_file(&args.file, args.state.state_dir.as_deref())
         .map_err(|e| CliError::prefixed(P, e))?;
-    let lock_dir = crate::target::lock_dir().map_err(|e| CliError::prefixed(P, e))?;
+    let store = crate::wiring::store(Some(&t.plan), &t.base_dir, &args.state, &t.state_dir)
+        .map_err(|e| CliError::prefixed(P, e.to_string()))?;
     let v = swing_engine::ops::status(
         &t.plan,
         &t.source,
-        &t.state_dir,
-        &lock_dir,
+        store.as_ref(),
         swing_engine::time::now_ms(),
     )
     .map_err(|e| CliError::prefixed(P, e.to_string()))?;

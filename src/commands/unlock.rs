@@ -1,15 +1,16 @@
-//! `swing unlock PLAN [--force]`: show a site's apply lock, or remove one left behind.
+//! `swing unlock PLAN [--force] [--state URL]`: show a site's apply lock, or remove one left
+//! behind.
 //!
-//! The lock is host-wide (`$XDG_STATE_HOME/swing/locks`, see `crate::target::lock_dir`).
-//! Without `--force` it only shows the holder. With it, it removes the lock only when nobody
-//! holds it any more; a holder that is alive on this host still holds the OS lock, and then
-//! it refuses (exit 4), naming the holder, its pid, host and start. Must not: touch the
-//! journal (a later `swing apply --resume` continues from it).
+//! The lock lives in the state store: locally host-wide (`$XDG_STATE_HOME/swing/locks`, see
+//! `crate::target::lock_dir`), or in PostgreSQL. Without `--force` it only shows the holder.
+//! With it, it removes the lock only when nobody holds it any more; a holder that is alive
+//! still holds the OS lock (or its database session), and then it refuses (exit 4), naming
+//! the holder, its pid, host and start. Must not: touch the journal (a later
+//! `swing apply --resume` continues from it).
 
 use std::path::PathBuf;
 
-use swing_engine::apply::lock::{LockError, LockKey, force_unlock, lock_path, read_lock};
-use swing_engine::planfile::SavedPlan;
+use swing_engine::apply::LockError;
 
 use crate::exit::{CliError, CliResult, Exit};
 
@@ -21,30 +22,20 @@ pub struct UnlockArgs {
     /// Remove the lock its holder left behind (refused while the holder is alive).
     #[arg(long)]
     pub force: bool,
+    #[command(flatten)]
+    pub state: crate::target::StateArgs,
 }
 
 /// Runs `swing unlock`.
 pub fn run(args: &UnlockArgs) -> CliResult {
-    let site = if SavedPlan::sniff(&args.file) {
-        SavedPlan::read(&args.file)?.plan.site
-    } else {
-        match swing_engine::validate::check_file(&args.file).plan {
-            Some(p) => p.into_plan().site,
-            None => {
-                return Err(CliError::msg(format!(
-                    "{} is not a valid plan; run `swing validate` on it",
-                    args.file.display()
-                )));
-            }
-        }
-    };
-    let lock_dir = crate::target::lock_dir().map_err(CliError::msg)?;
-    let path = lock_path(&lock_dir, &LockKey::site(&site));
-    let holder = read_lock(&path);
+    let t = crate::target::locate_file(&args.file, args.state.state_dir.as_deref())
+        .map_err(CliError::msg)?;
+    let site = t.plan.site.clone();
+    let store = crate::wiring::store(Some(&t.plan), &t.base_dir, &args.state, &t.state_dir)?;
+    let holder = store.holder(&site);
     if !args.force {
         match holder {
-            Some(h) => println!("{site} is locked by {} ({}).", shown(&h), path.display()),
-            None if path.exists() => println!("{site} has an unreadable lock {}.", path.display()),
+            Some(h) => println!("{site} is locked by {} ({}).", shown(&h), store.describe()),
             None => {
                 println!("{site} is not locked.");
                 return Ok(Exit::Ok);
@@ -56,7 +47,7 @@ pub fn run(args: &UnlockArgs) -> CliResult {
         );
         return Ok(Exit::Error);
     }
-    match force_unlock(&path) {
+    match store.force_unlock(&site) {
         Ok(None) => println!("{site} is not locked."),
         Ok(Some(h)) => println!(
             "Unlocked {site} (the lock of {}, whose apply is gone). Continue it with `swing apply --resume`.",
@@ -69,10 +60,10 @@ pub fn run(args: &UnlockArgs) -> CliResult {
             );
             return Ok(Exit::Locked);
         }
-        Err(LockError::HeldUnknown { .. }) => {
+        Err(LockError::HeldUnknown { at }) => {
             eprintln!(
                 "error: refusing to unlock {site}: a running process holds {} (holder unreadable).",
-                path.display()
+                shown(&at)
             );
             return Ok(Exit::Locked);
         }

@@ -110,8 +110,10 @@ pub fn apply_request(
         saved: None,
         source: source.to_owned(),
         base_dir: dir.to_path_buf(),
-        state_dir: dir.join(".swing"),
-        lock_dir: dir.join(".swing").join("locks"),
+        store: std::sync::Arc::new(swing_engine::apply::LocalStore::new(
+            &dir.join(".swing"),
+            &dir.join(".swing").join("locks"),
+        )),
         resume,
         require_signature: None,
         walk,

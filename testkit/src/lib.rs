@@ -20,6 +20,7 @@ pub mod nat_net;
 pub mod netns;
 #[cfg(feature = "plangen")]
 pub mod plangen;
+pub mod postgres;
 pub mod rehearse;
 pub mod tools;
 pub mod twin;

@@ -261,5 +261,6 @@ pub fn plan(k: &Knobs) -> Plan {
         verify,
         providers,
         notify: Vec::new(),
+        state: None,
     }
 }

@@ -11,19 +11,18 @@
 //! Owns: that sequence. Must not: contact the world (abandoning changes no appliance), decide
 //! exit codes or print.
 
-use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use super::journal::{Entry, Journal, JournalError, now_ms};
-use super::lock::{self, LockKey, LockOptions};
+use super::journal::{Entry, JournalError};
+use super::lock::LockOptions;
+use super::store::Store;
 use super::{ApplyError, history::History};
 
 /// What to abandon, and why.
 #[derive(Debug, Clone)]
 pub struct AbandonRequest {
-    /// The change's journal directory (`.swing/` next to the plan by default).
-    pub state_dir: PathBuf,
-    /// The host-wide lock directory.
-    pub lock_dir: PathBuf,
+    /// Where the change's journal and the site's lock live.
+    pub store: Arc<dyn Store>,
     /// The change name (plan `name`).
     pub change: String,
     /// The site (plan `site`).
@@ -38,15 +37,15 @@ pub struct AbandonRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Abandoned {
     /// Where the abandoned journal is kept.
-    pub kept: PathBuf,
+    pub kept: String,
 }
 
 /// Why nothing was abandoned.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AbandonError {
-    #[error("nothing to abandon: no unfinished apply of {change} in {state_dir}")]
-    NothingToAbandon { change: String, state_dir: PathBuf },
+    #[error("nothing to abandon: no unfinished apply of {change} in {state}")]
+    NothingToAbandon { change: String, state: String },
     #[error(transparent)]
     Apply(#[from] ApplyError),
 }
@@ -59,18 +58,15 @@ impl From<JournalError> for AbandonError {
 
 /// Abandons the unfinished apply of `req.change` (see the module doc).
 pub fn abandon(req: &AbandonRequest) -> Result<Abandoned, AbandonError> {
-    let _guard = lock::acquire(
-        &lock::lock_path(&req.lock_dir, &LockKey::site(&req.site)),
-        &req.change,
-        LockOptions::default(),
-    )
-    .map_err(ApplyError::from)?;
-    let jpath = Journal::path_for(&req.state_dir, &req.change);
-    match Journal::read(&jpath) {
+    let store = req.store.as_ref();
+    let _guard = store
+        .lock(&req.site, &req.change, LockOptions::default())
+        .map_err(ApplyError::from)?;
+    match store.records(&req.site, &req.change) {
         Ok(records) if !History::fold(&records).unfinished() => {
             return Err(AbandonError::NothingToAbandon {
                 change: req.change.clone(),
-                state_dir: req.state_dir.clone(),
+                state: store.describe(),
             });
         }
         // A journal damaged above its last line cannot be folded, which is one more reason
@@ -78,36 +74,27 @@ pub fn abandon(req: &AbandonRequest) -> Result<Abandoned, AbandonError> {
         Ok(_) | Err(JournalError::Damaged { .. }) => {}
         Err(e) => return Err(e.into()),
     }
-    let journal = Journal::open(&jpath)?;
+    let journal = store.journal(&req.site, &req.change, false)?;
     journal.append(Entry::Abandoned {
         reason: req.reason.clone(),
         actor: req.actor.clone(),
     })?;
     drop(journal);
-    let kept = abandoned_path(&jpath, now_ms());
-    std::fs::rename(&jpath, &kept).map_err(|source| JournalError::Write {
-        path: kept.clone(),
-        source,
-    })?;
+    let kept = store.retire_abandoned(&req.site, &req.change)?;
     Ok(Abandoned { kept })
-}
-
-/// `<journal>.abandoned-<unix-ms>`.
-fn abandoned_path(journal: &Path, ms: i64) -> PathBuf {
-    let mut name = journal.as_os_str().to_owned();
-    name.push(format!(".abandoned-{ms}"));
-    PathBuf::from(name)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::apply::journal::Journal;
+    use crate::apply::store::LocalStore;
     use std::io::Write;
+    use std::path::{Path, PathBuf};
 
     fn req(dir: &Path) -> AbandonRequest {
         AbandonRequest {
-            state_dir: dir.join(".swing"),
-            lock_dir: dir.join("locks"),
+            store: Arc::new(LocalStore::new(&dir.join(".swing"), &dir.join("locks"))),
             change: "chg".into(),
             site: "access.example.com".into(),
             reason: "install overflowed".into(),
@@ -146,7 +133,7 @@ mod tests {
         drop(f);
         let done = abandon(&req(d.path())).unwrap();
         assert!(!path.exists());
-        let recs = Journal::read(&done.kept).unwrap();
+        let recs = Journal::read(Path::new(&done.kept)).unwrap();
         assert_eq!(recs.len(), 3);
         assert_eq!(
             recs[2].entry,
@@ -173,12 +160,10 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let path = started(d.path());
         let r = req(d.path());
-        let _held = lock::acquire(
-            &lock::lock_path(&r.lock_dir, &LockKey::site(&r.site)),
-            "chg",
-            LockOptions::default(),
-        )
-        .unwrap();
+        let _held = r
+            .store
+            .lock(&r.site, "chg", LockOptions::default())
+            .unwrap();
         assert!(matches!(
             abandon(&r),
             Err(AbandonError::Apply(ApplyError::Locked(_)))

@@ -249,8 +249,7 @@ mod tests {
         let seen: Arc<Mutex<Vec<ApplyEvent>>> = Arc::default();
         let keep = seen.clone();
         let req = ApplyRequest {
-            state_dir: dir.path().into(),
-            lock_dir: dir.path().into(),
+            store: Arc::new(crate::apply::LocalStore::new(dir.path(), dir.path())),
             change: "chg".into(),
             site: "site.example".into(),
             plan_digest: "d".into(),

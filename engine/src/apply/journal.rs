@@ -44,6 +44,17 @@ pub enum JournalError {
         line: usize,
         message: String,
     },
+    /// The state store (PostgreSQL) could not keep or give back a record. Nothing that should
+    /// follow the record was done.
+    #[error(
+        "cannot {doing} the apply journal in {at}: {message}. Nothing was done after the last recorded step; when the state store is reachable (and writable) again, continue with `swing apply --resume`"
+    )]
+    Store {
+        /// `write` or `read`.
+        doing: &'static str,
+        at: String,
+        message: String,
+    },
 }
 
 /// What happened, as recorded.
@@ -171,11 +182,55 @@ pub struct Record {
 
 pub use crate::time::{now_ms, rfc3339_ms};
 
-/// An open journal. Appends are serialized and fsync'd; safe to share between tasks.
+/// Where a journal's records are kept: a file ([`Journal::open`]) or a state store's rows
+/// (a [`super::store::Store`] implementation). Each append is durable before it returns.
+pub trait JournalSink: Send + Sync + std::fmt::Debug {
+    /// Stores one record durably (fsync'd, or committed) before returning; an error means
+    /// the record may not be there, and nothing more may be done that it should precede.
+    fn append(&self, record: &Record) -> Result<(), JournalError>;
+    /// Every record of this journal, oldest first.
+    fn read(&self) -> Result<Vec<Record>, JournalError>;
+}
+
+/// An open journal. Appends are serialized and durable; safe to share between tasks.
 #[derive(Debug)]
 pub struct Journal {
+    /// Where it is, for messages (a path, or the store and key).
+    at: String,
+    sink: Box<dyn JournalSink>,
+}
+
+/// The journal file of a local state directory.
+#[derive(Debug)]
+struct FileSink {
     path: PathBuf,
     file: Mutex<File>,
+}
+
+impl JournalSink for FileSink {
+    fn append(&self, record: &Record) -> Result<(), JournalError> {
+        let err = |source| JournalError::Write {
+            path: self.path.clone(),
+            source,
+        };
+        let mut line = serde_json::to_vec(record).map_err(|e| err(std::io::Error::other(e)))?;
+        line.push(b'\n');
+        // A poisoned lock only means another task panicked mid-append; the file is still ours.
+        let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        let before = file.metadata().map(|m| m.len());
+        if let Err(e) = file.write_all(&line) {
+            // A full disk may take part of the record: leave no partial line behind.
+            if let Ok(len) = before {
+                let _ = file.set_len(len);
+            }
+            return Err(err(e));
+        }
+        file.sync_data().map_err(err)
+    }
+
+    fn read(&self) -> Result<Vec<Record>, JournalError> {
+        Journal::read(&self.path)
+    }
 }
 
 impl Journal {
@@ -184,7 +239,7 @@ impl Journal {
         state_dir.join(format!("{change}.journal.jsonl"))
     }
 
-    /// Opens (creating, mode 0600) the journal for appending.
+    /// Opens (creating, mode 0600) the journal file for appending.
     pub fn open(path: &Path) -> Result<Journal, JournalError> {
         let err = |source| JournalError::Write {
             path: path.to_owned(),
@@ -202,17 +257,26 @@ impl Journal {
                 .mode(0o600),
         )?;
         drop_torn_tail(&mut file).map_err(err)?;
-        Ok(Journal {
-            path: path.to_owned(),
-            file: Mutex::new(file),
-        })
+        Ok(Journal::with_sink(
+            path.display().to_string(),
+            Box::new(FileSink {
+                path: path.to_owned(),
+                file: Mutex::new(file),
+            }),
+        ))
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// A journal kept by `sink`; `at` names it in messages.
+    pub fn with_sink(at: String, sink: Box<dyn JournalSink>) -> Journal {
+        Journal { at, sink }
     }
 
-    /// Appends one record and fsyncs it before returning.
+    /// Where the journal is (a path, or the store and key), for messages.
+    pub fn at(&self) -> &str {
+        &self.at
+    }
+
+    /// Appends one record; it is durable when this returns.
     pub fn append(&self, entry: Entry) -> Result<Record, JournalError> {
         let ts_ms = now_ms();
         let record = Record {
@@ -220,31 +284,17 @@ impl Journal {
             ts_ms,
             entry,
         };
-        let mut line = serde_json::to_vec(&record).map_err(|e| JournalError::Write {
-            path: self.path.clone(),
-            source: std::io::Error::other(e),
-        })?;
-        line.push(b'\n');
-        let err = |source| JournalError::Write {
-            path: self.path.clone(),
-            source,
-        };
-        // A poisoned lock only means another task panicked mid-append; the file is still ours.
-        let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
-        let before = file.metadata().map(|m| m.len());
-        if let Err(e) = file.write_all(&line) {
-            // A full disk may take part of the record: leave no partial line behind.
-            if let Ok(len) = before {
-                let _ = file.set_len(len);
-            }
-            return Err(err(e));
-        }
-        file.sync_data().map_err(err)?;
+        self.sink.append(&record)?;
         Ok(record)
     }
 
-    /// Reads every record. A torn final line (the process was killed mid-write) is ignored;
-    /// damage anywhere else is an error. A missing file reads as empty.
+    /// Every record of this journal, oldest first.
+    pub fn records(&self) -> Result<Vec<Record>, JournalError> {
+        self.sink.read()
+    }
+
+    /// Reads every record of a journal file. A torn final line (the process was killed
+    /// mid-write) is ignored; damage anywhere else is an error. A missing file reads as empty.
     pub fn read(path: &Path) -> Result<Vec<Record>, JournalError> {
         let Some(file) = statefs::open_read(path)? else {
             return Ok(Vec::new());

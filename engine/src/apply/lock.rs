@@ -45,6 +45,21 @@ pub struct LockHolder {
     pub heartbeat_ms: i64,
 }
 
+impl LockHolder {
+    /// This process holding the lock for `change`, from now.
+    pub fn this_process(change: &str) -> LockHolder {
+        let now = now_ms();
+        LockHolder {
+            holder: change.to_owned(),
+            pid: std::process::id(),
+            host: host_name(),
+            started: rfc3339_ms(now),
+            heartbeat: rfc3339_ms(now),
+            heartbeat_ms: now,
+        }
+    }
+}
+
 impl std::fmt::Display for LockHolder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
@@ -59,13 +74,14 @@ impl std::fmt::Display for LockHolder {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LockError {
-    #[error("another apply holds the lock {path}: {holder}")]
-    Held {
-        path: PathBuf,
-        holder: Box<LockHolder>,
-    },
-    #[error("another apply holds the lock {path} (holder unreadable)")]
-    HeldUnknown { path: PathBuf },
+    /// `at`: where the lock is (its file, or the state store and key).
+    #[error("another apply holds the lock {at}: {holder}")]
+    Held { at: String, holder: Box<LockHolder> },
+    #[error("another apply holds the lock {at} (holder unreadable)")]
+    HeldUnknown { at: String },
+    /// The state store (PostgreSQL) could not be asked; nothing was locked.
+    #[error("cannot take the site lock in {at}: {message}")]
+    Store { at: String, message: String },
     #[error(transparent)]
     Unsafe(#[from] StateFsError),
     #[error("cannot use the lock file {path}: {source}")]
@@ -162,34 +178,62 @@ pub fn host_name() -> String {
         .unwrap_or_else(|| "unknown-host".to_owned())
 }
 
-/// A held lock. Dropping it stops the heartbeat and removes the lock file.
+/// A held lock. Dropping it releases the lock (and stops the heartbeat).
 #[derive(Debug)]
 pub struct LockGuard {
-    path: PathBuf,
-    file: Arc<std::sync::Mutex<File>>,
+    /// Where the lock is, for messages.
+    at: String,
     holder: LockHolder,
     /// The previous holder, when a dead holder's lock was taken over.
     pub took_over: Option<LockHolder>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    held: Held,
+}
+
+/// What keeps a lock held.
+#[derive(Debug)]
+enum Held {
+    /// A lock file with its `flock`.
+    File {
+        path: PathBuf,
+        file: Arc<std::sync::Mutex<File>>,
+        stop: Option<tokio::sync::oneshot::Sender<()>>,
+    },
+    /// A state store's lock; dropping the value releases it (the store beats its heartbeat).
+    Store(#[allow(dead_code)] Box<dyn std::fmt::Debug + Send + Sync>),
 }
 
 impl LockGuard {
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// A lock held in a state store: `release` lets it go when dropped.
+    pub fn in_store(
+        at: String,
+        holder: LockHolder,
+        took_over: Option<LockHolder>,
+        release: Box<dyn std::fmt::Debug + Send + Sync>,
+    ) -> LockGuard {
+        LockGuard {
+            at,
+            holder,
+            took_over,
+            held: Held::Store(release),
+        }
+    }
+
+    /// Where the lock is (its file, or the state store and key).
+    pub fn at(&self) -> &str {
+        &self.at
     }
     pub fn holder(&self) -> &LockHolder {
         &self.holder
     }
 
-    /// Refreshes the heartbeat now.
-    pub fn beat(&self) -> Result<(), LockError> {
-        beat(&self.path, &self.file, &self.holder)
-    }
-
-    /// Starts a background task refreshing the heartbeat (needs a tokio runtime).
+    /// Starts a background task refreshing a lock file's heartbeat (needs a tokio runtime).
+    /// A store's lock is kept alive by its store.
     pub fn start_heartbeat(&mut self, every: Duration) {
+        let Held::File { path, file, stop } = &mut self.held else {
+            return;
+        };
         let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
-        let (path, file, holder) = (self.path.clone(), self.file.clone(), self.holder.clone());
+        let (path, file, holder) = (path.clone(), file.clone(), self.holder.clone());
         tokio::spawn(async move {
             loop {
                 tokio::select! {
@@ -201,24 +245,27 @@ impl LockGuard {
                 }
             }
         });
-        self.stop = Some(tx);
+        *stop = Some(tx);
     }
 }
 
 impl Drop for LockGuard {
     fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
+        let Held::File { path, file, stop } = &mut self.held else {
+            return;
+        };
+        if let Some(tx) = stop.take() {
             let _ = tx.send(());
         }
         // Remove the file only if it is still ours (`unlock --force` may have replaced it).
         use std::os::unix::fs::MetadataExt;
-        let ours = self.file.lock().ok().and_then(|f| f.metadata().ok());
-        let on_disk = std::fs::metadata(&self.path).ok();
+        let ours = file.lock().ok().and_then(|f| f.metadata().ok());
+        let on_disk = std::fs::metadata(&*path).ok();
         if let (Some(a), Some(b)) = (ours, on_disk)
             && a.dev() == b.dev()
             && a.ino() == b.ino()
         {
-            let _ = std::fs::remove_file(&self.path);
+            let _ = std::fs::remove_file(&*path);
         }
     }
 }
@@ -250,11 +297,11 @@ fn try_flock(file: &mut File, path: &Path) -> Result<(), LockError> {
         Ok(()) => Ok(()),
         Err(std::fs::TryLockError::WouldBlock) => Err(match read_holder(file) {
             Some(h) => LockError::Held {
-                path: path.to_owned(),
+                at: path.display().to_string(),
                 holder: Box::new(h),
             },
             None => LockError::HeldUnknown {
-                path: path.to_owned(),
+                at: path.display().to_string(),
             },
         }),
         Err(std::fs::TryLockError::Error(source)) => Err(LockError::Io {
@@ -304,27 +351,22 @@ pub fn acquire(path: &Path, change: &str, opts: LockOptions) -> Result<LockGuard
         let fresh = u128::try_from(age_ms.max(0)).unwrap_or(0) < opts.stale_after.as_millis();
         if prev.host != host && fresh {
             return Err(LockError::Held {
-                path: path.to_owned(),
+                at: path.display().to_string(),
                 holder: Box::new(prev.clone()),
             });
         }
     }
-    let now = now_ms();
-    let holder = LockHolder {
-        holder: change.to_owned(),
-        pid: std::process::id(),
-        host,
-        started: rfc3339_ms(now),
-        heartbeat: rfc3339_ms(now),
-        heartbeat_ms: now,
-    };
+    let holder = LockHolder::this_process(change);
     write_holder(&mut file, &holder).map_err(io)?;
     Ok(LockGuard {
-        path: path.to_owned(),
-        file: Arc::new(std::sync::Mutex::new(file)),
+        at: path.display().to_string(),
         holder,
         took_over: previous,
-        stop: None,
+        held: Held::File {
+            path: path.to_owned(),
+            file: Arc::new(std::sync::Mutex::new(file)),
+            stop: None,
+        },
     })
 }
 

@@ -1,11 +1,11 @@
 //! Apply: run a compiled plan against the world, resumably.
 //!
-//! [`run`] takes the site lock, opens the change's journal under the state directory,
+//! [`run`] takes the site lock, opens the change's journal in the state store ([`store`]),
 //! refuses to start over an unfinished earlier apply unless resuming (and refuses to resume
 //! a different plan), then hands the steps to the [`walker`].
 //!
-//! Owns: the order of those checks and the state-directory layout (the journal
-//! `<state>/<change>.journal.jsonl`, finished journals kept as
+//! Owns: the order of those checks. The local store's layout is [`store::LocalStore`]'s (the
+//! journal `<state>/<change>.journal.jsonl`, finished journals kept as
 //! `<change>.journal.<unix-ms>.jsonl`, abandoned ones as `….abandoned-<unix-ms>`; the site
 //! lock in the host-wide lock directory, see [`lock`]). Must not: know what a step does (a
 //! [`walker::StepExecutor`] does), print, or decide exit codes (the CLI maps
@@ -24,6 +24,7 @@ pub mod site;
 mod spec;
 pub mod statefs;
 pub mod step;
+pub mod store;
 pub mod walker;
 pub mod window;
 
@@ -37,6 +38,7 @@ pub use events::{
 pub use journal::{Artifact, Entry, Journal, JournalError, Prior, Record, ResumeState, WaitKind};
 pub use lock::{LockError, LockGuard, LockHolder, LockKey, LockOptions, force_unlock, lock_path};
 pub use spec::step_timeout;
+pub use store::{LocalStore, SavedPlanRecord, Store};
 pub use walker::{
     Check, Clock, EventSink, Failure, Outcome, PollPolicy, Prompter, Protection, StepError,
     StepExecutor, StepKind, StepSpec, SystemClock, WaitReason, Waiting, WalkError, WalkOptions,
@@ -46,10 +48,8 @@ pub use walker::{
 /// What to apply and how.
 #[derive(Clone)]
 pub struct ApplyRequest {
-    /// The journal's directory. Default: `.swing/` next to the plan.
-    pub state_dir: PathBuf,
-    /// The host-wide lock directory (one lock per site for the whole host, see [`lock`]).
-    pub lock_dir: PathBuf,
+    /// Where the journal and the site lock live.
+    pub store: Arc<dyn Store>,
     /// The change name (plan `name`).
     pub change: String,
     /// The site (plan `site`): one apply per site at a time.
@@ -72,17 +72,17 @@ pub enum ApplyError {
     #[error(
         "an earlier apply of {change} stopped before finishing (journal {journal}); continue it with `swing apply --resume`"
     )]
-    Unfinished { change: String, journal: PathBuf },
+    Unfinished { change: String, journal: String },
     #[error(
         "cannot resume: the journal {journal} belongs to a different plan (digest {journal_digest}, this plan {plan_digest}); finish or abandon that apply first"
     )]
     DifferentPlan {
-        journal: PathBuf,
+        journal: String,
         journal_digest: String,
         plan_digest: String,
     },
-    #[error("nothing to resume: no unfinished apply of {change} in {state_dir}")]
-    NothingToResume { change: String, state_dir: PathBuf },
+    #[error("nothing to resume: no unfinished apply of {change} in {state}")]
+    NothingToResume { change: String, state: String },
     #[error(transparent)]
     Journal(#[from] JournalError),
     #[error(transparent)]
@@ -103,11 +103,7 @@ pub async fn run(
     steps: &[StepSpec],
     exec: Arc<dyn StepExecutor>,
 ) -> Result<WalkResult, ApplyError> {
-    let guard = lock::acquire(
-        &lock_path(&req.lock_dir, &LockKey::site(&req.site)),
-        &req.change,
-        req.lock,
-    )?;
+    let guard = req.store.lock(&req.site, &req.change, req.lock)?;
     run_locked(req, steps, exec, guard).await
 }
 
@@ -119,21 +115,21 @@ pub async fn run_locked(
     mut guard: LockGuard,
 ) -> Result<WalkResult, ApplyError> {
     guard.start_heartbeat(req.lock.heartbeat_every);
-    let jpath = Journal::path_for(&req.state_dir, &req.change);
-    let records = Journal::read(&jpath)?;
+    let records = req.store.records(&req.site, &req.change)?;
     let mut prior = ResumeState::from_records(&records);
+    let at = || format!("{} ({})", req.change, req.store.describe());
     if req.resume {
         if !prior.any || prior.finished {
             return Err(ApplyError::NothingToResume {
                 change: req.change.clone(),
-                state_dir: req.state_dir.clone(),
+                state: req.store.describe(),
             });
         }
         if let Some(d) = &prior.plan_digest
             && d != &req.plan_digest
         {
             return Err(ApplyError::DifferentPlan {
-                journal: jpath,
+                journal: at(),
                 journal_digest: d.clone(),
                 plan_digest: req.plan_digest.clone(),
             });
@@ -142,20 +138,14 @@ pub async fn run_locked(
         if !prior.finished {
             return Err(ApplyError::Unfinished {
                 change: req.change.clone(),
-                journal: jpath,
+                journal: at(),
             });
         }
-        // A finished journal is kept for the record; this apply starts a new one.
-        let kept = req.state_dir.join(format!(
-            "{}.journal.{}.jsonl",
-            req.change,
-            journal::now_ms()
-        ));
-        std::fs::rename(&jpath, &kept)
-            .map_err(|source| JournalError::Write { path: kept, source })?;
         prior = ResumeState::default();
     }
-    let journal = Arc::new(Journal::open(&jpath)?);
+    // A finished journal is kept for the record; a new apply starts a new one.
+    let fresh = !req.resume && !records.is_empty();
+    let journal = Arc::new(req.store.journal(&req.site, &req.change, fresh)?);
     journal.append(Entry::RunStarted {
         plan_digest: req.plan_digest.clone(),
         resume: req.resume,
@@ -172,41 +162,15 @@ pub async fn run_locked(
 }
 
 /// The steps the first run of the change's current journal recorded (what `--resume` runs).
-pub fn journal_steps(state_dir: &Path, change: &str) -> Result<Vec<String>, JournalError> {
-    let records = Journal::read(&Journal::path_for(state_dir, change))?;
+pub fn journal_steps(
+    store: &dyn Store,
+    site: &str,
+    change: &str,
+) -> Result<Vec<String>, JournalError> {
+    let records = store.records(site, change)?;
     Ok(history::History::fold(&records)
         .first_run_steps
         .unwrap_or_default())
-}
-
-/// The unfinished journals in a state directory: `(change, source)` of each, for
-/// `swing apply --resume` without a plan argument.
-pub fn unfinished(state_dir: &Path) -> Result<Vec<(String, Option<String>)>, JournalError> {
-    let mut out = Vec::new();
-    let rd = match std::fs::read_dir(state_dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(source) => {
-            return Err(JournalError::Read {
-                path: state_dir.to_owned(),
-                source,
-            });
-        }
-    };
-    let mut names: Vec<String> = rd
-        .filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().to_str().map(str::to_owned))
-        .filter_map(|n| n.strip_suffix(".journal.jsonl").map(str::to_owned))
-        .collect();
-    names.sort();
-    for change in names {
-        let records = Journal::read(&Journal::path_for(state_dir, &change))?;
-        let h = history::History::fold(&records);
-        if h.unfinished() {
-            out.push((change, h.last_source.flatten()));
-        }
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -251,8 +251,10 @@ fn site_executor(
 
 fn request(dir: &std::path::Path, gates: &[String], resume: bool) -> ApplyRequest {
     ApplyRequest {
-        state_dir: dir.join(".swing"),
-        lock_dir: dir.join(".swing").join("locks"),
+        store: Arc::new(crate::apply::LocalStore::new(
+            &dir.join(".swing"),
+            &dir.join(".swing").join("locks"),
+        )),
         change: "access-25-1-async-ip".into(),
         site: "access.example.com".into(),
         plan_digest: crate::planfile::plan_digest(&plan()),
@@ -461,8 +463,10 @@ fn site_apply(
         saved,
         source: "change.plan".into(),
         base_dir: dir.to_owned(),
-        state_dir: dir.join(".swing"),
-        lock_dir: dir.join(".swing").join("locks"),
+        store: Arc::new(crate::apply::LocalStore::new(
+            &dir.join(".swing"),
+            &dir.join(".swing").join("locks"),
+        )),
         resume,
         require_signature: None,
         walk: request(dir, gates, resume).walk,

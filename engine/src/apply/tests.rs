@@ -126,7 +126,7 @@ async fn runs_everything_in_order_and_journals_it() {
         assert_eq!(fake.acts(id), 1, "{id}");
     }
     assert_eq!(fake.verifies.lock().unwrap()["b.online"], 4);
-    let st = ResumeState::from_records(&Journal::read(e.journal.path()).unwrap());
+    let st = ResumeState::from_records(&e.journal.records().unwrap());
     assert!(st.finished);
     assert!(st.steps.values().all(|p| *p == Prior::Succeeded));
 }
@@ -246,7 +246,7 @@ async fn failed_install_is_never_retried_even_on_resume() {
         "a retryable error must still not retry an install"
     );
 
-    let prior = ResumeState::from_records(&Journal::read(e.journal.path()).unwrap());
+    let prior = ResumeState::from_records(&e.journal.records().unwrap());
     let r2 = walk(&steps, fake.clone(), e.journal.clone(), &prior, &fast())
         .await
         .unwrap();
@@ -351,7 +351,7 @@ async fn gate_pauses_until_confirmed_and_the_confirmation_is_remembered() {
     assert_eq!(fake.acts("switch.to-b"), 0);
 
     // Resume with --confirm: the gate passes (never "acted"), the rest runs once.
-    let prior = ResumeState::from_records(&Journal::read(e.journal.path()).unwrap());
+    let prior = ResumeState::from_records(&e.journal.records().unwrap());
     let opts = WalkOptions {
         confirmed: BTreeSet::from(["b.verify-manual".to_owned()]),
         ..fast()
@@ -363,7 +363,7 @@ async fn gate_pauses_until_confirmed_and_the_confirmation_is_remembered() {
     assert_eq!(fake.acts("b.verify-manual"), 0);
     assert_eq!(fake.acts("switch.to-b"), 1);
     assert_eq!(fake.acts("b.install"), 1);
-    let prior = ResumeState::from_records(&Journal::read(e.journal.path()).unwrap());
+    let prior = ResumeState::from_records(&e.journal.records().unwrap());
     assert!(prior.confirmed.contains("b.verify-manual"));
 }
 
@@ -444,7 +444,7 @@ async fn window_bound_step_waits_for_its_window() {
     assert_eq!(fake.acts("a.install"), 0);
     assert_eq!(fake.acts("other"), 1);
 
-    let prior = ResumeState::from_records(&Journal::read(e.journal.path()).unwrap());
+    let prior = ResumeState::from_records(&e.journal.records().unwrap());
     let inside = second.start.timestamp_millis() + 1000;
     let opts = WalkOptions {
         windows: vec![second.clone()],
@@ -509,7 +509,7 @@ async fn in_flight_install_is_only_re_observed() {
     ] {
         e.journal.append(entry).unwrap();
     }
-    let prior = ResumeState::from_records(&Journal::read(e.journal.path()).unwrap());
+    let prior = ResumeState::from_records(&e.journal.records().unwrap());
     let fake = Arc::new(Fake {
         verify_after: HashMap::from([("b.install".into(), 2)]),
         ..Fake::default()
@@ -537,7 +537,7 @@ async fn in_flight_step_whose_action_was_not_sent_runs() {
             step: "b.install".into(),
         })
         .unwrap();
-    let prior = ResumeState::from_records(&Journal::read(e.journal.path()).unwrap());
+    let prior = ResumeState::from_records(&e.journal.records().unwrap());
     let fake = Arc::new(Fake::default());
     walk(&steps, fake.clone(), e.journal.clone(), &prior, &fast())
         .await
@@ -575,8 +575,10 @@ async fn bad_graphs_are_refused() {
 
 fn request(dir: &std::path::Path, digest: &str, resume: bool) -> ApplyRequest {
     ApplyRequest {
-        state_dir: dir.join(".swing"),
-        lock_dir: dir.join(".swing").join("locks"),
+        store: Arc::new(LocalStore::new(
+            &dir.join(".swing"),
+            &dir.join(".swing").join("locks"),
+        )),
         change: "chg".into(),
         site: "access.example.com".into(),
         plan_digest: digest.into(),
@@ -632,13 +634,19 @@ async fn run_guards_lock_resume_and_plan_identity() {
         Err(ApplyError::DifferentPlan { .. })
     ));
     assert_eq!(
-        journal_steps(&dir.path().join(".swing"), "chg")
-            .unwrap()
-            .len(),
+        journal_steps(
+            &LocalStore::new(&dir.path().join(".swing"), dir.path()),
+            "access.example.com",
+            "chg"
+        )
+        .unwrap()
+        .len(),
         steps.len()
     );
     assert_eq!(
-        unfinished(&dir.path().join(".swing")).unwrap(),
+        LocalStore::new(&dir.path().join(".swing"), dir.path())
+            .unfinished()
+            .unwrap(),
         vec![("chg".to_owned(), Some("change.plan".to_owned()))]
     );
 
@@ -655,7 +663,12 @@ async fn run_guards_lock_resume_and_plan_identity() {
         )
         .exists()
     );
-    assert!(unfinished(&dir.path().join(".swing")).unwrap().is_empty());
+    assert!(
+        LocalStore::new(&dir.path().join(".swing"), dir.path())
+            .unfinished()
+            .unwrap()
+            .is_empty()
+    );
 
     // A new apply after a finished one starts a fresh journal, keeping the old one.
     let r = run(&request(dir.path(), "d2", false), &steps, fake.clone())
@@ -778,7 +791,7 @@ async fn the_prober_watches_exactly_the_downtime_steps_and_the_report_carries_ea
         "consecutive answers of one appliance merged"
     );
     // Journaled: a report built later from the journal alone says the same.
-    let records = Journal::read(e.journal.path()).unwrap();
+    let records = e.journal.records().unwrap();
     let again = build_report(
         &with_downtime(),
         &records,

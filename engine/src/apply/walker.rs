@@ -427,7 +427,7 @@ fn finish(
     journal.append(Entry::RunFinished {
         outcome: outcome.name().to_owned(),
     })?;
-    let records = Journal::read(journal.path())?;
+    let records = journal.records()?;
     let (root, waits, skipped) = match &outcome {
         Outcome::Done => (None, Vec::new(), Vec::new()),
         Outcome::Paused { waiting } => (None, waiting.clone(), Vec::new()),

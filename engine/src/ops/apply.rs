@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use super::SiteError;
 use crate::apply::site::{SiteExecutor, step_specs};
-use crate::apply::{self as run, Journal, LockOptions, WalkOptions, WalkResult};
+use crate::apply::{self as run, LockOptions, WalkOptions, WalkResult};
 use crate::refresh::Providers;
 
 /// What `swing apply` runs.
@@ -19,9 +19,8 @@ pub struct SiteApply {
     pub saved: Option<crate::planfile::SavedPlan>,
     pub source: String,
     pub base_dir: PathBuf,
-    pub state_dir: PathBuf,
-    /// The host-wide lock directory (the CLI passes `$XDG_STATE_HOME/swing/locks`).
-    pub lock_dir: PathBuf,
+    /// Where the journal, the site lock and the saved-plan records live.
+    pub store: Arc<dyn run::Store>,
     pub resume: bool,
     /// Apply a saved plan only when signed by this key (`--require-signature`).
     pub require_signature: Option<crate::signing::PublicKey>,
@@ -71,12 +70,11 @@ pub async fn apply(req: SiteApply, providers: Providers) -> Result<SiteOutcome, 
     )?);
     // One apply per site: hold the lock while observing, so a second apply is refused
     // (exit 4) instead of seeing the first one's changes as drift.
-    let guard = run::lock::acquire(
-        &run::lock_path(&req.lock_dir, &run::LockKey::site(&req.plan.site)),
-        &req.plan.name,
-        LockOptions::default(),
-    )
-    .map_err(run::ApplyError::from)?;
+    let store = req.store.clone();
+    let (site, change) = (req.plan.site.as_str(), req.plan.name.as_str());
+    let guard = store
+        .lock(site, change, LockOptions::default())
+        .map_err(run::ApplyError::from)?;
     let mut walk = req.walk;
     let steps: Vec<String> = if req.resume {
         if walk.probe.is_some() {
@@ -84,7 +82,7 @@ pub async fn apply(req: SiteApply, providers: Providers) -> Result<SiteOutcome, 
             walk.probe_labels = appliance_labels(&observed);
         }
         // The world moved because of this apply: the journal, not the fingerprint, decides.
-        run::journal_steps(&req.state_dir, &req.plan.name)?
+        run::journal_steps(store.as_ref(), site, change)?
     } else {
         let observed = crate::refresh::refresh(&req.plan, &providers).await;
         walk.probe_labels = appliance_labels(&observed);
@@ -116,8 +114,22 @@ pub async fn apply(req: SiteApply, providers: Providers) -> Result<SiteOutcome, 
         return Ok(SiteOutcome::NoChanges);
     }
     let specs = step_specs(&compiled, &steps, &providers);
-    let records = Journal::read(&Journal::path_for(&req.state_dir, &req.plan.name))?;
-    let records = if req.resume { records } else { Vec::new() };
+    let records = if req.resume {
+        store.records(site, change)?
+    } else {
+        Vec::new()
+    };
+    if let Some(saved) = &req.saved {
+        // Under the lock: the store keeps which saved plan (and whose signature) was applied.
+        store.record_saved_plan(
+            site,
+            &run::SavedPlanRecord {
+                change: change.to_owned(),
+                digest: saved.digest.clone(),
+                signer: saved.signature.as_ref().map(|s| s.fingerprint.clone()),
+            },
+        )?;
+    }
     let exec = Arc::new(SiteExecutor::new(
         compiled.clone(),
         providers,
@@ -126,8 +138,7 @@ pub async fn apply(req: SiteApply, providers: Providers) -> Result<SiteOutcome, 
         &records,
     ));
     let apply_req = run::ApplyRequest {
-        state_dir: req.state_dir.clone(),
-        lock_dir: req.lock_dir.clone(),
+        store: store.clone(),
         change: req.plan.name.clone(),
         site: req.plan.site.clone(),
         plan_digest: crate::planfile::plan_digest(&req.plan),

@@ -5,21 +5,19 @@
 //! Owns: which files are read. Must not: write anything, take the lock, contact the site,
 //! or print.
 
-use std::path::Path;
-
 use swing_schema::report::ChangeReport;
 
 use super::SiteError;
 use crate::planfile::SavedPlan;
 
-/// The record of `plan`'s change, with its journal in `state_dir`.
+/// The record of `plan`'s change, with its journal in `store`.
 pub fn report(
     plan: &crate::validate::ValidPlan,
     source: &str,
     saved: Option<&SavedPlan>,
-    state_dir: &Path,
+    store: &dyn crate::apply::Store,
     now_ms: i64,
 ) -> Result<ChangeReport, SiteError> {
-    let (compiled, records) = super::status::on_record(plan, source, state_dir)?;
+    let (compiled, records) = super::status::on_record(plan, source, store)?;
     Ok(crate::report::report(&compiled, &records, saved, now_ms))
 }

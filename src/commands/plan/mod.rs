@@ -76,6 +76,11 @@ pub struct PlanArgs {
     /// secret reference: `${env:NAME}` or `${file:PATH}` (relative to the current directory).
     #[arg(long, value_name = "KEYREF", requires = "out")]
     pub sign: Option<String>,
+    /// With `--out`: also record the saved plan (digest, signer) in this state store
+    /// (`local`, `postgres://…`, `${env:NAME}`; default: the plan's `state`). The local state
+    /// keeps no such record: the saved plan file is it.
+    #[arg(long, value_name = "URL", requires = "out")]
+    pub state: Option<String>,
 }
 
 /// Runs `swing plan`.
@@ -125,10 +130,47 @@ pub fn run(args: &PlanArgs) -> CliResult {
             swing_engine::signing::sign(&mut p.saved, key)
                 .map_err(|e| CliError::prefixed(P, format!("--sign: {e}")))?;
         }
+        if args.out.is_some() {
+            record_saved(&p.saved, args.state.clone()).map_err(|e| CliError::prefixed(P, e))?;
+        }
         shown.push(p);
         Ok::<(), CliError>(())
     })?;
     Ok(shown.finish())
+}
+
+/// Records a saved plan in the state store the plan (or `--state`) names; nothing for the
+/// local state, whose record is the saved plan file itself.
+fn record_saved(
+    saved: &swing_engine::planfile::SavedPlan,
+    state: Option<String>,
+) -> Result<(), String> {
+    let plan = &saved.plan;
+    let remote = state.as_deref().is_some_and(|s| s.trim() != "local")
+        || (state.is_none()
+            && matches!(
+                plan.state,
+                Some(swing_schema::StateBackend::Postgres { .. })
+            ));
+    if !remote {
+        return Ok(());
+    }
+    let args = crate::target::StateArgs {
+        state,
+        state_dir: None,
+    };
+    let store = crate::wiring::store(Some(plan), &saved.base_dir, &args, &saved.base_dir)
+        .map_err(|e| e.to_string())?;
+    store
+        .record_saved_plan(
+            &plan.site,
+            &swing_engine::apply::SavedPlanRecord {
+                change: plan.name.clone(),
+                digest: saved.digest.clone(),
+                signer: saved.signature.as_ref().map(|s| s.fingerprint.clone()),
+            },
+        )
+        .map_err(|e| e.to_string())
 }
 
 /// Resolves the `--sign` key reference into the secret it names.
