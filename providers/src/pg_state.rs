@@ -582,6 +582,11 @@ impl Store for PgStore {
         let taken = self
             .conn
             .call(move |s| {
+                // Advisory locks are reentrant within a session: this store holding the site
+                // already is a second holder, refused like any other.
+                if s.held.iter().any(|(n, st_, _, _)| n == &ns && st_ == &st) {
+                    return Ok(None);
+                }
                 let got: bool = s
                     .client
                     .query_one("SELECT pg_try_advisory_lock($1)", &[&key])?

@@ -7,3 +7,4 @@
 pub mod appliance;
 pub mod dns;
 pub mod nat;
+pub mod store;
