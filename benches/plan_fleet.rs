@@ -6,7 +6,9 @@
 //! smallest first, so each row's peak is its own), and the
 //! output's size. Figures are in `docs/performance.md`.
 //!
-//! Run: `cargo bench --bench plan_fleet` (optionally `-- 1000 10000 ...`).
+//! Run: `cargo bench --bench plan_fleet` (optionally `-- 1000 10000 ...`). With
+//! `PLAN_FLEET_WRITE=DIR` it only writes the largest size's plans into DIR (for profiling
+//! `swing plan DIR` by hand) and exits.
 //!
 //! Must not: reach the network (`--offline`), or leave the plan directories behind.
 
@@ -66,6 +68,17 @@ fn main() {
         sizes
     };
     sizes.sort_unstable();
+    if let Some(out) = std::env::var_os("PLAN_FLEET_WRITE") {
+        let n = sizes.last().copied().unwrap_or(1_000);
+        let dir = fleet(n);
+        std::fs::create_dir_all(&out).expect("PLAN_FLEET_WRITE can be made");
+        for e in std::fs::read_dir(dir.path()).expect("the plans") {
+            let e = e.expect("an entry");
+            std::fs::copy(e.path(), std::path::Path::new(&out).join(e.file_name()))
+                .expect("copied");
+        }
+        return;
+    }
     println!("| plans | wall time (best / median of 3) | peak RSS | output |");
     println!("|---|---|---|---|");
     for n in sizes {

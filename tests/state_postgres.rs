@@ -209,15 +209,31 @@ async fn a_change_paused_on_one_machine_is_finished_from_another() {
         &[(now - 60_000, now + 25_000), (second, second + 3_600_000)],
     );
 
-    // Checkout A: plan, save, apply; the first window's steps run, then it waits for w2.
+    // Checkout A: plan, save (signed), apply; the first window's steps run, then it waits.
+    let pem = {
+        use ed25519_dalek::pkcs8::EncodePrivateKey;
+        ed25519_dalek::SigningKey::from_bytes(&[7; 32])
+            .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
+            .unwrap()
+            .to_string()
+    };
+    std::fs::write(a.join("approver.pem"), pem).unwrap();
     let o = swing(
         &a,
         &url,
-        &["plan", plan.to_str().unwrap(), "--out", "change.plan"],
+        &[
+            "plan",
+            plan.to_str().unwrap(),
+            "--out",
+            "change.plan",
+            "--sign",
+            "${file:approver.pem}",
+        ],
     )
     .await;
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let saved = std::fs::read(a.join("change.plan")).unwrap();
+    let plan_text = std::fs::read(&plan).unwrap();
     let o = swing(&a, &url, &["apply", "change.plan"]).await;
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(text(&o).contains("w2"), "{}", text(&o));
@@ -302,6 +318,23 @@ async fn a_change_paused_on_one_machine_is_finished_from_another() {
     let o = swing(&c, &url, &["status", "change.plan", "--format", "json"]).await;
     let st: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(st["outcome"], "done", "{st}");
+    // The change record from the plan file alone names the signer the store recorded.
+    std::fs::write(c.join("plan.yaml"), &plan_text).unwrap();
+    let o = swing(&c, &url, &["report", "plan.yaml", "--format", "json"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let saved_plan: serde_json::Value = serde_json::from_slice(&saved).unwrap();
+    assert_eq!(
+        r["signed_by"], saved_plan["signature"]["fingerprint"],
+        "{r}"
+    );
+    assert!(
+        r["signed_by"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("SHA256:")),
+        "{r}"
+    );
+    assert_eq!(r["verdict"], "done", "{r}");
     lab.shutdown().await;
 }
 
