@@ -70,7 +70,7 @@ pub struct PlanStream<'a> {
 impl PlanStream<'_> {
     /// Shows one planned site.
     pub fn push(&mut self, p: PlannedSite) {
-        let origin = &p.saved.source;
+        let origin = &p.source;
         self.blocked.extend(
             p.diff
                 .unobserved
@@ -158,10 +158,13 @@ fn save(out: &Path, p: &PlannedSite) -> Result<Option<String>, ()> {
         );
         return Ok(Some(format!(
             "{}: nothing saved; plan again once everything answers",
-            p.saved.source
+            p.source
         )));
     }
-    p.saved.write(out).map(|()| None).map_err(|e| {
+    let Some(saved) = &p.saved else {
+        return Ok(None);
+    };
+    saved.write(out).map(|()| None).map_err(|e| {
         eprintln!("swing plan: {e}");
     })
 }

@@ -593,7 +593,7 @@ pub async fn rehearse(
         let providers = wiring(&twin_valid, dir)?;
         let planned = on(cl_rt.as_ref(), {
             let (p, src, d) = (twin_valid.clone(), source.clone(), dir.to_path_buf());
-            async move { ops::plan(&p, &src, &d, Some(&providers)).await }
+            async move { ops::plan(&p, &src, &d, Some(&providers), false).await }
         })
         .await?;
         planned.map(|p| p.diff.drift).unwrap_or_default()

@@ -486,10 +486,12 @@ async fn saved_plan_applies_then_replan_says_no_changes_and_stale_plans_are_refu
         "plan.yaml",
         dir.path(),
         Some(&p),
+        true,
     )
     .await
     .unwrap()
-    .saved;
+    .saved
+    .unwrap();
     assert!(stale_plan.has_changes);
     world.apps.lock().unwrap().get_mut("b").unwrap().version = "25.1.3".into();
     match apply_site(
@@ -515,9 +517,11 @@ async fn saved_plan_applies_then_replan_says_no_changes_and_stale_plans_are_refu
         "plan.yaml",
         dir.path(),
         Some(&p),
+        true,
     )
     .await
     .unwrap();
+    let saved = saved.unwrap();
     saved.write(&dir.path().join("change.plan")).unwrap();
     let saved = crate::planfile::SavedPlan::read(&dir.path().join("change.plan")).unwrap();
     let gates: Vec<String> = step_specs(&compiled, &saved.steps, &p)
@@ -548,9 +552,11 @@ async fn saved_plan_applies_then_replan_says_no_changes_and_stale_plans_are_refu
         "plan.yaml",
         dir.path(),
         Some(&p),
+        true,
     )
     .await
     .unwrap();
+    let again = again.unwrap();
     assert!(!d.has_changes() && !again.has_changes, "{:?}", d.needed);
     let r = apply_site(site_apply(dir.path(), Some(again), &[], false), p.clone())
         .await

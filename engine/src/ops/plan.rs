@@ -8,22 +8,28 @@ use crate::compile::CompiledPlan;
 use crate::refresh::Providers;
 
 /// What `swing plan` made of one plan: the compiled plan, the diff against what was
-/// observed, the view every renderer reads, and the saved plan `--out` writes.
+/// observed, the view every renderer reads, and (when asked for) the saved plan `--out`
+/// writes.
 #[derive(Debug)]
 pub struct PlannedSite {
+    /// The plan file as named (what messages call it).
+    pub source: String,
     pub compiled: CompiledPlan,
     pub diff: crate::diff::Diff,
     pub view: swing_schema::output::PlanView,
-    pub saved: crate::planfile::SavedPlan,
+    /// With `save`: the saved plan, its digest over everything an apply reads.
+    pub saved: Option<crate::planfile::SavedPlan>,
 }
 
 /// `swing plan` with refresh (or `--offline` when `providers` is `None`): compile, observe,
-/// diff, and the saved plan that `--out` writes.
+/// diff, and with `save` the saved plan that `--out` writes (its digest covers the whole plan
+/// view, so it is made only when wanted).
 pub async fn plan(
     plan: &crate::validate::ValidPlan,
     source: &str,
     base_dir: &std::path::Path,
     providers: Option<&Providers>,
+    save: bool,
 ) -> Result<PlannedSite, SiteError> {
     let offline = providers.is_none();
     let compiled = crate::compile::compile(
@@ -49,17 +55,20 @@ pub async fn plan(
             crate::view::build(&compiled),
         ),
     };
-    let saved = crate::planfile::SavedPlan::new(
-        plan,
-        source,
-        base_dir,
-        offline,
-        d.needed.clone(),
-        d.drift.clone(),
-        fingerprint,
-        serde_json::to_value(&view).unwrap_or(serde_json::Value::Null),
-    );
+    let saved = save.then(|| {
+        crate::planfile::SavedPlan::new(
+            plan,
+            source,
+            base_dir,
+            offline,
+            d.needed.clone(),
+            d.drift.clone(),
+            fingerprint,
+            serde_json::to_value(&view).unwrap_or(serde_json::Value::Null),
+        )
+    });
     Ok(PlannedSite {
+        source: source.to_owned(),
         compiled,
         diff: d,
         view,

@@ -33,6 +33,7 @@ pub fn count_invalid(files: &[PathBuf]) -> usize {
 pub fn plan_each<E>(
     files: &[PathBuf],
     offline: bool,
+    save: bool,
     rt: &tokio::runtime::Runtime,
     then: impl FnMut(Result<PlannedSite, String>) -> Result<(), E>,
 ) -> Result<(), E> {
@@ -40,7 +41,7 @@ pub fn plan_each<E>(
         let c = check_file(f);
         match &c.plan {
             Some(plan) => rt
-                .block_on(plan_one(&c, plan, offline))
+                .block_on(plan_one(&c, plan, offline, save))
                 .map_err(|e| format!("{}: {e}", c.origin)),
             None => {
                 crate::views::out::print_diagnostics(&c);
@@ -54,11 +55,13 @@ pub fn plan_each<E>(
     crate::fleet::for_each_ordered(files, plan_file, then)
 }
 
-/// Compiles one plan and, unless offline, observes its site and diffs.
+/// Compiles one plan and, unless offline, observes its site and diffs; with `save`, makes
+/// its saved plan.
 async fn plan_one(
     c: &Checked,
     plan: &swing_engine::validate::ValidPlan,
     offline: bool,
+    save: bool,
 ) -> Result<PlannedSite, String> {
     let base = crate::target::base_dir(&c.origin)?;
     let providers = if offline {
@@ -68,7 +71,7 @@ async fn plan_one(
             format!("{e}\n  (planning against live state needs the providers' credentials; `swing plan --offline` needs none)")
         })?)
     };
-    ops::plan(plan, &c.origin, &base, providers.as_ref())
+    ops::plan(plan, &c.origin, &base, providers.as_ref(), save)
         .await
         .map_err(|e| e.to_string())
 }

@@ -124,14 +124,14 @@ pub fn run(args: &PlanArgs) -> CliResult {
         detailed_exitcode: args.detailed_exitcode,
     };
     let mut shown = view.stream(files.len());
-    files::plan_each(&files, args.offline, &rt, |planned| {
+    files::plan_each(&files, args.offline, args.out.is_some(), &rt, |planned| {
         let mut p = planned.map_err(|e| CliError::prefixed(P, e))?;
-        if let Some(key) = &signing_key {
-            swing_engine::signing::sign(&mut p.saved, key)
-                .map_err(|e| CliError::prefixed(P, format!("--sign: {e}")))?;
-        }
-        if args.out.is_some() {
-            record_saved(&p.saved, args.state.clone()).map_err(|e| CliError::prefixed(P, e))?;
+        if let Some(saved) = &mut p.saved {
+            if let Some(key) = &signing_key {
+                swing_engine::signing::sign(saved, key)
+                    .map_err(|e| CliError::prefixed(P, format!("--sign: {e}")))?;
+            }
+            record_saved(saved, args.state.clone()).map_err(|e| CliError::prefixed(P, e))?;
         }
         shown.push(p);
         Ok::<(), CliError>(())
