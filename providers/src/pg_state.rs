@@ -193,7 +193,7 @@ impl PgStore {
                     None => config.connect(NoTls),
                     Some(tls) => config.connect(tls),
                 };
-                let mut session = match client.map_err(|e| e.to_string()).and_then(|mut c| {
+                let mut session = match client.map_err(|e| message(&e)).and_then(|mut c| {
                     migrate(&mut c)?;
                     Ok(c)
                 }) {
@@ -270,33 +270,47 @@ fn serve(session: &mut Session, rx: &mpsc::Receiver<Job>) {
     }
 }
 
-/// Creates the schema or brings it to this swing's version.
+/// Creates the schema or brings it to this swing's version. A schema already at this version
+/// is only read (so `swing status` works against a read-only server).
 fn migrate(client: &mut Client) -> Result<(), String> {
-    let mut tx = client.transaction().map_err(|e| e.to_string())?;
+    let ours = i32::try_from(MIGRATIONS.len()).unwrap_or(i32::MAX);
+    let e = |e: postgres::Error| message(&e);
+    let exists: bool = client
+        .query_one("SELECT to_regclass('swing_schema') IS NOT NULL", &[])
+        .map_err(e)?
+        .get(0);
+    if exists {
+        let current: Option<i32> = client
+            .query_one("SELECT max(version) FROM swing_schema", &[])
+            .map_err(e)?
+            .get(0);
+        if current == Some(ours) {
+            return Ok(());
+        }
+    }
+    let mut tx = client.transaction().map_err(e)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
-        .map_err(|e| e.to_string())?;
+        .map_err(e)?;
     tx.batch_execute("CREATE TABLE IF NOT EXISTS swing_schema (version integer NOT NULL)")
-        .map_err(|e| e.to_string())?;
+        .map_err(e)?;
     let version: i32 = tx
         .query_opt("SELECT version FROM swing_schema", &[])
-        .map_err(|e| e.to_string())?
+        .map_err(e)?
         .map_or(0, |r| r.get(0));
-    let ours = i32::try_from(MIGRATIONS.len()).unwrap_or(i32::MAX);
     if version > ours {
         return Err(format!(
             "the database holds swing state schema version {version}, newer than this swing's ({ours}); use a newer swing"
         ));
     }
     for m in &MIGRATIONS[usize::try_from(version).unwrap_or(0)..] {
-        tx.batch_execute(m).map_err(|e| e.to_string())?;
+        tx.batch_execute(m).map_err(e)?;
     }
     if version < ours {
-        tx.execute("DELETE FROM swing_schema", &[])
-            .map_err(|e| e.to_string())?;
+        tx.execute("DELETE FROM swing_schema", &[]).map_err(e)?;
         tx.execute("INSERT INTO swing_schema (version) VALUES ($1)", &[&ours])
-            .map_err(|e| e.to_string())?;
+            .map_err(e)?;
     }
-    tx.commit().map_err(|e| e.to_string())
+    tx.commit().map_err(e)
 }
 
 impl Conn {

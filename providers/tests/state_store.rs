@@ -1,7 +1,9 @@
 //! The state store contract (`conformance::store`) against the local files and a real
 //! PostgreSQL cluster the test starts itself (`swing_testkit::postgres`), plus what only a
-//! database session gives: a second runner is refused while the first holds the site, and the
-//! first runner's session ending frees it.
+//! database session gives: a second runner is refused while the first holds the site, the
+//! first runner's session ending frees it (and that runner writes nothing more), and a server
+//! turned read-only refuses the next record with a message saying how to go on, while the state
+//! can still be read.
 
 use swing_engine::apply::{LocalStore, LockError, LockOptions, Store};
 use swing_providers::conformance;
@@ -82,4 +84,35 @@ fn the_postgres_store_keeps_the_contract_and_frees_a_lock_when_its_session_ends(
     // The first runner knows its session is gone: it writes nothing more.
     let j = runner_1.journal("eu.example.com", "chg-eu", false);
     assert!(j.is_err(), "a runner whose session ended must not write");
+    drop(taken);
+
+    // A server turned read-only refuses the next record, saying why; reading still works.
+    let journal = runner_2.journal("eu.example.com", "chg-eu", false).unwrap();
+    pg.with_client(|c| {
+        c.execute("ALTER SYSTEM SET default_transaction_read_only = on", &[])
+            .unwrap();
+        c.execute("SELECT pg_reload_conf()", &[]).unwrap()
+    })
+    .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let refused = loop {
+        match journal.append(swing_engine::apply::Entry::StepStarted {
+            step: "a.health".into(),
+        }) {
+            Err(e) => break e.to_string(),
+            // The reload reaches the session a moment later; the test's own write is harmless.
+            Ok(_) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Ok(_) => panic!("the read-only server kept taking records"),
+        }
+    };
+    assert!(
+        refused.contains("read-only") && refused.contains("swing apply --resume"),
+        "{refused}"
+    );
+    assert!(runner_2.records("eu.example.com", "chg-eu").is_ok());
+    // A new runner against the read-only server can still read the state.
+    let reader = PgStore::connect(&url, "prod", None).unwrap();
+    assert!(reader.records("eu.example.com", "chg-eu").is_ok());
 }
