@@ -81,11 +81,69 @@ pub fn store(
     args: &crate::target::StateArgs,
     state_dir: &Path,
 ) -> Result<Arc<dyn swing_engine::apply::Store>, WiringError> {
+    open_store(choose_store(plan, base_dir, args)?, state_dir)
+}
+
+/// The state stores of many sites (`swing fleet`): a local store per site (its own journal
+/// directory), and one PostgreSQL store — one connection — shared by every site that names
+/// the same database and namespace.
+pub struct Stores {
+    args: crate::target::StateArgs,
+    /// SHA-256 of (URL, namespace, CA file) → the open store; the URL itself is not kept.
+    shared: std::sync::Mutex<Vec<([u8; 32], Arc<dyn swing_engine::apply::Store>)>>,
+}
+
+impl Stores {
+    pub fn new(args: crate::target::StateArgs) -> Stores {
+        Stores {
+            args,
+            shared: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The store of one site.
+    pub fn for_target(
+        &self,
+        t: &crate::target::Target,
+    ) -> Result<Arc<dyn swing_engine::apply::Store>, WiringError> {
+        let choice = choose_store(Some(&t.plan), &t.base_dir, &self.args)?;
+        let StateChoice::Postgres {
+            url,
+            namespace,
+            ca_file,
+        } = &choice
+        else {
+            return open_store(choice, &t.state_dir);
+        };
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(url.expose().as_bytes());
+        h.update([0]);
+        h.update(namespace.as_deref().unwrap_or_default().as_bytes());
+        h.update([0]);
+        h.update(ca_file.as_deref().map(|p| p.display().to_string()).unwrap_or_default());
+        let key: [u8; 32] = h.finalize().into();
+        let mut shared = self.shared.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, s)) = shared.iter().find(|(k, _)| *k == key) {
+            return Ok(s.clone());
+        }
+        let store = open_store(choice, &t.state_dir)?;
+        shared.push((key, store.clone()));
+        Ok(store)
+    }
+}
+
+/// What `--state` or the plan's `state` chooses, its secret resolved.
+fn choose_store(
+    plan: Option<&Plan>,
+    base_dir: &Path,
+    args: &crate::target::StateArgs,
+) -> Result<StateChoice, WiringError> {
     use swing_schema::StateBackend;
     let state_err = |message: String| WiringError::State { message };
     let from_plan = plan.and_then(|p| p.state.as_ref());
     let namespace = from_plan.and_then(|s| s.namespace()).map(str::to_owned);
-    let choice = match args.state.as_deref().map(str::trim) {
+    Ok(match args.state.as_deref().map(str::trim) {
         Some("local") => StateChoice::Local(namespace),
         Some(given) => {
             let url = if given.starts_with("${") {
@@ -118,7 +176,15 @@ pub fn store(
                 ca_file: ca_file.as_ref().map(|c| base_dir.join(c)),
             },
         },
-    };
+    })
+}
+
+/// Opens the chosen store (a PostgreSQL store connects and migrates its schema).
+fn open_store(
+    choice: StateChoice,
+    state_dir: &Path,
+) -> Result<Arc<dyn swing_engine::apply::Store>, WiringError> {
+    let state_err = |message: String| WiringError::State { message };
     let default_ns = swing_engine::apply::LockKey::DEFAULT_NAMESPACE;
     Ok(match choice {
         StateChoice::Local(namespace) => {
