@@ -35,7 +35,9 @@ fn fleet(n: usize, store: &dyn Store) -> tempfile::TempDir {
         if i % 4 == 3 {
             continue; // not started
         }
-        let j = store.journal(&plan.site, &plan.name, false).expect("a journal");
+        let j = store
+            .journal(&plan.site, &plan.name, false)
+            .expect("a journal");
         let append = |e: Entry| {
             j.append(e).expect("a record");
         };
@@ -91,7 +93,11 @@ fn run(dir: &std::path::Path, url: &str) -> Duration {
         .output()
         .expect("swing runs");
     let elapsed = t.elapsed();
-    assert!(out.status.success(), "swing fleet status failed: {}", out.status);
+    assert!(
+        out.status.success(),
+        "swing fleet status failed: {}",
+        out.status
+    );
     let table: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert!(table.to_string().contains("-00000.example.com"));
     elapsed

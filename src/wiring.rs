@@ -90,8 +90,10 @@ pub fn store(
 pub struct Stores {
     args: crate::target::StateArgs,
     /// SHA-256 of (URL, namespace, CA file) → the open store; the URL itself is not kept.
-    shared: std::sync::Mutex<Vec<([u8; 32], Arc<dyn swing_engine::apply::Store>)>>,
+    shared: std::sync::Mutex<Vec<([u8; 32], SharedStore)>>,
 }
+
+type SharedStore = Arc<dyn swing_engine::apply::Store>;
 
 impl Stores {
     pub fn new(args: crate::target::StateArgs) -> Stores {
@@ -121,7 +123,12 @@ impl Stores {
         h.update([0]);
         h.update(namespace.as_deref().unwrap_or_default().as_bytes());
         h.update([0]);
-        h.update(ca_file.as_deref().map(|p| p.display().to_string()).unwrap_or_default());
+        h.update(
+            ca_file
+                .as_deref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+        );
         let key: [u8; 32] = h.finalize().into();
         let mut shared = self.shared.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((_, s)) = shared.iter().find(|(k, _)| *k == key) {
