@@ -55,6 +55,11 @@ pub enum Command {
         after_help = "Examples:\n  swing apply site-a.plan.json                        # apply exactly the saved plan\n  swing apply --output json site-a.plan.json          # event stream v1 (docs/events.md)\n  swing apply --resume --confirm backup.certificates  # continue after an operator step\n\nExit codes: 0 done, 1 error, 3 paused (waiting for an operator or a window), 4 locked."
     )]
     Apply(commands::apply::ApplyArgs),
+    /// Many sites in waves: plan them, apply them (canary, gates, failure budget), one table.
+    #[command(
+        after_help = "Examples:\n  swing fleet plan --waves 1,10%,100% --out saved/ plans/\n  swing fleet apply --waves 1,10%,100% --max-failures 0 saved/\n  swing fleet status --format markdown saved/"
+    )]
+    Fleet(commands::fleet::FleetArgs),
     /// Remove a site's apply lock left behind by an apply that died.
     #[command(
         after_help = "Examples:\n  swing unlock site-a.plan.json\n  swing unlock --force site-a.plan.json   # the holder is known to be dead"
@@ -134,6 +139,7 @@ fn dispatch(command: &Command) -> CliResult {
         Command::Show(args) => commands::show::run(args),
         Command::Apply(args) => commands::apply::run(args),
         Command::Unlock(args) => commands::unlock::run(args),
+        Command::Fleet(args) => commands::fleet::run(args),
         #[cfg(feature = "demo")]
         Command::Demo(args) => commands::demo::run(args),
         #[cfg(feature = "demo")]

@@ -14,6 +14,7 @@ pub mod condition;
 pub mod diagnostics;
 pub mod diff;
 pub mod doctor;
+pub mod fleet;
 pub mod input_file;
 pub mod invariants;
 pub mod load;

@@ -15,6 +15,22 @@ use crate::compile::CompiledPlan;
 use crate::planfile::SavedPlan;
 use crate::time::rfc3339_ms;
 
+/// What a probing client saw, per step that can take the site down, in step order.
+pub(crate) fn measured_downtime(c: &CompiledPlan, h: &History) -> Vec<ReportDowntime> {
+    c.steps
+        .iter()
+        .filter_map(|s| match h.steps.get(&s.id)?.client.as_ref()? {
+            Ok(d) => Some(ReportDowntime {
+                step: s.id.clone(),
+                longest_outage_s: d.longest_outage_ms as f64 / 1000.0,
+                outages: d.outages,
+                probes: d.probes,
+            }),
+            Err(_) => None,
+        })
+        .collect()
+}
+
 /// The record of the change `c` plans.
 pub fn report(
     c: &CompiledPlan,
@@ -47,20 +63,7 @@ pub fn report(
             }
         })
         .collect();
-    // What a probing client saw, per step that can take the site down, in step order.
-    let downtime_by_switch: Vec<ReportDowntime> = c
-        .steps
-        .iter()
-        .filter_map(|s| match h.steps.get(&s.id)?.client.as_ref()? {
-            Ok(d) => Some(ReportDowntime {
-                step: s.id.clone(),
-                longest_outage_s: d.longest_outage_ms as f64 / 1000.0,
-                outages: d.outages,
-                probes: d.probes,
-            }),
-            Err(_) => None,
-        })
-        .collect();
+    let downtime_by_switch = measured_downtime(c, &h);
     let downtime_measured_s = downtime_by_switch
         .iter()
         .map(|d| d.longest_outage_s)

@@ -13,6 +13,7 @@
 
 pub mod duration;
 pub mod editor;
+pub mod fleet;
 pub mod output;
 pub mod plan;
 pub mod report;

@@ -84,7 +84,9 @@ pub struct ApplyArgs {
 }
 
 /// The public key `--require-signature` (or `SWING_REQUIRE_SIGNATURE`) names, if any.
-fn required_key(arg: Option<&str>) -> Result<Option<swing_engine::signing::PublicKey>, CliError> {
+pub(crate) fn required_key(
+    arg: Option<&str>,
+) -> Result<Option<swing_engine::signing::PublicKey>, CliError> {
     let Some(given) = arg
         .map(str::to_owned)
         .or_else(|| std::env::var("SWING_REQUIRE_SIGNATURE").ok())
@@ -155,53 +157,94 @@ pub fn run(args: &ApplyArgs) -> CliResult {
         }
     }
     let store = crate::wiring::store(Some(&t.plan), &t.base_dir, state, &t.state_dir)?;
-    let providers = crate::wiring::build(&t.plan, &t.base_dir)?;
-    let notifiers = crate::wiring::notifiers(&t.plan, &t.base_dir)?;
-    let probe = if args.no_probe {
-        None
-    } else {
-        Some(crate::wiring::probe(&t.plan, &t.base_dir)?)
-    };
     let output = match args.output {
         ApplyOutput::Text => Output::Human,
         ApplyOutput::Json => Output::Json,
     };
     let view = ApplyView::with_progress_interval(output, tty, args.progress_interval);
     let walk = WalkOptions {
-        parallelism: usize::try_from(t.plan.policy.parallelism)
-            .unwrap_or(1)
-            .max(1),
         confirmed: args.confirm.iter().cloned().collect::<BTreeSet<_>>(),
-        windows: t.plan.windows.clone(),
         prompter: (tty && output == Output::Human).then(|| view.prompter()),
         events: view.events(),
         actor: crate::actor::resolve(args.actor.as_deref()),
         note: crate::actor::note(args.note.as_deref()),
-        notifiers,
-        probe,
         ..WalkOptions::default()
     };
     let (site, source) = (t.plan.site.clone(), t.source.clone());
-    let req = SiteApply {
-        plan: t.plan,
-        saved: t.saved,
-        source: t.source,
-        base_dir: t.base_dir,
+    let run = SiteRun {
         store,
         resume: args.resume,
+        from_journal: false,
         require_signature,
+        probe: !args.no_probe,
         walk,
     };
-    let result = crate::runtime()?.block_on(ops::apply(req, providers));
+    let result = apply_site(t, run, &crate::runtime()?)?;
     view.finish();
     match result {
         Ok(SiteOutcome::NoChanges) => Ok(view.no_changes()),
         Ok(SiteOutcome::Ran(r)) => Ok(view.ran(&r.report, &r.outcome, &source)),
+        // Only a fleet lets the journal decide (`from_journal`).
+        Ok(SiteOutcome::OnRecord(s)) => Err(CliError::msg(format!(
+            "the journal of {site} says the change is {}",
+            s.name()
+        ))),
         Err(SiteError::Apply(ApplyError::Locked(
             e @ (LockError::Held { .. } | LockError::HeldUnknown { .. }),
         ))) => Ok(view.locked(&site, &source, &e)),
         Err(e) => Err(CliError::new(e)),
     }
+}
+
+/// How one site is applied (by `swing apply`, or by `swing fleet apply` for each site).
+pub(crate) struct SiteRun {
+    pub store: std::sync::Arc<dyn swing_engine::apply::Store>,
+    pub resume: bool,
+    /// Let the journal decide whether to start, resume or leave the change (fleets).
+    pub from_journal: bool,
+    pub require_signature: Option<swing_engine::signing::PublicKey>,
+    /// Watch the site as a client would while a step that can take it down runs.
+    pub probe: bool,
+    /// Confirmations, prompter, events, actor; parallelism, windows, notifiers and the
+    /// prober are filled in from the plan.
+    pub walk: WalkOptions,
+}
+
+/// Wires the providers, notifiers and prober of `t`'s plan and applies it on `rt`. The outer
+/// error: the apply could not be set up (nothing was contacted); the inner: the engine's.
+pub(crate) fn apply_site(
+    t: crate::target::Target,
+    run: SiteRun,
+    rt: &tokio::runtime::Runtime,
+) -> Result<Result<SiteOutcome, SiteError>, CliError> {
+    let providers = crate::wiring::build(&t.plan, &t.base_dir)?;
+    let notifiers = crate::wiring::notifiers(&t.plan, &t.base_dir)?;
+    let probe = if run.probe {
+        Some(crate::wiring::probe(&t.plan, &t.base_dir)?)
+    } else {
+        None
+    };
+    let walk = WalkOptions {
+        parallelism: usize::try_from(t.plan.policy.parallelism)
+            .unwrap_or(1)
+            .max(1),
+        windows: t.plan.windows.clone(),
+        notifiers,
+        probe,
+        ..run.walk
+    };
+    let req = SiteApply {
+        plan: t.plan,
+        saved: t.saved,
+        source: t.source,
+        base_dir: t.base_dir,
+        store: run.store,
+        resume: run.resume,
+        from_journal: run.from_journal,
+        require_signature: run.require_signature,
+        walk,
+    };
+    Ok(rt.block_on(ops::apply(req, providers)))
 }
 
 /// `--abandon`: one engine call; exit 4 while another apply holds the site.

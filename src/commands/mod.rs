@@ -9,6 +9,7 @@ pub mod completions;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod doctor;
+pub mod fleet;
 pub mod graph;
 pub mod man;
 pub mod plan;

@@ -15,6 +15,7 @@
 pub mod apply;
 pub mod color;
 pub mod doctor;
+pub mod fleet;
 pub mod out;
 pub mod plan;
 pub mod progress;

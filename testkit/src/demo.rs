@@ -115,6 +115,7 @@ pub fn apply_request(
             &dir.join(".swing").join("locks"),
         )),
         resume,
+        from_journal: false,
         require_signature: None,
         walk,
     }

@@ -619,6 +619,9 @@ pub async fn rehearse(
         let result = result?;
         match result {
             Ok(SiteOutcome::NoChanges) => break ("done".to_string(), None),
+            Ok(SiteOutcome::OnRecord(s)) => {
+                anyhow::bail!("the twin's journal already says {}", s.name())
+            }
             Ok(SiteOutcome::Ran(r)) => {
                 // By the wall clock, the waits for a later window included: not counted.
                 unprotected_ms = r.report.unprotected_ms.saturating_sub(waited_ms);

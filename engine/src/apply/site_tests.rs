@@ -468,6 +468,7 @@ fn site_apply(
             &dir.join(".swing").join("locks"),
         )),
         resume,
+        from_journal: false,
         require_signature: None,
         walk: request(dir, gates, resume).walk,
     }

@@ -40,6 +40,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn describe(&self) -> String;
     /// The namespace the sites' state is keyed by.
     fn namespace(&self) -> &str;
+    /// What identifies the change's journal in this store: two changes with the same id
+    /// would write one journal (`swing fleet` refuses such a fleet).
+    fn journal_id(&self, site: &str, change: &str) -> String {
+        format!("{}\0{site}\0{change}", self.describe())
+    }
     /// The records of the change's current journal, oldest first (empty when there is none).
     fn records(&self, site: &str, change: &str) -> Result<Vec<Record>, JournalError>;
     /// Opens the change's journal for appending: the current one, or with `fresh` a new one
@@ -95,6 +100,13 @@ impl Store for LocalStore {
 
     fn namespace(&self) -> &str {
         &self.namespace
+    }
+
+    /// Journals are files named by the change: one per change and state directory.
+    fn journal_id(&self, _site: &str, change: &str) -> String {
+        Journal::path_for(&self.state_dir, change)
+            .display()
+            .to_string()
     }
 
     fn records(&self, _site: &str, change: &str) -> Result<Vec<Record>, JournalError> {

@@ -22,6 +22,11 @@ pub struct SiteApply {
     /// Where the journal, the site lock and the saved-plan records live.
     pub store: Arc<dyn run::Store>,
     pub resume: bool,
+    /// Let the journal decide (`swing fleet`): a change it records as done or failed is not
+    /// run again ([`SiteOutcome::OnRecord`]), an unfinished one is resumed, and only one
+    /// with no journal starts fresh — judged under the site lock, so a runner that took the
+    /// site after another finished it does nothing.
+    pub from_journal: bool,
     /// Apply a saved plan only when signed by this key (`--require-signature`).
     pub require_signature: Option<crate::signing::PublicKey>,
     pub walk: WalkOptions,
@@ -33,6 +38,9 @@ pub enum SiteOutcome {
     /// Nothing to do: "No changes. The site matches the plan."
     NoChanges,
     Ran(Box<WalkResult>),
+    /// With [`SiteApply::from_journal`]: the journal says the change is done or failed;
+    /// nothing was run.
+    OnRecord(crate::fleet::SiteState),
 }
 
 /// Appliance id → the plan's name, for the prober's "served by".
@@ -76,7 +84,17 @@ pub async fn apply(req: SiteApply, providers: Providers) -> Result<SiteOutcome, 
         .lock(site, change, LockOptions::default())
         .map_err(run::ApplyError::from)?;
     let mut walk = req.walk;
-    let steps: Vec<String> = if req.resume {
+    let mut req_resume = req.resume;
+    if req.from_journal {
+        use crate::fleet::SiteState;
+        match SiteState::of(&store.records(site, change)?, false) {
+            s @ (SiteState::Done | SiteState::Failed) => return Ok(SiteOutcome::OnRecord(s)),
+            SiteState::NotStarted => req_resume = false,
+            SiteState::Paused | SiteState::Interrupted | SiteState::Running => req_resume = true,
+        }
+    }
+    let resume = req_resume;
+    let steps: Vec<String> = if resume {
         if walk.probe.is_some() {
             let observed = crate::refresh::refresh(&req.plan, &providers).await;
             walk.probe_labels = appliance_labels(&observed);
@@ -110,11 +128,11 @@ pub async fn apply(req: SiteApply, providers: Providers) -> Result<SiteOutcome, 
             }
         }
     };
-    if steps.is_empty() && !req.resume {
+    if steps.is_empty() && !resume {
         return Ok(SiteOutcome::NoChanges);
     }
     let specs = step_specs(&compiled, &steps, &providers);
-    let records = if req.resume {
+    let records = if resume {
         store.records(site, change)?
     } else {
         Vec::new()
@@ -143,7 +161,7 @@ pub async fn apply(req: SiteApply, providers: Providers) -> Result<SiteOutcome, 
         site: req.plan.site.clone(),
         plan_digest: crate::planfile::plan_digest(&req.plan),
         source: Some(req.source.clone()),
-        resume: req.resume,
+        resume,
         lock: LockOptions::default(),
         walk,
     };

@@ -35,7 +35,7 @@ pub use assess::{Assessment, StaleReason, assess, stale_reasons, trust, view_to_
 pub use doctor::{DoctorSite, doctor};
 pub use plan::{PlannedSite, plan};
 pub use report::report;
-pub use status::status;
+pub use status::{fleet_site, status};
 
 /// Why a site plan or apply did not run.
 #[derive(Debug, thiserror::Error)]

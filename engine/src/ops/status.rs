@@ -45,3 +45,22 @@ pub fn status(
         now_ms,
     ))
 }
+
+/// What is on record of one site of a fleet: its status, state and measured downtime, from
+/// one offline compile, one read of its journal and one of its lock.
+pub fn fleet_site(
+    plan: &crate::validate::ValidPlan,
+    source: &str,
+    store: &dyn Store,
+    now_ms: i64,
+) -> Result<crate::fleet::SiteFacts, SiteError> {
+    let (compiled, records) = on_record(plan, source, store)?;
+    let lock = store.holder(&plan.site);
+    Ok(crate::fleet::SiteFacts::of(
+        &compiled,
+        &records,
+        lock.as_ref(),
+        source,
+        now_ms,
+    ))
+}

@@ -15,6 +15,7 @@ pub mod ci;
 pub mod doctor;
 pub mod dot;
 pub mod escape;
+pub mod fleet;
 pub mod json;
 pub mod markdown;
 pub mod mermaid;

@@ -12,14 +12,18 @@ use swing_schema::status::StatusView;
 use super::escape::{md_code, md_inline, terminal_line};
 
 fn phase(v: &StatusView) -> String {
-    v.phase
-        .map(|p| {
-            serde_json::to_value(p)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default()
-        })
-        .unwrap_or_else(|| "—".to_owned())
+    phase_name(v.phase)
+}
+
+/// A phase as the plan format names it (`—` for none).
+pub(super) fn phase_name(p: Option<swing_schema::output::Phase>) -> String {
+    p.map(|p| {
+        serde_json::to_value(p)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    })
+    .unwrap_or_else(|| "—".to_owned())
 }
 
 fn lock_line(v: &StatusView) -> String {

@@ -19,7 +19,7 @@ use swing_engine::validate::expand_paths;
 use crate::exit::{CliError, CliResult, Exit};
 use crate::views::plan::PlanView;
 
-mod files;
+pub(crate) mod files;
 
 /// Output formats of `swing plan`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -141,7 +141,7 @@ pub fn run(args: &PlanArgs) -> CliResult {
 
 /// Records a saved plan in the state store the plan (or `--state`) names; nothing for the
 /// local state, whose record is the saved plan file itself.
-fn record_saved(
+pub(crate) fn record_saved(
     saved: &swing_engine::planfile::SavedPlan,
     state: Option<String>,
 ) -> Result<(), String> {
@@ -174,7 +174,7 @@ fn record_saved(
 }
 
 /// Resolves the `--sign` key reference into the secret it names.
-fn signing_key(reference: &str) -> Result<swing_schema::SecretValue, String> {
+pub(crate) fn signing_key(reference: &str) -> Result<swing_schema::SecretValue, String> {
     let r = swing_schema::SecretRef::parse(reference).map_err(|e| {
         format!("--sign {reference}: {e} (give the key as ${{env:NAME}} or ${{file:PATH}})")
     })?;
