@@ -237,6 +237,8 @@ pub struct LabOptions {
     pub permissions: Option<String>,
     /// The NAT provider type the nat scenario's plan uses (default nftables).
     pub nat_tool: NatTool,
+    /// The site's name (default [`SITE`]): labs of one fleet each have their own.
+    pub site: String,
 }
 
 /// The dialect labs use unless told: `SWING_SIM_DIALECT` (`bomgar` or `beyondtrust`), else
@@ -268,6 +270,7 @@ impl Default for LabOptions {
             ],
             permissions: None,
             nat_tool: NatTool::default(),
+            site: SITE.to_owned(),
         }
     }
 }
@@ -365,7 +368,7 @@ impl Lab {
             let ip = if i == 0 { first } else { second };
             let mut cfg = SimConfig::new(*name, &ca_dir);
             cfg.listen = SocketAddr::new(ip, port);
-            cfg.site = SITE.into();
+            cfg.site = options.site.clone();
             cfg.version = FROM_VERSION.into();
             cfg.update_to = Some(TARGET_VERSION.into());
             cfg.time_scale = options.time_scale;
@@ -456,7 +459,8 @@ impl Lab {
         )?;
         writeln!(y, "version: 1")?;
         writeln!(y, "name: lab-{}", s.name())?;
-        writeln!(y, "site: {SITE}")?;
+        let site = &self.options.site;
+        writeln!(y, "site: {site}")?;
         writeln!(y, "target:")?;
         writeln!(y, "  version: \"{TARGET_VERSION}\"")?;
         let source = if s == Scenario::SingleManual {
@@ -484,7 +488,7 @@ impl Lab {
             }
             Scenario::AsyncDns | Scenario::AsyncDnsFinalPrimary | Scenario::Migration => {
                 Some(format!(
-                    "{{ method: dns, provider: lab-dns, record: {SITE}, ttl: {DNS_SWITCH_TTL} }}"
+                    "{{ method: dns, provider: lab-dns, record: {site}, ttl: {DNS_SWITCH_TTL} }}"
                 ))
             }
             Scenario::AsyncNat => {
@@ -617,7 +621,7 @@ impl Lab {
 
     /// A prober watching the site the way a client reaches it in this scenario.
     pub fn probe_config(&self, route: Route) -> ProbeConfig {
-        let mut cfg = ProbeConfig::new(SITE, self.port, route);
+        let mut cfg = ProbeConfig::new(&self.options.site, self.port, route);
         cfg.ca_file = Some(self.ca_file.clone());
         cfg.credentials = Some(Credentials {
             client_id: CLIENT_ID.into(),

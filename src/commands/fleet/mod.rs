@@ -1,5 +1,6 @@
 //! `swing fleet plan|apply|status PATH...`: many sites, each its own plan file or saved plan
-//! (a directory stands for its `*.yaml`, `*.yml` and `*.json` files), changed in waves with a
+//! (a directory stands for its `*.yaml`, `*.yml` and `*.json` files and the saved plan
+//! `<site>/plan.json` of each subdirectory, as `fleet plan --out` writes them), changed in waves with a
 //! canary first, a gate between waves, a failure budget and a status table. Each site keeps
 //! its own lock and journal in its state store (`--state` or the plan's `state`), so a fleet
 //! run can stop and go on anywhere, and several runners given the same fleet and store share
@@ -84,8 +85,12 @@ pub fn run(args: &FleetArgs) -> CliResult {
     }
 }
 
+/// The file name of a site's saved plan in its directory (`fleet plan --out DIR` writes
+/// `DIR/<site>/plan.json`, so each keeps its local state apart).
+const SAVED_PLAN: &str = "plan.json";
+
 /// The files `paths` stand for: files as given, directories expanded to their `*.yaml`,
-/// `*.yml` and `*.json` files in sorted order.
+/// `*.yml` and `*.json` files and their subdirectories' `plan.json`, in sorted order.
 fn files(paths: &[PathBuf], prefix: &str) -> Result<Vec<PathBuf>, CliError> {
     let mut out = Vec::new();
     for p in paths {
@@ -98,12 +103,15 @@ fn files(paths: &[PathBuf], prefix: &str) -> Result<Vec<PathBuf>, CliError> {
         let mut found: Vec<PathBuf> = entries
             .filter_map(Result::ok)
             .map(|e| e.path())
-            .filter(|f| {
-                f.is_file()
-                    && matches!(
-                        f.extension().and_then(|e| e.to_str()),
-                        Some("yaml" | "yml" | "json")
-                    )
+            .filter_map(|f| {
+                if f.is_dir() {
+                    return Some(f.join(SAVED_PLAN)).filter(|p| p.is_file());
+                }
+                matches!(
+                    f.extension().and_then(|e| e.to_str()),
+                    Some("yaml" | "yml" | "json")
+                )
+                .then_some(f)
             })
             .collect();
         found.sort();

@@ -1,7 +1,7 @@
 //! `swing fleet plan PATH... [--waves LIST] [--offline] [--out DIR [--sign KEYREF]]
 //! [--format text|json|markdown]`: plans every site of a fleet (observing each unless
 //! `--offline`), one file at a time as `swing plan DIR` does, and shows the steps each still
-//! needs by wave; `--out DIR` writes each site's saved plan as `DIR/<file stem>.plan.json`
+//! needs by wave; `--out DIR` writes each site's saved plan as `DIR/<site>/plan.json`
 //! for `swing fleet apply DIR`. Exit 0, or 1 when a plan has errors or a site cannot be
 //! applied as it is (drift, something not observed: nothing is saved for that site).
 //!
@@ -108,10 +108,11 @@ pub fn run(args: &FleetPlanArgs) -> CliResult {
                 swing_engine::signing::sign(saved, key)
                     .map_err(|e| CliError::prefixed(P, format!("--sign: {e}")))?;
             }
-            let stem = std::path::Path::new(&p.source)
-                .file_stem()
-                .map_or_else(|| "plan".into(), |s| s.to_string_lossy().into_owned());
-            let path = dir.join(format!("{stem}.plan.json"));
+            // A directory per site: each saved plan keeps its local state (`.swing/`) apart.
+            let site_dir = dir.join(dir_name(&row.site));
+            std::fs::create_dir_all(&site_dir)
+                .map_err(|e| CliError::prefixed(P, format!("--out {}: {e}", site_dir.display())))?;
+            let path = site_dir.join(super::SAVED_PLAN);
             saved
                 .write(&path)
                 .map_err(|e| CliError::prefixed(P, e.to_string()))?;
@@ -137,6 +138,27 @@ pub fn run(args: &FleetPlanArgs) -> CliResult {
     Ok(Exit::Ok)
 }
 
+/// The directory of a site's saved plan: the site (unique in a fleet), every character but
+/// letters, digits, `.`, `-` and `_` written `_`.
+fn dir_name(site: &str) -> String {
+    let stem: String = site
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let stem = stem.trim_start_matches('.');
+    if stem.is_empty() {
+        "site".to_owned()
+    } else {
+        stem.to_owned()
+    }
+}
+
 /// `--out` must be a directory (made if missing) that holds none of the plan files: the
 /// saved plans would otherwise sit beside the plans they came from, and `fleet apply DIR`
 /// would see each site twice.
@@ -157,4 +179,15 @@ fn refuse_out_dir(out: &std::path::Path, files: &[PathBuf]) -> Result<(), String
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn saved_plans_are_named_by_their_site_and_stay_in_the_directory() {
+        assert_eq!(super::dir_name("pra.example.com"), "pra.example.com");
+        assert_eq!(super::dir_name("../etc/x"), "_etc_x");
+        assert_eq!(super::dir_name("a b/c"), "a_b_c");
+        assert_eq!(super::dir_name(".."), "site");
+    }
 }
