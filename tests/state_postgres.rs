@@ -10,6 +10,7 @@
 //! - PostgreSQL stopped mid-apply: the apply halts before its next action with a clear
 //!   message, never acting without a record; restarted, a resume finishes; the journal rows
 //!   have no gap and no duplicate.
+//! - Two runners given the same fleet and database share its sites and apply each once.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -393,4 +394,118 @@ async fn postgres_stopped_mid_apply_halts_it_and_a_resume_finishes() {
     assert_eq!(count(&lab, "install.started"), 1, "{:?}", actions(&lab));
     check_rows(&pg);
     lab.shutdown().await;
+}
+
+/// Four synchronous pairs (each its own site) and two runners — two checkouts with their
+/// own copies of the plans and their own state homes, as on two machines — given the same
+/// fleet and database at once: the sites' advisory locks share the work, every site
+/// converges with each appliance upgraded once, and each site's journal holds one run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_runners_share_a_fleet_through_postgres_and_apply_each_site_once() {
+    let pg = Postgres::start().expect("a PostgreSQL cluster starts");
+    let url = pg.url(CANARY);
+    let dir = tempfile::tempdir().unwrap();
+    let mut labs = Vec::new();
+    for i in 0..4 {
+        let options = LabOptions {
+            jump_clients: 5,
+            site: format!("fleet-{i}.example.test"),
+            ..LabOptions::default()
+        };
+        let lab = Lab::start(
+            Scenario::Sync,
+            &dir.path().join(format!("lab-{i}")),
+            options,
+        )
+        .await
+        .expect("lab starts");
+        labs.push(lab);
+    }
+    let runners = [dir.path().join("runner-1"), dir.path().join("runner-2")];
+    let mut plans = Vec::new();
+    for r in &runners {
+        let ps: Vec<String> = labs
+            .iter()
+            .enumerate()
+            .map(|(i, lab)| {
+                plan_in(lab, &r.join(format!("site-{i}")), &[])
+                    .display()
+                    .to_string()
+            })
+            .collect();
+        plans.push(ps);
+    }
+    let spawn = |k: usize| {
+        let mut args = vec![
+            "fleet",
+            "apply",
+            "--auto-approve",
+            "--no-probe",
+            "--waves",
+            "1,100%",
+            "--confirm",
+            "wave-2",
+            "--concurrency",
+            "2",
+            "--format",
+            "json",
+        ];
+        args.extend(plans[k].iter().map(String::as_str));
+        cmd(&runners[k], &url, &args).spawn().unwrap()
+    };
+    let (one, two) = (spawn(0), spawn(1));
+    let wait = |c: tokio::process::Child| async move {
+        tokio::time::timeout(Duration::from_secs(240), c.wait_with_output())
+            .await
+            .expect("a runner hangs")
+            .unwrap()
+    };
+    let (one, two) = tokio::join!(wait(one), wait(two));
+    for o in [&one, &two] {
+        assert!(!text(o).contains(CANARY), "the state URL's password leaked");
+        assert_eq!(o.status.code(), Some(0), "{}\n{}", text(&one), text(&two));
+        let t: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(t["outcome"], "done", "{t}");
+    }
+    for lab in &labs {
+        assert!(
+            lab.check_final_state().is_empty(),
+            "{}: {:?}",
+            lab.options.site,
+            lab.check_final_state()
+        );
+        for name in ["a", "b"] {
+            let installs = actions(lab)
+                .iter()
+                .filter(|(n, a)| n == name && a == "install.started")
+                .count();
+            assert_eq!(installs, 1, "{}: {:?}", lab.options.site, actions(lab));
+        }
+    }
+    let runs: Vec<(String, i64)> = pg
+        .with_client(|c| {
+            c.query(
+                "SELECT site, count(*) FROM swing_journal WHERE namespace = 'prod' AND event = 'run-started' GROUP BY site ORDER BY site",
+                &[],
+            )
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect()
+        })
+        .unwrap();
+    let expected: Vec<(String, i64)> = (0..4)
+        .map(|i| (format!("fleet-{i}.example.test"), 1))
+        .collect();
+    assert_eq!(runs, expected, "{}\n{}", text(&one), text(&two));
+    // Each site was finished by exactly one of the runners.
+    let finished =
+        |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).matches(": done").count();
+    assert_eq!(
+        finished(&one) + finished(&two),
+        4,
+        "{}\n{}",
+        text(&one),
+        text(&two)
+    );
 }
