@@ -104,6 +104,20 @@ struct Session {
     client: Client,
     /// Held locks (namespace, site, pid, host) whose rows get heartbeats.
     held: Vec<(String, String, i64, String)>,
+    /// The reads prepared once on this connection (a fleet status reads every site's journal
+    /// and lock: one round trip each instead of a parse and an execute).
+    prepared: std::collections::HashMap<&'static str, postgres::Statement>,
+}
+
+impl Session {
+    fn prepared(&mut self, sql: &'static str) -> Result<postgres::Statement, postgres::Error> {
+        if let Some(st) = self.prepared.get(sql) {
+            return Ok(st.clone());
+        }
+        let st = self.client.prepare(sql)?;
+        self.prepared.insert(sql, st.clone());
+        Ok(st)
+    }
 }
 
 /// The handle of the connection thread.
@@ -200,6 +214,7 @@ impl PgStore {
                     Ok(client) => Session {
                         client,
                         held: Vec::new(),
+                        prepared: std::collections::HashMap::new(),
                     },
                     Err(e) => {
                         let _ = ready_tx.send(Err(e));
@@ -447,6 +462,11 @@ fn read_generation(
             &[&ns, &site, &change, &generation],
         )
     })?;
+    parse_records(rows)
+}
+
+/// Journal rows (`record`, in order) → records.
+fn parse_records(rows: Vec<postgres::Row>) -> Result<Vec<Record>, String> {
     rows.into_iter()
         .enumerate()
         .map(|(i, r)| {
@@ -501,26 +521,23 @@ fn holder_row(
     // A bigint advisory key shows in pg_locks as classid (high 32 bits), objid (low 32 bits).
     let (hi, lo) = ((key >> 32) & 0xffff_ffff, key & 0xffff_ffff);
     conn.call(move |s| {
-        let held: bool = s
-            .client
-            .query_one(
-                "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory'
-                 AND classid = $1::bigint::oid AND objid = $2::bigint::oid
-                 AND objsubid = 1 AND granted)",
-                &[&hi, &lo],
-            )?
-            .get(0);
-        let row = s.client.query_opt(
-            "SELECT change, pid, host, started_ms, heartbeat_ms FROM swing_locks
-             WHERE namespace = $1 AND site = $2",
-            &[&ns, &site],
+        let st = s.prepared(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory'
+               AND classid = $1::bigint::oid AND objid = $2::bigint::oid
+               AND objsubid = 1 AND granted),
+             l.change, l.pid, l.host, l.started_ms, l.heartbeat_ms
+             FROM (SELECT 1) one
+             LEFT JOIN swing_locks l ON l.namespace = $3 AND l.site = $4",
         )?;
+        let r = s.client.query_one(&st, &[&hi, &lo, &ns, &site])?;
+        let held: bool = r.get(0);
+        let row = r.get::<_, Option<String>>(1).map(|_| r);
         let holder = row.map(|r| {
-            let (started, beat): (i64, i64) = (r.get(3), r.get(4));
+            let (started, beat): (i64, i64) = (r.get(4), r.get(5));
             LockHolder {
-                holder: r.get(0),
-                pid: u32::try_from(r.get::<_, i64>(1)).unwrap_or(0),
-                host: r.get(2),
+                holder: r.get(1),
+                pid: u32::try_from(r.get::<_, i64>(2)).unwrap_or(0),
+                host: r.get(3),
                 started: swing_engine::time::rfc3339_ms(started),
                 heartbeat: swing_engine::time::rfc3339_ms(beat),
                 heartbeat_ms: beat,
@@ -540,13 +557,21 @@ impl Store for PgStore {
     }
 
     fn records(&self, site: &str, change: &str) -> Result<Vec<Record>, JournalError> {
-        let key = self.key_of(site, change);
-        match current(&self.conn, &key).map_err(self.read_err())? {
-            None => Ok(Vec::new()),
-            Some((generation, _)) => {
-                read_generation(&self.conn, &key, generation).map_err(self.read_err())
-            }
-        }
+        let (ns, site, change) = self.key_of(site, change);
+        let rows = self
+            .conn
+            .call(move |s| {
+                let st = s.prepared(
+                    "SELECT record FROM swing_journal
+                     WHERE namespace = $1 AND site = $2 AND change = $3 AND generation =
+                       (SELECT max(generation) FROM swing_journal
+                        WHERE namespace = $1 AND site = $2 AND change = $3)
+                     ORDER BY seq",
+                )?;
+                s.client.query(&st, &[&ns, &site, &change])
+            })
+            .map_err(self.read_err())?;
+        parse_records(rows).map_err(self.read_err())
     }
 
     fn journal(&self, site: &str, change: &str, fresh: bool) -> Result<Journal, JournalError> {
