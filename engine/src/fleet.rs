@@ -243,6 +243,9 @@ pub enum FleetOutcome {
     Running,
     /// A site waits for a person or a window.
     WaitingForSites,
+    /// Nothing waits, but sites of an open wave have not started: the next `fleet apply`
+    /// starts them (what a reader, `fleet status`, sees before or between runs).
+    Ready,
     /// The next wave waits for its gate.
     WaitingForGate(usize),
     /// More sites failed than `--max-failures` allows.
@@ -257,6 +260,7 @@ impl FleetOutcome {
             FleetOutcome::Done => "done",
             FleetOutcome::Running => "running",
             FleetOutcome::WaitingForSites | FleetOutcome::WaitingForGate(_) => "waiting",
+            FleetOutcome::Ready => "ready",
             FleetOutcome::BudgetSpent => "budget-spent",
             FleetOutcome::Failed => "failed",
         }
@@ -325,10 +329,11 @@ impl Judgement {
         if self.budget_spent {
             return FleetOutcome::BudgetSpent;
         }
-        if v.iter()
-            .any(|v| matches!(v, Verdict::Resume | Verdict::Start))
-        {
+        if v.contains(&Verdict::Resume) {
             return FleetOutcome::WaitingForSites;
+        }
+        if v.contains(&Verdict::Start) {
+            return FleetOutcome::Ready;
         }
         if let Some(n) = v.iter().find_map(|v| match v {
             Verdict::Gate(n) => Some(*n),
@@ -351,7 +356,10 @@ impl Judgement {
             FleetOutcome::Done => format!("Done: all {n} sites in {waves} wave(s)."),
             FleetOutcome::Running => format!("Running: {done} of {n} sites done."),
             FleetOutcome::WaitingForSites => format!(
-                "Waiting: {done} of {n} sites done; the sites below wait for a person or a window — run `swing fleet apply` again once they can go on."
+                "Waiting: {done} of {n} sites done; some wait for a person or a window — run `swing fleet apply` again once they can go on."
+            ),
+            FleetOutcome::Ready => format!(
+                "Ready: {done} of {n} sites done; `swing fleet apply` starts the sites of the open wave."
             ),
             FleetOutcome::WaitingForGate(k) => format!(
                 "Waiting for the gate of wave {k}: {done} of {n} sites done; check them, then `swing fleet apply --confirm {}` starts wave {k}.",
@@ -592,6 +600,9 @@ mod tests {
         assert_eq!(j.outcome(&[true; 3]), FleetOutcome::Running);
         let j = judge(&[Done, Done, Paused], &r);
         assert_eq!(j.outcome(&[true; 3]), FleetOutcome::WaitingForSites);
+        // A reader sees sites that may start as ready, not as waiting for people.
+        let j = judge(&[Done, NotStarted], &r);
+        assert_eq!(j.outcome(&[true; 2]), FleetOutcome::Ready);
         assert_eq!(j.outcome(&[false; 3]), FleetOutcome::Running);
         assert_eq!(judge(&[Done; 2], &r).outcome(&[]), FleetOutcome::Done);
         // An interrupted run is resumed, like a paused one.

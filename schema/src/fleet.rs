@@ -16,8 +16,9 @@ use crate::output::Phase;
 pub struct FleetView {
     /// `1`.
     pub format_version: u32,
-    /// `done`, `running`, `waiting` (a gate, a window or a person), `budget-spent` or
-    /// `failed` (every site finished, some failed within the budget).
+    /// `done`, `running`, `waiting` (a gate, a window or a person), `ready` (sites of an
+    /// open wave not started yet), `budget-spent` or `failed` (every site finished, some
+    /// failed within the budget).
     pub outcome: String,
     /// One sentence: what the fleet waits for, or why it stopped.
     pub summary: String,

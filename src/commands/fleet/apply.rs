@@ -205,7 +205,10 @@ pub fn run(args: &FleetApplyArgs) -> CliResult {
     Ok(match outcome {
         FleetOutcome::Done => Exit::Ok,
         FleetOutcome::WaitingForSites | FleetOutcome::WaitingForGate(_) => Exit::Paused,
-        FleetOutcome::BudgetSpent | FleetOutcome::Failed | FleetOutcome::Running => Exit::Error,
+        FleetOutcome::BudgetSpent
+        | FleetOutcome::Failed
+        | FleetOutcome::Running
+        | FleetOutcome::Ready => Exit::Error,
     })
 }
 

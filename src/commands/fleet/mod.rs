@@ -181,7 +181,10 @@ fn members(
     );
     let mut seen = std::collections::HashMap::new();
     for m in &members {
-        if let Some(first) = seen.insert(m.site.clone(), m.source.clone()) {
+        let first = seen
+            .entry(m.site.clone())
+            .or_insert_with(|| m.source.clone());
+        if *first != m.source {
             problems.push(format!(
                 "{} and {} are both the site {}: a fleet changes each site once; remove one",
                 first, m.source, m.site
@@ -190,7 +193,10 @@ fn members(
     }
     let mut journals = std::collections::HashMap::new();
     for m in &members {
-        if let Some(first) = journals.insert(m.store.journal_id(&m.site, &m.change), &m.source) {
+        let first = *journals
+            .entry(m.store.journal_id(&m.site, &m.change))
+            .or_insert(&m.source);
+        if first != &m.source {
             problems.push(format!(
                 "{first} and {} would write one journal (change {} in {}): give the plans different names or their own directories",
                 m.source,
