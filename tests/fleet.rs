@@ -7,8 +7,9 @@
 //!   no wave starts before the one before it has finished, and no action is sent twice.
 //! - `install-fails` on a site of wave 2 with `--max-failures 0`: exit 1, no site of wave 3
 //!   starts (their simulators saw no action), and `fleet status` says why.
-//! - Bad input: a site named twice, a non-gate `--confirm`, a plan file without
-//!   `--auto-approve` — refused before anything is contacted.
+//! - Bad input: a site named twice, two plans that would share a journal, a non-gate
+//!   `--confirm`, a plan file without `--auto-approve`, bad waves, saved plans beside their
+//!   plan files — refused before anything is contacted.
 //!
 //! Two runners sharing a fleet are tested against PostgreSQL in `tests/state_postgres.rs`.
 
@@ -342,6 +343,18 @@ async fn a_fleet_that_cannot_be_applied_as_given_is_refused_before_anything_runs
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(
         text(&o).contains("are both the site site-0.example.test"),
+        "{}",
+        text(&o)
+    );
+    // Two plans of one change in one directory would write one local journal.
+    let together = dir.path().join("together");
+    std::fs::create_dir_all(&together).unwrap();
+    std::fs::copy(&plans[0], together.join("a.yaml")).unwrap();
+    std::fs::copy(&plans[1], together.join("b.yaml")).unwrap();
+    let o = swing(dir.path(), &["fleet", "status", together.to_str().unwrap()]).await;
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("would write one journal (change lab-sync"),
         "{}",
         text(&o)
     );

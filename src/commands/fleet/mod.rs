@@ -179,26 +179,25 @@ fn members(
             Ok::<(), ()>(())
         },
     );
-    let mut seen = std::collections::HashMap::new();
-    for m in &members {
-        let first = seen
-            .entry(m.site.clone())
-            .or_insert_with(|| m.source.clone());
-        if *first != m.source {
+    // Each site, and each journal, belongs to the first plan naming it.
+    let mut sites = std::collections::HashMap::new();
+    let mut journals = std::collections::HashMap::new();
+    for (i, m) in members.iter().enumerate() {
+        let first = &members[*sites.entry(m.site.as_str()).or_insert(i)];
+        if !std::ptr::eq(first, m) {
             problems.push(format!(
                 "{} and {} are both the site {}: a fleet changes each site once; remove one",
-                first, m.source, m.site
+                first.source, m.source, m.site
             ));
+            continue;
         }
-    }
-    let mut journals = std::collections::HashMap::new();
-    for m in &members {
-        let first = *journals
+        let first = &members[*journals
             .entry(m.store.journal_id(&m.site, &m.change))
-            .or_insert(&m.source);
-        if first != &m.source {
+            .or_insert(i)];
+        if !std::ptr::eq(first, m) {
             problems.push(format!(
-                "{first} and {} would write one journal (change {} in {}): give the plans different names or their own directories",
+                "{} and {} would write one journal (change {} in {}): give the plans different names or their own directories",
+                first.source,
                 m.source,
                 m.change,
                 m.store.describe()
