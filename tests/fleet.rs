@@ -74,28 +74,8 @@ async fn fleet(dir: &Path, n: usize) -> (Vec<Lab>, Vec<PathBuf>) {
     (labs, plans)
 }
 
-/// Every action swing asked a lab's simulators for — not what they record of themselves.
-fn actions(lab: &Lab) -> Vec<(String, String)> {
-    lab.sims
-        .iter()
-        .flat_map(|(name, s)| {
-            s.state()
-                .actions
-                .into_iter()
-                .filter(|a| {
-                    !matches!(
-                        a.action.as_str(),
-                        "start" | "faults.set" | "install.finished"
-                    )
-                })
-                .map(|a| (name.clone(), a.action))
-                .collect::<Vec<_>>()
-        })
-        .collect()
-}
-
 fn count(lab: &Lab, action: &str) -> usize {
-    actions(lab).iter().filter(|(_, a)| a == action).count()
+    lab.actions().iter().filter(|(_, a)| a == action).count()
 }
 
 /// The lab converged, each appliance was upgraded once and the configuration backed up once.
@@ -106,7 +86,7 @@ fn converged_once(lab: &Lab) {
         lab.options.site,
         lab.check_final_state()
     );
-    let acts = actions(lab);
+    let acts = lab.actions();
     for name in ["a", "b"] {
         let installs = acts
             .iter()
@@ -124,7 +104,7 @@ fn converged_once(lab: &Lab) {
 
 /// Actions sent to the lab since it started (the lab's own set-up excluded).
 fn untouched(lab: &Lab) -> bool {
-    actions(lab).iter().all(|(_, a)| a == "shared-ip.enabled")
+    lab.actions().iter().all(|(_, a)| a == "shared-ip.enabled")
 }
 
 fn paths(plans: &[PathBuf]) -> Vec<&str> {
@@ -188,9 +168,9 @@ async fn six_pairs_converge_in_waves_behind_a_canary_and_gates() {
     assert!(t["summary"].as_str().unwrap().contains("wave-2"), "{t}");
     converged_once(&labs[0]);
     for lab in &labs[1..] {
-        assert!(untouched(lab), "{:?}", actions(lab));
+        assert!(untouched(lab), "{:?}", lab.actions());
     }
-    let canary_actions = actions(&labs[0]).len();
+    let canary_actions = labs[0].actions().len();
 
     // Gates passed: waves 2 and 3, each after the one before has finished.
     let o = swing(
@@ -212,7 +192,7 @@ async fn six_pairs_converge_in_waves_behind_a_canary_and_gates() {
         converged_once(lab);
     }
     assert_eq!(
-        actions(&labs[0]).len(),
+        labs[0].actions().len(),
         canary_actions,
         "the canary was touched again"
     );
@@ -295,7 +275,7 @@ async fn a_failure_in_wave_two_spends_the_budget_and_wave_three_never_starts() {
             untouched(lab),
             "{} of wave 3 started: {:?}",
             lab.options.site,
-            actions(lab)
+            lab.actions()
         );
     }
     let mut args = vec![
@@ -405,6 +385,6 @@ async fn a_fleet_that_cannot_be_applied_as_given_is_refused_before_anything_runs
         text(&o)
     );
     for lab in &labs {
-        assert!(untouched(lab), "{:?}", actions(lab));
+        assert!(untouched(lab), "{:?}", lab.actions());
     }
 }

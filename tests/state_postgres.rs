@@ -62,29 +62,8 @@ fn text(o: &std::process::Output) -> String {
     )
 }
 
-/// Every action swing asked the simulators for, `(appliance, action)` — not what the
-/// simulator records of itself (its start, an install finishing) or the test's fault switches.
-fn actions(lab: &Lab) -> Vec<(String, String)> {
-    lab.sims
-        .iter()
-        .flat_map(|(name, s)| {
-            s.state()
-                .actions
-                .into_iter()
-                .filter(|a| {
-                    !matches!(
-                        a.action.as_str(),
-                        "start" | "faults.set" | "install.finished"
-                    )
-                })
-                .map(|a| (name.clone(), a.action))
-                .collect::<Vec<_>>()
-        })
-        .collect()
-}
-
 fn count(lab: &Lab, action: &str) -> usize {
-    actions(lab).iter().filter(|(_, a)| a == action).count()
+    lab.actions().iter().filter(|(_, a)| a == action).count()
 }
 
 fn set_fault(lab: &Lab, spec: &str) {
@@ -306,9 +285,9 @@ async fn a_change_paused_on_one_machine_is_finished_from_another() {
         lab.check_final_state()
     );
     // No action twice: one install, one backup, and the install was not sent again.
-    assert_eq!(count(&lab, "install.started"), 1, "{:?}", actions(&lab));
+    assert_eq!(count(&lab, "install.started"), 1, "{:?}", lab.actions());
     let mut seen = std::collections::BTreeMap::new();
-    for a in actions(&lab) {
+    for a in lab.actions() {
         *seen.entry(a).or_insert(0) += 1;
     }
     assert!(
@@ -362,7 +341,7 @@ async fn postgres_stopped_mid_apply_halts_it_and_a_resume_finishes() {
         "the apply never sent the install"
     );
     pg.stop().unwrap();
-    let before = actions(&lab);
+    let before = lab.actions();
     clear_faults(&lab);
     let o = tokio::time::timeout(Duration::from_secs(90), apply.wait_with_output())
         .await
@@ -378,7 +357,7 @@ async fn postgres_stopped_mid_apply_halts_it_and_a_resume_finishes() {
     assert!(!text(&o).contains(CANARY));
     // Nothing was done after the store went away: no action beyond the install in flight.
     assert_eq!(
-        actions(&lab),
+        lab.actions(),
         before,
         "an action was performed without a record"
     );
@@ -391,7 +370,7 @@ async fn postgres_stopped_mid_apply_halts_it_and_a_resume_finishes() {
         "{:?}",
         lab.check_final_state()
     );
-    assert_eq!(count(&lab, "install.started"), 1, "{:?}", actions(&lab));
+    assert_eq!(count(&lab, "install.started"), 1, "{:?}", lab.actions());
     check_rows(&pg);
     lab.shutdown().await;
 }
@@ -475,11 +454,12 @@ async fn two_runners_share_a_fleet_through_postgres_and_apply_each_site_once() {
             lab.check_final_state()
         );
         for name in ["a", "b"] {
-            let installs = actions(lab)
+            let installs = lab
+                .actions()
                 .iter()
                 .filter(|(n, a)| n == name && a == "install.started")
                 .count();
-            assert_eq!(installs, 1, "{}: {:?}", lab.options.site, actions(lab));
+            assert_eq!(installs, 1, "{}: {:?}", lab.options.site, lab.actions());
         }
     }
     let runs: Vec<(String, i64)> = pg

@@ -430,6 +430,28 @@ impl Lab {
         })
     }
 
+    /// Every action swing asked the simulators for, `(appliance, action)` — not what a
+    /// simulator records of itself (its start, an install finishing) or a test's fault
+    /// switches.
+    pub fn actions(&self) -> Vec<(String, String)> {
+        self.sims
+            .iter()
+            .flat_map(|(name, s)| {
+                s.state()
+                    .actions
+                    .into_iter()
+                    .filter(|a| {
+                        !matches!(
+                            a.action.as_str(),
+                            "start" | "faults.set" | "install.finished"
+                        )
+                    })
+                    .map(|a| (name.clone(), a.action))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
     pub fn sim(&self, name: &str) -> Option<&SimHandle> {
         self.sims.iter().find(|(n, _)| n == name).map(|(_, s)| s)
     }
